@@ -1,0 +1,93 @@
+"""The ``ssbkit`` command. Every subcommand has ``--help``; ``--json`` prints one JSON document on
+stdout and nothing else; user errors print one line on stderr and exit with code 2."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from ssbkit import __version__
+from ssbkit.errors import SsbkitError
+from ssbkit.results import jsonable
+
+EXIT_USER_ERROR = 2
+
+
+class _SsbkitGroup(TyperGroup):
+    """Turns SsbkitError raised by any subcommand into one stderr line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SsbkitError as exc:
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise click.exceptions.Exit(EXIT_USER_ERROR) from exc
+
+
+def _typer(help_text: str) -> typer.Typer:
+    return typer.Typer(cls=_SsbkitGroup, help=help_text, no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False)
+
+
+app = _typer(__doc__.split("\n")[0])
+entries_app = _typer("Entry sources: fill the offline cache, make entries from structures.")
+potentials_app = _typer("ML interatomic potentials: list, check, compare, fit.")
+build_app = _typer("Build slabs, interfaces, grain boundaries and Li sites.")
+app.add_typer(entries_app, name="entries")
+app.add_typer(potentials_app, name="potentials")
+app.add_typer(build_app, name="build")
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else.")
+
+
+def emit_json(document: Any) -> None:
+    """Print a result (dataclass, dict, list) as one JSON document on stdout."""
+    typer.echo(json.dumps(jsonable(document), indent=2))
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a human-readable table on the terminal."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+
+
+@app.command()
+def version(json_output: bool = JSON_OPTION) -> None:
+    """Print the ssbkit version."""
+    if json_output:
+        emit_json({"ssbkit": __version__})
+    else:
+        typer.echo(__version__)
+
+
+# --- thermodynamics: window, react, screen, entries prefetch (issue 3) ---
+
+
+# --- potentials: list, check, compare, fit (issue 4) ---
+
+
+# --- runner: run, status, results, submit (issue 5) ---
+
+
+# --- structures: build slab/interface/gb/sites, adhesion (issue 6) ---
+
+
+# --- diffusion (issue 7) ---
+
+
+# --- NEB (issue 10) ---
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Interface stability (phase-diagram thermodynamics) and interface structure building."""

@@ -1,0 +1,17 @@
+"""The one place that makes e3nn 0.4.4 (pinned by mace-torch) importable on torch >= 2.6.
+
+e3nn 0.4.4 loads its Wigner constants with ``torch.load`` at import time; torch >= 2.6 defaults to
+``weights_only=True`` and refuses the pickled ``slice`` objects in that file. Allow-listing ``slice``
+(a builtin that cannot execute code) lets the import succeed without turning weights-only loading off.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def allow_e3nn_constants() -> None:
+    """Allow-list what e3nn's constants file needs for weights-only loading. Idempotent."""
+    add_safe_globals = getattr(torch.serialization, "add_safe_globals", None)
+    if add_safe_globals is not None:
+        add_safe_globals([slice])
