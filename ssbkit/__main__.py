@@ -1,0 +1,3 @@
+from ssbkit.cli import main
+
+main()
