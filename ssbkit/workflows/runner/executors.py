@@ -57,7 +57,8 @@ class WorkerSettings:
 
 
 @cache
-def _store(path: str, journal_mode: str) -> RunStore:
+def _store(path: str, journal_mode: str, thread: int) -> RunStore:
+    """This thread's connection to the store (SQLite connections stay in the thread that made them)."""
     return RunStore(path, journal_mode=journal_mode)
 
 
@@ -186,7 +187,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
     if settings.executor == "dask":
         _pin_dask_worker(settings.devices)
     run_dir = Path(settings.run_dir)
-    store = _store(str(settings.store_path), settings.journal_mode)
+    store = _store(str(settings.store_path), settings.journal_mode, threading.get_ident())
     holder = worker_id()
     remaining = list(tasks)
     while remaining:
@@ -300,20 +301,22 @@ def run_groups(groups: list[list[Task]], settings: WorkerSettings, workers: int,
 
 # --- Dask ----------------------------------------------------------------------------------------------
 
-SLURM_CLUSTER_KEYS = {"queue", "account", "cores", "processes", "memory", "walltime", "job_extra_directives",
-                      "job_script_prologue", "local_directory", "log_directory", "interface", "job_name"}
+SLURM_CLUSTER_KEYS = {"queue", "account", "memory", "walltime", "job_extra_directives", "job_script_prologue",
+                      "local_directory", "log_directory", "interface", "job_name"}
 
 
 def slurm_cluster_kwargs(section: dict[str, Any]) -> dict[str, Any]:
-    """dask_jobqueue.SLURMCluster arguments from a spec's ``dask:`` section (cluster: slurm).
+    """dask_jobqueue.SLURMCluster arguments from a spec's ``dask:`` section (``cluster: slurm``).
 
-    One Dask worker per Slurm job (processes: 1) so that ``gpus_per_job: 1`` gives each worker its own
-    GPU through ``--gres``; ``jobs`` (how many to start) is used by ``dask_client``, not here.
+    Each Slurm job runs one single-threaded Dask worker (one task group at a time, one GPU through
+    ``gpus_per_job``) with ``cpus`` cores booked for the model's own threads; ``jobs`` (how many
+    workers to start) is used by ``dask_client``. Other keys pass through to SLURMCluster.
     """
-    allowed = SLURM_CLUSTER_KEYS | {"cluster", "jobs", "gpus_per_job"}
+    allowed = SLURM_CLUSTER_KEYS | {"cluster", "jobs", "gpus_per_job", "cpus"}
     if unknown := set(section) - allowed:
         raise InputError(f"dask section: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
-    kwargs = {"cores": 1, "processes": 1, "memory": "8GB", "walltime": "01:00:00", "job_name": "ssbkit"}
+    kwargs: dict[str, Any] = {"cores": 1, "processes": 1, "job_cpu": int(section.get("cpus", 1)),
+                              "memory": "8GB", "walltime": "01:00:00", "job_name": "ssbkit"}
     kwargs |= {k: v for k, v in section.items() if k in SLURM_CLUSTER_KEYS}
     directives = list(kwargs.get("job_extra_directives", []))
     if gpus := section.get("gpus_per_job"):

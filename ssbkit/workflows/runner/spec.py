@@ -48,7 +48,7 @@ from ssbkit import __version__
 from ssbkit.errors import InputError
 from ssbkit.workflows.tasks import TaskKind, get_kind, model_version
 
-POSITION_DECIMALS = 5  # Å: far below physical relevance, far above float noise from files
+POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips
 TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "structures", "tasks", "slurm", "dask",
                   "store", "name"}
 TEMPLATE_KEYS = {"kind", "model", "inputs", "parameters", "product", "zip"}
