@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,11 @@ def store_rows(spec_path: Path) -> dict[str, tuple]:
     store = spec_path.parent / "runs" / spec_path.stem / "store.sqlite"
     if not store.exists():
         return {}
-    with sqlite3.connect(store, timeout=30) as db:
-        return {k: (s, c, f) for k, s, c, f in db.execute("SELECT key, state, claims, finished FROM tasks")}
+    with closing(sqlite3.connect(store, timeout=30)) as db:
+        try:
+            return {k: (s, c, f) for k, s, c, f in db.execute("SELECT key, state, claims, finished FROM tasks")}
+        except sqlite3.OperationalError:  # the runner has created the file but not yet the table
+            return {}
 
 
 # --- specs and keys ---------------------------------------------------------------------------------
@@ -194,11 +198,13 @@ tasks:
 
 
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path):
-    tasks = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [3, 3, 3], rattle: 0.1, seed: {i}}}" for i in range(10))
+    # Six relaxations of about a second each: the kill lands after two have finished.
+    tasks = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [2, 2, 2], rattle: 0.1, seed: {i}}}" for i in range(6))
     path = write_spec(tmp_path, f"""
+batch_size: 1
 tasks:
   - kind: relax
-    parameters: {{fmax: 0.005}}
+    parameters: {{fmax: 0.002}}
     product: {{atoms: [{tasks}]}}
 """)
     process = subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path)], env=ENV, cwd=tmp_path,
@@ -213,11 +219,11 @@ tasks:
     process.wait()
     at_kill = store_rows(path)
     finished = {k: v for k, v in at_kill.items() if v[0] == "done"}
-    assert 2 <= len(finished) < 10, "the kill must land mid-batch"
+    assert 2 <= len(finished) < 6, "the kill must land mid-batch"
     assert any(state == "running" for state, _, _ in at_kill.values())  # killed while holding a task
 
     summary = run_spec(load_spec(path))
-    assert (summary.done, summary.failed) == (10, 0)
+    assert (summary.done, summary.failed) == (6, 0)
     after = store_rows(path)
     for key, row in finished.items():
         assert after[key] == row  # finished before the kill: untouched, not redone
@@ -226,18 +232,18 @@ tasks:
     assert store.integrity_ok()
     records = {r.key: r for r in store.records()}
     spec = load_spec(path)
-    for task in spec.tasks[:3]:  # spot-check physics of resumed and unresumed tasks
-        direct = relax(task.inputs["atoms"], EMT(), fmax=0.005)
-        assert records[task.key].result["energy"] == pytest.approx(direct.energy, abs=1e-9)
+    resumed = next(t for t in spec.tasks if t.key not in finished)  # physics of a task run after the kill
+    direct = relax(resumed.inputs["atoms"], EMT(), fmax=0.002)
+    assert records[resumed.key].result["energy"] == pytest.approx(direct.energy, abs=1e-9)
 
 
 def test_four_processes_share_one_store(tmp_path):
-    seeds = ", ".join(f"{{bulk: Al, cubic: true, repeat: [2, 2, 2], rattle: 0.08, seed: {i}}}" for i in range(16))
+    seeds = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [2, 2, 2], rattle: 0.1, seed: {i}}}" for i in range(8))
     path = write_spec(tmp_path, f"""
 batch_size: 1
 tasks:
   - kind: relax
-    parameters: {{fmax: 0.01}}
+    parameters: {{fmax: 0.002}}
     product: {{atoms: [{seeds}]}}
 """)
     processes = [subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path), "--json"], env=ENV,
@@ -247,28 +253,27 @@ tasks:
     assert [p.returncode for p in processes] == [0] * 4, [err.decode()[-2000:] for _, err in outputs]
     spec = load_spec(path)
     records = spec_results(spec)
-    assert [r.state for r in records] == ["done"] * 16
-    assert [r.claims for r in records] == [1] * 16  # no task ran twice
+    assert [r.state for r in records] == ["done"] * 8
+    assert [r.claims for r in records] == [1] * 8  # no task ran twice
     assert len({r.provenance["worker"] for r in records}) >= 2  # the work really was shared
     assert RunStore(spec.store_path).integrity_ok()
-    for task, record in zip(spec.tasks[:4], records):
-        assert record.result["energy"] == pytest.approx(relax(task.inputs["atoms"], EMT(), fmax=0.01).energy,
-                                                        abs=1e-9)
+    direct = relax(spec.tasks[-1].inputs["atoms"], EMT(), fmax=0.002)
+    assert records[-1].result["energy"] == pytest.approx(direct.energy, abs=1e-9)
 
 
 def test_dask_local_cluster_gives_the_local_results(tmp_path):
     body = STRUCTURES + """
 tasks:
   - kind: relax
-    parameters: {fmax: 0.02}
-    zip: {atoms: [cu, al, "bulk:Ni"]}
+    parameters: {fmax: 0.05}
+    zip: {atoms: [cu]}
   - kind: singlepoint
-    zip: {atoms: [cu, al]}
+    zip: {atoms: [cu, al, "bulk:Ni"]}
 """
     local = load_spec(write_spec(tmp_path, body, "local.yaml"))
     distributed = load_spec(write_spec(tmp_path, body, "dask.yaml"))
-    assert run_spec(local).done == 5
-    assert run_spec(distributed, executor="dask", workers=2).done == 5
+    assert run_spec(local).done == 4
+    assert run_spec(distributed, executor="dask", workers=2).done == 4
     for a, b in zip(spec_results(local), spec_results(distributed)):
         assert a.key == b.key
         assert b.provenance["executor"] == "dask"
@@ -334,8 +339,8 @@ def test_dask_slurm_cluster_settings_from_spec():
 
 def test_lockstep_relaxations_match_separate_ones_with_fewer_model_calls():
     structures = [rattled("Cu", 0), rattled("Al", 1), rattled("Cu", 2, stdev=0.02)]
-    separate = [relax(a, EMT(), fmax=0.02) for a in structures]
-    jobs = [lambda calc, a=a: relax(a, calc, fmax=0.02) for a in structures]
+    separate = [relax(a, EMT(), fmax=0.05) for a in structures]
+    jobs = [lambda calc, a=a: relax(a, calc, fmax=0.05) for a in structures]
     batched, calls = run_lockstep(jobs, EMT())
     for one, other in zip(separate, batched):
         assert other.energy == pytest.approx(one.energy, abs=1e-9)
@@ -356,7 +361,7 @@ def test_batched_run_matches_unbatched_run(tmp_path):
     body = STRUCTURES + """
 tasks:
   - kind: relax
-    parameters: {fmax: 0.02}
+    parameters: {fmax: 0.05}
     zip: {atoms: [cu, al]}
   - kind: singlepoint
     zip: {atoms: [cu, al, "bulk:Ni"]}

@@ -87,19 +87,16 @@ def get_kind(name: str) -> TaskKind:
 def load_model(name: str, device: str = "auto") -> Calculator:
     """The one place where the runner turns a model name into a calculator.
 
-    Uses ``ssbkit.potentials.load``; ``emt`` (ASE's effective-medium theory for Al, Cu, Ag, Au, Ni,
-    Pd, Pt, with H, C, N, O) is resolved here when the potentials registry does not know it.
+    ``emt`` is ASE's effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt, with H, C, N, O): cheap,
+    CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load``.
     """
+    if name == "emt":
+        from ase.calculators.emt import EMT
+
+        return EMT()
     from ssbkit.potentials import load
 
-    try:
-        return load(name, device=device)
-    except ModelError:
-        if name == "emt":
-            from ase.calculators.emt import EMT
-
-            return EMT()
-        raise
+    return load(name, device=device)
 
 
 def _installed(package: str) -> str:

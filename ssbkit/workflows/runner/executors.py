@@ -258,12 +258,11 @@ def default_batch_size(device: str) -> int:
 
 
 def visible_gpus() -> tuple[str, ...]:
-    """GPU ids visible to this process: CUDA_VISIBLE_DEVICES, else every device torch sees."""
+    """GPU ids visible to this process: CUDA_VISIBLE_DEVICES, else the NVIDIA driver's list (no torch import)."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return tuple(d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip())
-    import torch
-
-    return tuple(str(i) for i in range(torch.cuda.device_count())) if torch.cuda.is_available() else ()
+        return tuple(d.strip() for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip())
+    driver = Path("/proc/driver/nvidia/gpus")
+    return tuple(str(i) for i in range(len(list(driver.iterdir())))) if driver.is_dir() else ()
 
 
 def _init_pool_worker(numbers: Any, devices: tuple[str, ...]) -> None:
