@@ -216,18 +216,21 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
                 "versions": _versions(),
             }
             log_path = _relative(run_dir / "logs" / f"{task.key}.log", run_dir)
+            if not isinstance(outcome, Exception):
+                result, seconds = outcome
+                try:
+                    document = result.to_dict() if isinstance(result, Result) else jsonable(result)
+                    store.finish(task.key, holder, document, provenance, seconds, log_path,
+                                 _relative(context.trajectory, run_dir))
+                    context.log.info("done in %.3f s", seconds)
+                except (TypeError, ValueError) as exc:  # a result that cannot be stored as JSON
+                    outcome = exc
             if isinstance(outcome, Exception):
                 text = "".join(traceback.format_exception(outcome))
                 context.log.error("failed: %s\n%s", outcome, text)
                 store.fail(task.key, holder, f"{type(outcome).__name__}: {outcome}", text, provenance,
                            time.time() - started, log_path)
                 remaining.append(task)
-            else:
-                result, seconds = outcome
-                document = result.to_dict() if isinstance(result, Result) else jsonable(result)
-                context.log.info("done in %.3f s", seconds)
-                store.finish(task.key, holder, document, provenance, seconds, log_path,
-                             _relative(context.trajectory, run_dir))
             _close_log(context)
     return store.states([t.key for t in tasks])
 
@@ -269,6 +272,15 @@ def _init_pool_worker(numbers: Any, devices: tuple[str, ...]) -> None:
     pin_device(devices, numbers.get())
 
 
+def _collect(future: Any, on_done: Callable[[dict[str, str]], None]) -> None:
+    """Hand a finished group to ``on_done``; a lost worker leaves its tasks to the next run, not a crash."""
+    try:
+        on_done(future.result())
+    except Exception as exc:  # the worker process died: its claims lapse (dead pid / expired lease)
+        logging.getLogger("ssbkit.runner").warning("a worker was lost (%s); rerun to finish its tasks", exc)
+        on_done({})
+
+
 def run_groups(groups: list[list[Task]], settings: WorkerSettings, workers: int,
                on_done: Callable[[dict[str, str]], None], dask_options: dict[str, Any] | None = None) -> None:
     """Run groups with the executor named in ``settings``; ``on_done`` gets each group's key -> state."""
@@ -286,14 +298,14 @@ def run_groups(groups: list[list[Task]], settings: WorkerSettings, workers: int,
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
                                  initargs=(numbers, settings.devices)) as pool:
             for future in as_completed([pool.submit(execute_group, g, settings) for g in groups]):
-                on_done(future.result())
+                _collect(future, on_done)
     elif settings.executor == "dask":
         from distributed import as_completed
 
         with dask_client(dask_options or {}, workers) as client:
             futures = [client.submit(execute_group, g, settings, pure=False) for g in groups]
             for future in as_completed(futures):
-                on_done(future.result())
+                _collect(future, on_done)
     else:
         raise InputError(f"unknown executor {settings.executor!r}; choose from {', '.join(EXECUTORS)}")
 
