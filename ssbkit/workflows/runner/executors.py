@@ -268,6 +268,16 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(str(i) for i in range(len(list(driver.iterdir())))) if driver.is_dir() else ()
 
 
+def _forkserver() -> Any:
+    """Process start method for workers: a fresh server process imports the runner once and forks
+    them, cheaper than spawn and safe with CUDA (forking a parent that has touched CUDA is not)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ssbkit.workflows.runner.executors"])
+    return context
+
+
 def _init_pool_worker(numbers: Any, devices: tuple[str, ...]) -> None:
     pin_device(devices, numbers.get())
 
@@ -288,10 +298,9 @@ def run_groups(groups: list[list[Task]], settings: WorkerSettings, workers: int,
         for group in groups:
             on_done(execute_group(group, settings))
     elif settings.executor == "pool":
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        context = multiprocessing.get_context("spawn")  # fork and CUDA do not mix
+        context = _forkserver()
         numbers = context.Queue()
         for number in range(workers):
             numbers.put(number)
@@ -352,7 +361,13 @@ def dask_client(section: dict[str, Any], workers: int) -> Iterator[Any]:
         cluster = SLURMCluster(**slurm_cluster_kwargs(section))
         cluster.scale(jobs=int(section.get("jobs", workers)))
     elif cluster_type == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        if unknown := set(section) - {"cluster"}:
+            raise InputError(f"dask section: {sorted(unknown)} need cluster: slurm (a LocalCluster takes --workers)")
+        import dask
+
+        _forkserver()
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     else:
         raise InputError(f"dask cluster {cluster_type!r} unknown; use local, slurm, or give an address")
     with cluster, Client(cluster) as client:
