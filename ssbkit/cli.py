@@ -111,7 +111,8 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
                f"{_fmt_voltage(result.oxidation_limit_V)} V vs Li/Li+; "
                f"E_hull = {'n/a' if hull is None else f'{hull:.4f} eV/atom'} ({flag})")
     print_table("Li-open decomposition profile", ["V from", "V to", "Li uptake / f.u.", "products"],
-                [[s.voltage_min_V, _fmt_voltage(s.voltage_max_V), s.li_uptake_per_formula_unit,
+                [[s.voltage_min_V, "and above" if s.voltage_max_V == float("inf") else s.voltage_max_V,
+                  s.li_uptake_per_formula_unit,
                   " + ".join(s.products)] for s in result.profile])
 
 

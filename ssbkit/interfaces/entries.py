@@ -276,6 +276,9 @@ class MPSource:
                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         if not entries:
             raise DataError(f"the Materials Project returned no entries for {chemsys_of(elements)}")
+        for entry in entries:  # mp-api hands out emmet EntryID objects; the cache stores plain strings
+            if entry.entry_id is not None:
+                entry.entry_id = str(entry.entry_id)
         save_entries(entries, self.cache_path(elements))
         return list(entries)
 

@@ -30,7 +30,7 @@ def parse_formula(formula: str) -> Composition:
         raise InputError(f"invalid formula {formula!r}: {exc}") from exc
     if not text or composition.num_atoms <= 0 or any(amount < 0 for amount in composition.values()):
         raise InputError(f"invalid formula {formula!r}")
-    unknown = [str(el) for el in composition.elements if not isinstance(el, Element)]
+    unknown = [el.symbol for el in composition.elements if not isinstance(el, Element)]
     if unknown:
         raise InputError(f"invalid formula {formula!r}: unknown element(s) {', '.join(unknown)}")
     return composition

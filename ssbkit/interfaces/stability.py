@@ -75,7 +75,7 @@ def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterab
             continue  # zero-width step at a degenerate critical chemical potential
         steps.append(VoltageStep(
             voltage_min_V=voltages[index], voltage_max_V=upper,
-            li_uptake_per_formula_unit=float(step["evolution"]),
+            li_uptake_per_formula_unit=0.0 if abs(step["evolution"]) < LI_EXCHANGE_TOL else float(step["evolution"]),
             products=sorted({entry.composition.reduced_formula for entry in step["entries"]}),
             reaction=str(step["reaction"])))
 
