@@ -53,7 +53,7 @@ class StabilityWindow(Result):
 
     def covers(self, low_V: float, high_V: float) -> bool:
         """Whether the window contains the whole range [low_V, high_V]."""
-        return self.reduction_limit_V <= low_V and high_V <= self.oxidation_limit_V
+        return bool(self.reduction_limit_V <= low_V and high_V <= self.oxidation_limit_V)
 
 
 def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry]) -> StabilityWindow:
@@ -67,7 +67,7 @@ def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterab
     mu_li_metal = diagram.el_refs[LI].energy_per_atom
 
     profile_data = diagram.get_element_profile(LI, composition)
-    voltages = [max(0.0, mu_li_metal - step["chempot"]) for step in profile_data]
+    voltages = [max(0.0, float(mu_li_metal - step["chempot"])) for step in profile_data]
     steps = []
     for index, step in enumerate(profile_data):
         upper = voltages[index + 1] if index + 1 < len(profile_data) else math.inf
