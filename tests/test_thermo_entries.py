@@ -104,7 +104,7 @@ def fake_mp():
     def start(status: int = 200):
         server = _FakeMP(("127.0.0.1", 0), _handler(_mp_entries(), status))
         server.requests = []
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/", server
 
