@@ -54,6 +54,8 @@ class CandidateScore(Result):
     electrolyte_open_high_eV_per_atom: float | None
     electrode_open_low_eV_per_atom: float | None
     electrode_open_high_eV_per_atom: float | None
+    electrolyte_worst_eV_per_atom: float  # most negative of the electrolyte columns
+    electrode_worst_eV_per_atom: float  # most negative of the electrode columns
     worst_reaction_energy_eV_per_atom: float
     worst_reaction: str
 
@@ -73,7 +75,7 @@ class ScreeningResult(Result):
 
 def _worst(profiles: dict[str, ReactionProfile | None]) -> tuple[float, str]:
     computed = [(p.min_reaction_energy_eV_per_atom, f"{label}: {p.reaction}")
-                for label, p in profiles.items() if p is not None]
+                for label, p in profiles.items() if p is not None]  # closed is always computed
     return min(computed, key=lambda pair: pair[0])
 
 
@@ -108,26 +110,35 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
     scores = []
     for formula in iterator:
         window = stability_window(formula, diagrams)
-        closed = {role: reaction_profile(formula, partner.reduced_formula, diagrams) for role, partner in partners.items()}
-        opened: dict[str, ReactionProfile | None] = {}
+        per_partner: dict[str, dict[str, ReactionProfile | None]] = {}
         for role, partner in partners.items():
-            for end in ("low", "high"):
-                skip = voltage_range is None or elements_of(partner) == {"Li"}
-                voltage = None if voltage_range is None else voltage_range[0 if end == "low" else 1]
-                opened[f"{role} at {voltage:g} V"] = None if skip else reaction_profile(
-                    formula, partner.reduced_formula, diagrams, voltage=voltage)
-        worst_energy, worst_reaction = _worst({f"{role} closed": p for role, p in closed.items()} | opened)
-        open_values = [None if p is None else p.min_reaction_energy_eV_per_atom for p in opened.values()]
+            text = partner.reduced_formula
+            open_to_li = voltage_range is not None and elements_of(partner) != {"Li"}  # Li metal: no Li-open
+            per_partner[role] = {"closed": reaction_profile(formula, text, diagrams)} | {
+                f"{end} ({voltage:g} V)": reaction_profile(formula, text, diagrams, voltage=voltage) if open_to_li
+                else None for end, voltage in zip(("low", "high"), voltage_range or (0.0, 0.0), strict=True)}
+        worst = {role: _worst(profiles) for role, profiles in per_partner.items()}
+        overall_role = min(worst, key=lambda role: worst[role][0])
+
+        def energy(role: str, key: str) -> float | None:
+            profile = next((p for k, p in per_partner[role].items() if k.startswith(key)), None)
+            return None if profile is None else profile.min_reaction_energy_eV_per_atom
+
         scores.append(CandidateScore(
             rank=0, candidate=window.formula,
             energy_above_hull_eV_per_atom=window.energy_above_hull_eV_per_atom,
             reduction_limit_V=window.reduction_limit_V, oxidation_limit_V=window.oxidation_limit_V,
             covers_voltage_range=None if voltage_range is None else window.covers(*voltage_range),
-            electrolyte_closed_eV_per_atom=closed["electrolyte"].min_reaction_energy_eV_per_atom,
-            electrode_closed_eV_per_atom=closed["electrode"].min_reaction_energy_eV_per_atom,
-            electrolyte_open_low_eV_per_atom=open_values[0], electrolyte_open_high_eV_per_atom=open_values[1],
-            electrode_open_low_eV_per_atom=open_values[2], electrode_open_high_eV_per_atom=open_values[3],
-            worst_reaction_energy_eV_per_atom=worst_energy, worst_reaction=worst_reaction))
+            electrolyte_closed_eV_per_atom=energy("electrolyte", "closed"),
+            electrode_closed_eV_per_atom=energy("electrode", "closed"),
+            electrolyte_open_low_eV_per_atom=energy("electrolyte", "low"),
+            electrolyte_open_high_eV_per_atom=energy("electrolyte", "high"),
+            electrode_open_low_eV_per_atom=energy("electrode", "low"),
+            electrode_open_high_eV_per_atom=energy("electrode", "high"),
+            electrolyte_worst_eV_per_atom=worst["electrolyte"][0],
+            electrode_worst_eV_per_atom=worst["electrode"][0],
+            worst_reaction_energy_eV_per_atom=worst[overall_role][0],
+            worst_reaction=f"with {overall_role}, {worst[overall_role][1]}"))
 
     def sort_key(score: CandidateScore) -> tuple:
         e_hull = score.energy_above_hull_eV_per_atom
