@@ -234,7 +234,8 @@ def test_source_strings():
     assert parse_source("experimental").name == "experimental"
     assert isinstance(parse_source("mp", SourceOptions(offline=True)), MPSource)
     for spec, message in [("", "empty entry source"), ("nist", "unknown entry source 'nist'"),
-                          ("file:", "needs an argument"), ("file:/no/such/file.json", "does not exist")]:
+                          ("file:", "needs an argument"), ("file:/no/such/file.json", "does not exist"),
+                          ("mp,experimental", "different energy references")]:
         with pytest.raises((InputError, DataError), match=message):
             parse_source(spec)
 

@@ -137,9 +137,11 @@ def load_entries(path: str | os.PathLike) -> list[Entry]:
 
 def save_entries(entries: Sequence[Entry], path: str | os.PathLike) -> Path:
     """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically (temp file + rename)."""
+    from monty.json import MontyEncoder
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps([e.as_dict() for e in entries])
+    text = json.dumps([e.as_dict() for e in entries], cls=MontyEncoder)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as raw:
@@ -334,4 +336,8 @@ def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource
         if prefix in _NEEDS_ARGUMENT and not argument:
             raise InputError(f"entry source {prefix!r} needs an argument, e.g. {prefix}:entries.json.gz")
         sources.append(_FACTORIES[prefix](argument, options))
+    names = {source.name for source in sources}
+    if {"mp", "experimental"} <= names:
+        raise InputError("mp (DFT total energies) and experimental (formation enthalpies) use different energy "
+                         "references and cannot be combined")
     return sources[0] if len(sources) == 1 else CombinedSource(sources)
