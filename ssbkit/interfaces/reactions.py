@@ -108,7 +108,8 @@ def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, energies, "o-", color="tab:blue")
     ax.annotate(profile.reaction, (profile.mixing_ratio, profile.min_reaction_energy_eV_per_atom), fontsize=7,
-                xytext=(0, -14), textcoords="offset points", ha="center")
+                xytext=(0, 10), textcoords="offset points", ha="center", va="bottom")
+    ax.axhline(0.0, color="grey", lw=0.5)
     ax.set_xlabel(f"x in x {a} + (1-x) {b} (atomic fraction)")
     ax.set_ylabel("Reaction energy (eV/atom)")
     where = "closed" if profile.voltage_V is None else f"Li-open at {profile.voltage_V:g} V vs Li/Li+"

@@ -197,9 +197,15 @@ def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
     rows = result.candidates
     fig, ax = plt.subplots(figsize=(6, 0.8 + 0.3 * len(rows)))
     colours = ["tab:green" if r.covers_voltage_range is not False else "tab:red" for r in rows]
-    ax.barh([r.candidate for r in rows], [r.worst_reaction_energy_eV_per_atom for r in rows], color=colours)
+    energies = [r.worst_reaction_energy_eV_per_atom for r in rows]
+    ax.barh([r.candidate for r in rows], energies, color=colours)
+    for index, value in enumerate(energies):
+        ax.annotate(f"{value:.3f}", (value, index), xytext=(-3, 0), textcoords="offset points", ha="right",
+                    va="center", fontsize=7)
+    ax.axvline(0.0, color="grey", lw=0.5)
+    ax.set_xlim(min(energies + [0.0]) * 1.25 - 0.02, 0.02)
     ax.invert_yaxis()
-    ax.set_xlabel("Worst reaction energy (eV/atom)")
+    ax.set_xlabel("Worst reaction energy (eV/atom); green: window covers the range")
     range_text = "" if result.voltage_range_V is None else " at {:g}-{:g} V".format(*result.voltage_range_V)
     ax.set_title(f"{result.electrolyte} | coating | {result.electrode}{range_text}", fontsize=9)
     fig.tight_layout()
