@@ -201,10 +201,14 @@ def entries_prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical sys
     """Download MP entries for chemical systems (and their subsystems) into the cache, for offline runs."""
     from ssbkit.interfaces.entries import MPSource, parse_chemsys
 
+    import sys
+
+    from tqdm import tqdm
+
     systems = [parse_chemsys(text) for text in chemsys]
     mp = MPSource(offline=False)
     rows = []
-    for elements in systems:
+    for elements in tqdm(systems, desc="prefetch", unit="chemsys", disable=json_output or not sys.stderr.isatty()):
         entries = mp.fetch(elements)
         rows.append({"chemsys": "-".join(elements), "entries": len(entries), "path": str(mp.cache_path(elements))})
     if json_output:

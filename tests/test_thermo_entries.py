@@ -25,13 +25,16 @@ from typer.testing import CliRunner
 from ssbkit.cli import app
 from ssbkit.errors import DataError, InputError
 from ssbkit.results import jsonable
+from ssbkit.interfaces import entries as entries_module
 from ssbkit.interfaces.entries import (
     CombinedSource,
+    EntrySource,
     ExperimentalSource,
     FileSource,
     MPSource,
     SourceOptions,
     parse_source,
+    register_source,
     save_entries,
 )
 from ssbkit.interfaces.stability import stability_window
@@ -238,6 +241,28 @@ def test_source_strings():
                           ("mp,experimental", "different energy references")]:
         with pytest.raises((InputError, DataError), match=message):
             parse_source(spec)
+
+
+def test_registered_prefix_joins_source_strings(monkeypatch, tmp_path):
+    # How issue 9's `mlip` source plugs in: a class with `name` and `get_entries`, a factory per prefix.
+    class ListSource:
+        def __init__(self, path: str):
+            self.name = f"custom:{path}"
+            self._entries = FileSource(path).get_entries(["Li", "O"])
+
+        def get_entries(self, elements):
+            return [e for e in self._entries if {str(el) for el in e.composition.elements} <= set(elements)]
+
+    monkeypatch.setattr(entries_module, "_FACTORIES", dict(entries_module._FACTORIES))  # undone after the test
+    monkeypatch.setattr(entries_module, "_NEEDS_ARGUMENT", set(entries_module._NEEDS_ARGUMENT))
+    register_source("custom", lambda argument, options: ListSource(argument), needs_argument=True)
+    with pytest.raises(InputError, match="needs an argument"):
+        parse_source("custom")
+    path = save_entries(_mp_entries(), tmp_path / "mine.json.gz")
+    source = parse_source(f"custom:{path}")
+    assert isinstance(source, EntrySource) and source.name == f"custom:{path}"
+    window = stability_window("Li2O", source)
+    assert window.oxidation_limit_V == pytest.approx(3.1175, abs=1e-9)  # as from the MP server above
 
 
 def test_experimental_source_has_elements_at_zero():
