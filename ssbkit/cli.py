@@ -183,16 +183,16 @@ def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electroly
     if json_output:
         emit_json(result)
         return
-    columns = ["rank", "candidate", "E_hull eV/at", "window V", "covers", "vs electrolyte eV/at",
-               "vs electrode eV/at"]
+    columns = ["rank", "candidate", "E_hull", "window (V)", "covers", "vs electrolyte", "vs electrode"]
     rows = [[c.rank, c.candidate,
              "n/a" if c.energy_above_hull_eV_per_atom is None else c.energy_above_hull_eV_per_atom,
              f"{c.reduction_limit_V:.2f}-{c.oxidation_limit_V:.2f}",
              "n/a" if c.covers_voltage_range is None else ("yes" if c.covers_voltage_range else "no"),
              c.electrolyte_worst_eV_per_atom, c.electrode_worst_eV_per_atom] for c in result.candidates]
     print_table(f"Candidates between {result.electrolyte} and {result.electrode} ({result.source})", columns, rows)
-    typer.echo(f"Ranking: {result.ranking_rule}. Reaction energies: most negative over mixing ratio, closed and "
-               f"Li-open at the range ends. Phase diagrams built: {result.phase_diagrams_built}.")
+    typer.echo(f"E_hull and reaction energies in eV/atom; reaction energies are the most negative over mixing "
+               f"ratio, closed and Li-open at the range ends. Ranking: {result.ranking_rule}. "
+               f"Phase diagrams built: {result.phase_diagrams_built}.")
 
 
 @entries_app.command("prefetch")
