@@ -37,7 +37,7 @@ class ModelCard(Result):
     checkpoint: str | None = None  # the backend's own name for weights shipped in its wheel
 
 
-_MPTRJ = "MPtrj (Materials Project relaxation trajectories, 1.58M PBE/PBE+U frames)"
+_MPTRJ = "MPtrj (1.58M PBE/PBE+U frames)"
 _MACE_RELEASES = "https://github.com/ACEsuit/mace-mp/releases/download"
 _MACE_FOUNDATIONS = "https://github.com/ACEsuit/mace-foundations/releases/download"
 
@@ -45,7 +45,7 @@ _MACE_FOUNDATIONS = "https://github.com/ACEsuit/mace-foundations/releases/downlo
 def _sevennet(name: str, version: str, checkpoint: str) -> ModelCard:
     return ModelCard(
         name=name, backend="sevennet", version=version, training_data=_MPTRJ, license="GPL-3.0",
-        elements="89 elements (H-Pu, MPtrj)",
+        elements="89 (H-Pu)",
         weights=f"sevenn {checkpoint} checkpoint, shipped in the sevenn 0.10.4 wheel",
         dtypes=("float32",), offline=True, checkpoint=checkpoint,
     )
@@ -54,7 +54,7 @@ def _sevennet(name: str, version: str, checkpoint: str) -> ModelCard:
 def _mace(name: str, version: str, data: str, license_: str, url: str) -> ModelCard:
     return ModelCard(
         name=name, backend="mace", version=version, training_data=data, license=license_,
-        elements="89 elements (H-Pu)", weights="downloaded on first use into the mace-torch cache",
+        elements="89 (H-Pu)", weights="downloaded on first use into the mace-torch cache",
         dtypes=("float64", "float32"), offline=False, url=url,
     )
 
@@ -64,7 +64,7 @@ CARDS: dict[str, ModelCard] = {
     for card in [
         ModelCard(
             name="chgnet", backend="chgnet", version="0.3.0", training_data=_MPTRJ,
-            license="BSD-3-Clause (modified)", elements="94 elements (H-Pu)",
+            license="BSD-3-Clause", elements="94 (H-Pu)",
             weights="CHGNet 0.3.0 state dict, shipped in the chgnet wheel",
             dtypes=("float32",), offline=True,
         ),
@@ -79,19 +79,19 @@ CARDS: dict[str, ModelCard] = {
               f"{_MACE_RELEASES}/mace_mp_0/MACE_MPtrj_2022.9.model"),
         _mace("mace-mp-0b3-medium", "MACE-MP-0b3 medium", _MPTRJ, "MIT",
               f"{_MACE_RELEASES}/mace_mp_0b3/mace-mp-0b3-medium.model"),
-        _mace("mace-mpa-0-medium", "MACE-MPA-0 medium", f"{_MPTRJ} + sAlex (subsampled Alexandria)",
+        _mace("mace-mpa-0-medium", "MACE-MPA-0 medium", "MPtrj + sAlex (3.5M PBE frames)",
               "MIT", f"{_MACE_RELEASES}/mace_mpa_0/mace-mpa-0-medium.model"),
-        _mace("mace-omat-0-small", "MACE-OMAT-0 small", "OMat24 (Meta, 100M+ PBE frames)",
-              "ASL (Academic Software License)",
+        _mace("mace-omat-0-small", "MACE-OMAT-0 small", "OMat24 (100M+ PBE frames)",
+              "ASL (academic)",
               f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-small.model"),
-        _mace("mace-omat-0-medium", "MACE-OMAT-0 medium", "OMat24 (Meta, 100M+ PBE frames)",
-              "ASL (Academic Software License)",
+        _mace("mace-omat-0-medium", "MACE-OMAT-0 medium", "OMat24 (100M+ PBE frames)",
+              "ASL (academic)",
               f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-medium.model"),
-        _mace("mace-matpes-pbe-0", "MACE-MATPES-PBE-0", "MatPES PBE (fine-tuned from OMAT)",
-              "ASL (Academic Software License)",
+        _mace("mace-matpes-pbe-0", "MACE-MATPES-PBE-0", "MatPES PBE (OMAT fine-tune)",
+              "ASL (academic)",
               f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-pbe-omat-ft.model"),
-        _mace("mace-matpes-r2scan-0", "MACE-MATPES-r2SCAN-0", "MatPES r2SCAN (fine-tuned from OMAT)",
-              "ASL (Academic Software License)",
+        _mace("mace-matpes-r2scan-0", "MACE-MATPES-r2SCAN-0", "MatPES r2SCAN (OMAT fine-tune)",
+              "ASL (academic)",
               f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-r2scan-omat-ft.model"),
     ]
 }
