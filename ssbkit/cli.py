@@ -4,6 +4,7 @@ stdout and nothing else; user errors print one line on stderr and exit with code
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -219,6 +220,138 @@ def entries_prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical sys
 
 
 # --- potentials: list, check, compare, fit (issue 4) ---
+
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N].")
+
+
+def _read_atoms(path: Path) -> Any:
+    """One structure from any file ASE reads (CIF, POSCAR, extxyz, ...); InputError otherwise."""
+    from ase.io import read
+
+    from ssbkit.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"structure file not found: {path}")
+    try:
+        return read(path)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read a structure from {path}: {exc}") from exc
+
+
+@potentials_app.command("list")
+def potentials_list(json_output: bool = JSON_OPTION) -> None:
+    """List the registered models with their model cards."""
+    from ssbkit.potentials import CARDS
+    from ssbkit.potentials.registry import mace_cache_path
+
+    def weights(card: Any) -> str:
+        if card.offline:
+            return "in wheel"
+        return "cached" if mace_cache_path(card.url).is_file() else "download"
+
+    if json_output:
+        emit_json(list(CARDS.values()))
+        return
+    print_table("Potentials (also mace:PATH for a local MACE file; --json for full cards)",
+                ["name", "version", "training data", "licence", "elements", "weights"],
+                [[c.name, c.version, c.training_data, c.license, c.elements, weights(c)]
+                 for c in CARDS.values()])
+
+
+@potentials_app.command("check")
+def potentials_check(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    model: str = typer.Option("chgnet", "--model", "-m", help="Model name or mace:PATH."),
+    device: str = DEVICE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Say whether MODEL covers every element of STRUCTURE and time one evaluation.
+
+    Exits with code 1 when an element is not covered.
+    """
+    from ssbkit.potentials.assess import check_model
+
+    result = check_model(_read_atoms(structure), model, device=device)
+    if json_output:
+        emit_json(result)
+    elif result.covered:
+        print_table(f"{result.model} on {result.formula} ({result.n_atoms} atoms)", ["quantity", "value"], [
+            ["elements covered", "all"], ["load time (s)", result.load_seconds],
+            ["first evaluation (s)", result.first_evaluation_seconds],
+            ["evaluation (s)", result.seconds_per_evaluation],
+            ["energy (eV/atom)", result.energy_per_atom], ["max force (eV/Å)", result.max_force]])
+    else:
+        typer.echo(f"{result.model} does not cover: {', '.join(result.missing_elements)}")
+    if not result.covered:
+        raise typer.Exit(1)
+
+
+@potentials_app.command("compare")
+def potentials_compare(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    models: str = typer.Option("chgnet,sevennet-0", "--models", help="Comma-separated model names."),
+    fmax: float = typer.Option(0.05, help="Relaxation force threshold (eV/Å)."),
+    steps: int = typer.Option(300, help="Maximum relaxation steps."),
+    relax_cell: bool = typer.Option(True, "--relax-cell/--fixed-cell", help="Relax the cell too."),
+    device: str = DEVICE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Relax STRUCTURE with each model and report the spread between them."""
+    import sys
+
+    from ssbkit.potentials.assess import compare_models
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    result = compare_models(_read_atoms(structure), names, fmax=fmax, steps=steps, relax_cell=relax_cell,
+                            device=device, progress=not json_output and sys.stderr.isatty())
+    if json_output:
+        emit_json(result)
+        return
+    rows = [[o.model, o.energy_per_atom, o.max_force, o.relaxed_energy_per_atom,
+             *o.lattice[:3], o.volume_per_atom, "yes" if o.converged else f"no ({o.steps} steps)"]
+            for o in result.outcomes]
+    s = result.spread
+    rows.append(["spread (max-min)", s["energy_per_atom"], s["max_force"], s["relaxed_energy_per_atom"],
+                 s["a"], s["b"], s["c"], s["volume_per_atom"], ""])
+    print_table(f"{result.formula}: input E, max force; relaxed E, lattice", [
+        "model", "E (eV/atom)", "max F (eV/Å)", "relaxed E (eV/atom)", "a (Å)", "b (Å)", "c (Å)",
+        "V (Å³/atom)", "converged"], rows)
+
+
+@potentials_app.command("fit")
+def potentials_fit(
+    data: Path = typer.Argument(..., help="Labelled structures (extxyz with energies and forces)."),
+    output: Path = typer.Option(Path("mace-fit"), "--output", "-o", help="Output directory."),
+    foundation: str | None = typer.Option(None, help="MACE model to fine-tune (name or mace:PATH)."),
+    epochs: int = typer.Option(50, help="Training epochs."),
+    batch_size: int = typer.Option(4, help="Structures per training batch."),
+    valid_fraction: float = typer.Option(0.2, help="Fraction held out for validation."),
+    channels: int = typer.Option(32, help="MACE channels (from scratch only)."),
+    max_l: int = typer.Option(1, "--max-L", help="Equivariant message order (from scratch only)."),
+    r_max: float = typer.Option(5.0, help="Cutoff radius in Å (from scratch only)."),
+    energy_key: str = typer.Option("energy", help="info key of energies when the file has no calculator."),
+    forces_key: str = typer.Option("forces", help="arrays key of forces when the file has no calculator."),
+    device: str = DEVICE_OPTION,
+    dtype: str = typer.Option("float64", help="float64 or float32."),
+    seed: int = typer.Option(0, help="Random seed for the split and the initial weights."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Train (or fine-tune) a MACE model on DATA; write the model and a parity report."""
+    from ssbkit.potentials.fit import MaceArchitecture, fit_mace
+
+    architecture = MaceArchitecture(channels=channels, max_L=max_l, r_max=r_max)
+    result = fit_mace(data, output, foundation=foundation, epochs=epochs, batch_size=batch_size,
+                      valid_fraction=valid_fraction, architecture=architecture, device=device,
+                      dtype=dtype, seed=seed, energy_key=energy_key, forces_key=forces_key,
+                      verbose=not json_output)
+    if json_output:
+        emit_json(result)
+        return
+    print_table(f"MACE fit: {result.model_path}", ["set", "structures", "energy MAE (eV/atom)",
+                                                   "force MAE (eV/Å)"], [
+        ["train", result.n_train, result.train_energy_mae, result.train_force_mae],
+        ["valid", result.n_valid, result.valid_energy_mae, result.valid_force_mae]])
+    typer.echo(f"parity report: {result.report_path}, plot: {result.plot_path}")
 
 
 # --- runner: run, status, results, submit (issue 5) ---
