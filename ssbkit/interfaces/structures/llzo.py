@@ -156,13 +156,21 @@ def _conflicts(li_sites: Atoms, cutoff: float) -> np.ndarray:
     return blocked
 
 
-def _greedy_ordering(blocked, sublattice, counts, rng) -> np.ndarray | None:
+def _greedy_ordering(blocked, sublattice, counts, rng, tries: int = 50) -> np.ndarray | None:
     """A random contact-free start: tetrahedral Li placed one by one where they share the fewest octahedral
     cages with those already placed (a cage touching two filled 24d sites cannot hold Li), then octahedral
-    Li on random free sites. None if the octahedral count cannot be reached."""
+    Li on random free sites. None if no try reaches the octahedral count."""
     tet, octa = np.flatnonzero(sublattice == 0), np.flatnonzero(sublattice == 1)
     b_to = blocked[np.ix_(tet, octa)].astype(int)
     shared_cages = b_to @ blocked[np.ix_(octa, octa)].astype(int) @ b_to.T
+    for _ in range(tries):
+        occupied = _fill_once(blocked, sublattice, counts, rng, tet, octa, shared_cages)
+        if occupied is not None:
+            return occupied
+    return None
+
+
+def _fill_once(blocked, sublattice, counts, rng, tet, octa, shared_cages) -> np.ndarray | None:
     chosen: list[int] = []
     for _ in range(counts[0]):
         free = np.setdiff1d(np.arange(len(tet)), chosen)
