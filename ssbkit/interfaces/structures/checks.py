@@ -43,13 +43,15 @@ def _has_oxi(structure: Structure) -> bool:
     return any(getattr(sp, "oxi_state", None) not in (None, 0) for sp in structure.composition)
 
 
-def min_distance(atoms: Atoms) -> float:
-    """Shortest interatomic distance (Å), periodic images included; inf for fewer than two atoms."""
-    if len(atoms) < 2 and not atoms.pbc.any():
-        return float("inf")
-    cutoff = 6.0
-    _, _, d = neighbor_list("ijd", atoms, cutoff, self_interaction=False)
-    return float(d.min()) if len(d) else float("inf")
+def min_distance(atoms: Atoms, cutoff: float | None = None) -> float:
+    """Shortest interatomic distance (Å), periodic images included. With ``cutoff``, pairs farther than it
+    are not looked at and the answer is ``cutoff`` when none is closer; without, it searches up to 8 Å
+    (inf if no pair is that close)."""
+    for radius in ([cutoff] if cutoff else [3.0, 8.0]):
+        d = neighbor_list("d", atoms, radius, self_interaction=False)
+        if len(d):
+            return float(d.min())
+    return float(cutoff) if cutoff else float("inf")
 
 
 def close_pairs(atoms: Atoms, cutoff: float) -> list[tuple[int, int, float]]:
