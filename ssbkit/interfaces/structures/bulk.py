@@ -14,6 +14,7 @@ from ssbkit.errors import DataError, InputError
 from ssbkit.interfaces.structures.checks import as_atoms
 
 MP_ID = re.compile(r"^(mp|mvc)-\d+$")
+BUILTIN = ("llzo-cubic", "llzo-tetragonal")
 
 
 def load_bulk(source: str | Path | Atoms | Structure, cubic: bool = False) -> Atoms:
@@ -21,8 +22,9 @@ def load_bulk(source: str | Path | Atoms | Structure, cubic: bool = False) -> At
 
     ``source``: ase.Atoms or pymatgen Structure (copied); a path to a CIF/POSCAR/extxyz file (last frame);
     an element symbol such as ``"W"`` (ASE's reference crystal structure and lattice constant;
-    ``cubic=True`` gives the conventional cubic cell where there is one). Materials Project ids are not
-    resolved here yet (that goes through ssbkit's entry sources).
+    ``cubic=True`` gives the conventional cubic cell where there is one); ``"llzo-cubic"`` or
+    ``"llzo-tetragonal"`` (ssbkit.interfaces.structures.llzo). Materials Project ids are not resolved here
+    yet (that goes through ssbkit's entry sources).
     """
     if isinstance(source, (Atoms, Structure)):
         return as_atoms(source)
@@ -32,10 +34,15 @@ def load_bulk(source: str | Path | Atoms | Structure, cubic: bool = False) -> At
         return _read_file(path)
     if text in atomic_numbers and text != "X":
         return _element(text, cubic)
+    if text.lower() in BUILTIN:
+        from ssbkit.interfaces.structures.llzo import cubic_llzo, tetragonal_llzo
+
+        return cubic_llzo() if text.lower() == "llzo-cubic" else tetragonal_llzo()
     if MP_ID.match(text):
         raise DataError(f"{text}: loading Materials Project ids needs the entry sources "
                         "(ssbkit.interfaces.entries), not available in this build; pass a CIF/POSCAR instead")
-    raise InputError(f"{text!r} is neither an existing structure file nor an element symbol")
+    raise InputError(f"{text!r} is neither an existing structure file, an element symbol nor one of "
+                     f"{', '.join(BUILTIN)}")
 
 
 def _element(symbol: str, cubic: bool) -> Atoms:
@@ -58,3 +65,29 @@ def _read_file(path: Path) -> Atoms:
     if not atoms.pbc.all() or atoms.cell.rank < 3:
         raise InputError(f"{path} is not a periodic bulk crystal (needs a 3D cell)")
     return atoms
+
+
+def write_structures(path: str | Path, frames: Atoms | list[Atoms]) -> Path:
+    """Write one structure or several frames to extxyz (``.xyz``/``.extxyz``) or CIF, atomically."""
+    import os
+    import tempfile
+
+    from ase.io import write
+
+    path = Path(path)
+    frames = [frames] if isinstance(frames, Atoms) else list(frames)
+    suffix = path.suffix.lower()
+    if suffix not in (".xyz", ".extxyz", ".cif"):
+        raise InputError(f"cannot write {path.name}: use a .extxyz, .xyz or .cif file name")
+    if suffix == ".cif" and len(frames) > 1:
+        raise InputError("several structures (hop endpoints) need an .extxyz file, not CIF")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        write(temporary, frames, format="cif" if suffix == ".cif" else "extxyz")
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path

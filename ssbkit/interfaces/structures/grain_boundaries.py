@@ -128,7 +128,7 @@ def _separate(atoms: Atoms, top: np.ndarray, threshold: float, sigma, axis, plan
                 displacement = fa * cell[0] + fb * cell[1] + opening * normal
                 trial.positions[top] += displacement
                 trial.set_cell(cell + np.outer([0, 0, 1], 2 * opening * normal), scale_atoms=False)
-                shortest = min_distance(trial, cutoff=1.5 * threshold)
+                shortest = min_distance(trial, cutoff=threshold)
                 if best is None or shortest > best[0] + 1e-6:
                     best = (shortest, trial, (fa, fb), opening)
         if best[0] >= threshold:

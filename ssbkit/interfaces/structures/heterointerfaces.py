@@ -31,7 +31,8 @@ from ssbkit.results import Result
 
 @dataclass
 class InterfaceMatch(Result):
-    """A candidate coincidence supercell: area (Å²), film strain (von Mises of the Green-Lagrange strain
+    """A candidate coincidence supercell: area (Å², the substrate supercell, which the film is strained
+    onto), film strain (von Mises of the Green-Lagrange strain
     and largest principal strain, both %), in-plane supercell matrices of film and substrate, and the
     number of atoms of the built cell for the requested layer counts."""
 
@@ -118,11 +119,12 @@ def _search(film, substrate, film_miller, substrate_miller, max_area, max_strain
         von_mises, principal = _strain(match)
         n_atoms = max(len(s) for s in film_slabs) * abs(round(np.linalg.det(f_mats[0]))) + \
             max(len(s) for s in sub_slabs) * abs(round(np.linalg.det(s_mats[0])))
-        key = (round(match.match_area, 2), round(von_mises, 3), n_atoms)
+        key = (round(float(match.match_area), 2), round(von_mises, 3), n_atoms)
         if key in seen:
             continue
         seen.add(key)
-        rows.append((match.match_area, von_mises, principal, f_mats[0], s_mats[0], n_atoms))
+        area = float(np.linalg.norm(np.cross(*np.asarray(match.substrate_sl_vectors, dtype=float))))
+        rows.append((area, von_mises, principal, f_mats[0], s_mats[0], n_atoms))
         kept.append(match)
     order = sorted(range(len(rows)), key=lambda k: (rows[k][5], rows[k][1]))
     matches = [InterfaceMatch(index=rank, area_A2=float(rows[k][0]), von_mises_strain_pct=rows[k][1],
@@ -171,16 +173,27 @@ def _no_match_message(film, substrate, film_miller, substrate_miller, max_area, 
             f"match within {100 * max_strain:.3g}% strain and {max_area:.0f} A^2")
     if dropped:
         head += f" ({dropped} matches dropped: non-integer or singular slab supercell)"
-    try:
-        _, _, loose, _ = _search(film, substrate, film_miller, substrate_miller, max(max_area, 400.0), 0.25,
-                                 film_layers, substrate_layers)
-    except Exception:  # the loose search is only advice for the message
-        loose = []
-    if not loose:
-        return head + "; none found even at 25% strain and 400 A^2"
-    best = min(loose, key=lambda m: (m.von_mises_strain_pct, m.area_A2))
-    return (head + f"; best found: area {best.area_A2:.1f} A^2, strain {best.von_mises_strain_pct:.2f}% "
-            f"(von Mises), {best.n_atoms} atoms; raise max_strain or max_area")
+    best = _best_loose_match(film, substrate, film_miller, substrate_miller, max(2 * max_area, 100.0))
+    if best is None:
+        return head + "; none found even at 15% mismatch"
+    area, von_mises = best
+    return (head + f"; best found: area {area:.1f} A^2, strain {von_mises:.2f}% (von Mises); "
+            "raise max_strain or max_area")
+
+
+def _best_loose_match(film, substrate, film_miller, substrate_miller, max_area) -> tuple[float, float] | None:
+    """(area Å², von Mises strain %) of the least-strained ZSL match at 15% tolerance, smallest areas only."""
+    from pymatgen.analysis.interfaces.zsl import ZSLGenerator
+
+    vectors = []
+    for structure, miller in ((film, film_miller), (substrate, substrate_miller)):
+        slab = _slab_generator(_conventional(structure), parse_miller(miller), 1).get_slab(shift=0)
+        vectors.append(slab.lattice.matrix[:2])
+    zsl = ZSLGenerator(max_area=max_area, max_length_tol=0.15, max_angle_tol=0.15, max_area_ratio_tol=0.3,
+                       bidirectional=True)
+    candidates = [(float(np.linalg.norm(np.cross(*np.asarray(m.substrate_sl_vectors, dtype=float)))),
+                   _strain(m)[0]) for m in zsl(vectors[0], vectors[1], lowest=True)]
+    return min(candidates, key=lambda c: (c[1], c[0])) if candidates else None
 
 
 def build_interface(
@@ -224,7 +237,8 @@ def build_interface(
     chosen = matches[match]
     atoms.info.update(film_miller=str(parse_miller(film_miller)), substrate_miller=str(parse_miller(substrate_miller)),
                       termination="{} | {}".format(*builder.terminations[termination]),
-                      area_A2=chosen.area_A2, von_mises_strain_pct=chosen.von_mises_strain_pct, gap_A=gap_A)
+                      area_A2=float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1]))),
+                      von_mises_strain_pct=chosen.von_mises_strain_pct, gap_A=gap_A)
     shortest = min_distance(atoms)
     if shortest < 0.5:
         raise InputError(f"built interface has atoms {shortest:.2f} A apart; raise gap_A")
