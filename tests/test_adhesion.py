@@ -17,7 +17,7 @@ from ssbkit.workflows.relax import relax
 @pytest.fixture(scope="module")
 def cu_bulk():
     """EMT-relaxed fcc Cu (primitive cell)."""
-    return relax(bulk("Cu", "fcc", a=3.6), EMT(), relax_cell=True, fmax=1e-3).atoms
+    return relax(bulk("Cu", "fcc", a=3.6), EMT(), relax_cell=True, fmax=1e-3, optimizer="BFGS").atoms
 
 
 def _independent_gamma(cu_bulk, layers: int = 6) -> float:

@@ -76,11 +76,11 @@ def test_interface_keeps_terminations_with_coinciding_labels():
     from pymatgen.analysis.interfaces.coherent_interfaces import CoherentInterfaceBuilder
     from pymatgen.analysis.interfaces.zsl import ZSLGenerator
 
-    from ssbkit.interfaces.structures.heterointerfaces import _conventional
+    from ssbkit.interfaces.structures.checks import conventional_cell
 
     search = find_matches(load_bulk("Li"), load_bulk("Mg"), "100", "10-10", max_area=150)
     assert len(search.terminations) == 4  # 2 Li(100) x 2 Mg(10-10)
-    plain = CoherentInterfaceBuilder(_conventional(load_bulk("Mg")), _conventional(load_bulk("Li")), (1, 0, 0),
+    plain = CoherentInterfaceBuilder(conventional_cell(load_bulk("Mg")), conventional_cell(load_bulk("Li")), (1, 0, 0),
                                      (1, 0, 0), zslgen=ZSLGenerator(max_area=150, bidirectional=True))
     assert len(plain.terminations) < len(search.terminations)
 

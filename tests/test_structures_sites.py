@@ -10,6 +10,7 @@ from ssbkit.errors import InputError
 from ssbkit.interfaces.structures.llzo import tetragonal_llzo
 from ssbkit.interfaces.structures.sites import (
     interstitial_sites,
+    make_vacancy,
     migration_hops,
     supercell_repeats,
     vacancy_sites,
@@ -80,6 +81,7 @@ def test_tetragonal_llzo_li_sites_and_shortest_hop():
     assert sorted(s.multiplicity for s in sites) == [8, 16, 32]
     kinds = {s.multiplicity: s.kind for s in sites}
     assert kinds[8] == "tetrahedral" and kinds[16] == "octahedral"
+    assert len(make_vacancy(llzo, sites[0].index)) == len(llzo) - 1
     hops = migration_hops(llzo, max_length=2.7)
     assert len(hops) == 4
     assert hops[0].length_A == pytest.approx(2.43, abs=0.02)

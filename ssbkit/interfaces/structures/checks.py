@@ -54,12 +54,6 @@ def min_distance(atoms: Atoms, cutoff: float | None = None) -> float:
     return float(cutoff) if cutoff else float("inf")
 
 
-def close_pairs(atoms: Atoms, cutoff: float) -> list[tuple[int, int, float]]:
-    """Pairs (i < j, distance Å) closer than ``cutoff``, periodic images included."""
-    i, j, d = neighbor_list("ijd", atoms, cutoff, self_interaction=False)
-    return sorted({(int(a), int(b), round(float(x), 4)) for a, b, x in zip(i, j, d) if a < b}, key=lambda t: t[2])
-
-
 def formal_charges(atoms: Atoms) -> np.ndarray:
     """Formal oxidation state of every atom: 0 for metals and alloys, otherwise pymatgen's most likely
     charge-balanced assignment by element. Raises InputError when no neutral assignment exists."""
@@ -72,3 +66,15 @@ def formal_charges(atoms: Atoms) -> np.ndarray:
         raise InputError(f"{composition.formula} cannot be made charge-neutral with common oxidation states")
     oxi = guesses[0]
     return np.array([oxi[s] for s in atoms.get_chemical_symbols()], dtype=float)
+
+
+def conventional_cell(structure: Atoms | Structure) -> Structure:
+    """Conventional standard cell, so Miller indices and axes mean what they do in the literature; a cell
+    without symmetry (an ordered cubic LLZO) is kept as given."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    structure = as_structure(structure)
+    analyzer = SpacegroupAnalyzer(structure, symprec=0.01)
+    if analyzer.get_space_group_number() == 1:
+        return structure
+    return analyzer.get_conventional_standard_structure()

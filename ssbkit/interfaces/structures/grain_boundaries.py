@@ -18,7 +18,13 @@ from ase import Atoms
 from pymatgen.core import Lattice, Structure
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.structures.checks import as_atoms, as_structure, formal_charges, min_distance
+from ssbkit.interfaces.structures.checks import (
+    as_atoms,
+    as_structure,
+    conventional_cell,
+    formal_charges,
+    min_distance,
+)
 from ssbkit.results import Result
 
 SHIFT_GRID = (0.0, 0.25, 0.5, 0.75)  # in-plane translations, fractions of the GB cell vectors
@@ -48,7 +54,7 @@ class GrainBoundaryResult(Result):
 
 def sigma_angles(bulk: Atoms | Structure, sigma: int, axis: Sequence[int]) -> list[float]:
     """Rotation angles (deg) about ``axis`` that give a CSL boundary of this ``sigma`` for the bulk lattice."""
-    generator = _generator(_conventional(as_structure(bulk)))
+    generator = _generator(conventional_cell(as_structure(bulk)))
     ratio = _ratio(generator)
     try:
         angles = generator.get_rotation_angle_from_sigma(sigma, tuple(axis), generator.lat_type, ratio)
@@ -73,7 +79,7 @@ def build_grain_boundary(
     in CSL periods; ``min_distance_A``: shortest allowed distance for compounds (default 0.8 x the
     shortest bulk distance; for every crystal).
     """
-    structure = _conventional(as_structure(bulk))
+    structure = conventional_cell(as_structure(bulk))
     formal_charges(as_atoms(structure))  # raises for compositions that cannot be neutral
     angles = sigma_angles(structure, sigma, axis)
     if not angles:
@@ -136,17 +142,6 @@ def _separate(atoms: Atoms, top: np.ndarray, threshold: float, sigma, axis, plan
     raise InputError(f"sigma {sigma} {tuple(axis)}/{plane} boundary: no rigid shift or opening up to "
                      f"{OPENINGS_A[-1]} A keeps atoms {threshold:.2f} A apart (best {best[0]:.2f} A); "
                      "pass a smaller min_distance_A or another plane")
-
-
-def _conventional(structure: Structure) -> Structure:
-    """Conventional standard cell, so Miller indices and axes mean what they do in the literature; cells
-    without symmetry (an ordered cubic LLZO) are kept as given."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    analyzer = SpacegroupAnalyzer(structure, symprec=0.01)
-    if analyzer.get_space_group_number() == 1:
-        return structure
-    return analyzer.get_conventional_standard_structure()
 
 
 def _generator(structure: Structure):

@@ -24,7 +24,7 @@ from ase import Atoms
 from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.structures.checks import as_atoms, as_structure, min_distance
+from ssbkit.interfaces.structures.checks import as_atoms, as_structure, conventional_cell, min_distance
 from ssbkit.interfaces.structures.slabs import parse_miller
 from ssbkit.results import Result
 
@@ -56,12 +56,6 @@ class InterfaceSearch(Result):
     matches: list[InterfaceMatch]
     terminations: list[str]
     dropped_matches: int
-
-
-def _conventional(structure: Atoms | Structure) -> Structure:
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    return SpacegroupAnalyzer(as_structure(structure)).get_conventional_standard_structure()
 
 
 def _builder(film: Structure, substrate: Structure, film_miller, substrate_miller, max_area: float,
@@ -102,7 +96,7 @@ def _strain(match) -> tuple[float, float]:
 
 def _search(film, substrate, film_miller, substrate_miller, max_area, max_strain, film_layers,
             substrate_layers):
-    film_s, sub_s = _conventional(film), _conventional(substrate)
+    film_s, sub_s = conventional_cell(film), conventional_cell(substrate)
     f_hkl, s_hkl = parse_miller(film_miller), parse_miller(substrate_miller)
     builder = _builder(film_s, sub_s, f_hkl, s_hkl, max_area, max_strain)
     film_gen, sub_gen = _slab_generator(film_s, f_hkl, film_layers), _slab_generator(sub_s, s_hkl, substrate_layers)
@@ -187,7 +181,7 @@ def _best_loose_match(film, substrate, film_miller, substrate_miller, max_area) 
 
     vectors = []
     for structure, miller in ((film, film_miller), (substrate, substrate_miller)):
-        slab = _slab_generator(_conventional(structure), parse_miller(miller), 1).get_slab(shift=0)
+        slab = _slab_generator(conventional_cell(structure), parse_miller(miller), 1).get_slab(shift=0)
         vectors.append(slab.lattice.matrix[:2])
     zsl = ZSLGenerator(max_area=max_area, max_length_tol=0.15, max_angle_tol=0.15, max_area_ratio_tol=0.3,
                        bidirectional=True)

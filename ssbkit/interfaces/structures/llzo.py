@@ -115,7 +115,8 @@ def cubic_llzo(
 def _from_wyckoff(sites, spacegroup: int, cellpar) -> Atoms:
     symbols = [s[0] for s in sites]
     positions = [s[2] for s in sites]
-    atoms = crystal(symbols, positions, spacegroup=spacegroup, setting=2 if spacegroup == 142 else 1, cellpar=list(cellpar),
+    setting = 2 if spacegroup == 142 else 1  # origin choice 2 where the group has two
+    atoms = crystal(symbols, positions, spacegroup=spacegroup, setting=setting, cellpar=list(cellpar),
                     primitive_cell=False)
     kinds = atoms.get_array("spacegroup_kinds")
     atoms.set_array("wyckoff", np.array([sites[k][1] for k in kinds], dtype="<U4"))

@@ -84,7 +84,7 @@ def _orbits(frac: np.ndarray, rotations, translations, tol: float = 1e-3) -> np.
 def _point_neighbours(atoms: Atoms, points: np.ndarray, cutoff: float):
     """(point index, atom index, distance Å) for every atom image within ``cutoff`` of each point."""
     repeats = [int(np.ceil(cutoff / w)) if p else 0
-               for w, p in zip(_widths(atoms.cell[:]), atoms.pbc)]
+               for w, p in zip(_widths(atoms.cell[:]), atoms.pbc, strict=True)]
     shifts = np.array([[a, b, c] for a in range(-repeats[0], repeats[0] + 1)
                        for b in range(-repeats[1], repeats[1] + 1) for c in range(-repeats[2], repeats[2] + 1)])
     images = (atoms.positions[None, :, :] + (shifts @ atoms.cell[:])[:, None, :]).reshape(-1, 3)
@@ -236,7 +236,7 @@ def _atom_orbits(atoms: Atoms, symprec: float) -> np.ndarray:
 def supercell_repeats(atoms: Atoms, min_length: float) -> tuple[int, int, int]:
     """Repeats along each periodic axis so that the perpendicular width reaches ``min_length`` (Å)."""
     return tuple(max(1, int(np.ceil(min_length / width - 1e-9))) if periodic else 1
-                 for width, periodic in zip(_widths(atoms.cell[:]), atoms.pbc))
+                 for width, periodic in zip(_widths(atoms.cell[:]), atoms.pbc, strict=True))
 
 
 def _same_hop(a, b, p, q, rotations, translations, tol) -> bool:
@@ -256,7 +256,8 @@ def _distinct_hops(frac, cell, rotations, translations, max_length, tol=5e-3):
     sites = Atoms("X" * len(frac), scaled_positions=frac, cell=cell, pbc=True)
     i_list, j_list, shifts, dists = neighbor_list("ijSd", sites, max_length)
     classes: list[list] = []
-    for i, j, shift, d in sorted(zip(i_list, j_list, shifts, dists), key=lambda t: (round(t[3], 4), t[0], t[1])):
+    candidates = sorted(zip(i_list, j_list, shifts, dists, strict=True), key=lambda t: (round(t[3], 4), t[0], t[1]))
+    for i, j, shift, d in candidates:
         a, b = frac[i], frac[j] + shift
         for cls in classes:
             if abs(cls[3] - d) < 1e-3 and _same_hop(a, b, frac[cls[0]], frac[cls[1]] + cls[2],

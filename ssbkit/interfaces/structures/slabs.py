@@ -15,10 +15,9 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 from pymatgen.core import Structure
 from pymatgen.core.surface import SlabGenerator
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.structures.checks import as_atoms, as_structure
+from ssbkit.interfaces.structures.checks import as_atoms, conventional_cell
 from ssbkit.results import Result
 
 LAYER_TOL = 0.3  # Å: atoms closer than this along the normal belong to one layer
@@ -61,10 +60,10 @@ def parse_miller(miller: Sequence[int] | str) -> tuple[int, int, int]:
         if any(float(v) != int(v) for v in miller):
             raise InputError(f"Miller index {tuple(miller)} must be integers")
     if len(values) == 4:
-        h, k, i, l = values
+        h, k, i, ell = values
         if i != -(h + k):
             raise InputError(f"impossible Miller-Bravais index {tuple(values)}: i must equal -(h + k) = {-(h + k)}")
-        values = [h, k, l]
+        values = [h, k, ell]
     if len(values) != 3:
         raise InputError(f"Miller index {miller!r} needs 3 (or 4 hexagonal) integers")
     if not any(values):
@@ -94,7 +93,7 @@ def slab_terminations(
         raise InputError("thickness_A must be positive")
     if vacuum_A < 0:
         raise InputError("vacuum_A must be >= 0")
-    structure = SpacegroupAnalyzer(as_structure(bulk)).get_conventional_standard_structure()
+    structure = conventional_cell(bulk)
     in_planes = thickness_A is None
     generator = SlabGenerator(structure, hkl, min_slab_size=layers if in_planes else thickness_A,
                               min_vacuum_size=1 if in_planes else 1.0, in_unit_planes=in_planes,
