@@ -214,3 +214,23 @@ def _anneal(occupied, pair, field, blocked, sublattice, sweeps, rng) -> tuple[np
             if energy < best_energy:
                 best_energy, best = energy, occupied.copy()
     return best, float(best_energy)
+
+
+def llzo_grain_boundary(
+    sigma: int = 5,
+    axis: tuple[int, int, int] = (0, 0, 1),
+    plane: tuple[int, int, int] | None = None,
+    expand_times: int = 1,
+    phase: str = "cubic",
+):
+    """Stoichiometric, charge-neutral LLZO bicrystal (ssbkit.interfaces.structures.grain_boundaries).
+
+    ``phase``: "cubic" (cubic_llzo) or "tetragonal" (tetragonal_llzo). The Sigma 5 (001) twist boundary
+    of cubic LLZO has 1920 atoms at ``expand_times=1``. Returns a GrainBoundaryResult.
+    """
+    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+
+    if phase not in ("cubic", "tetragonal"):
+        raise InputError(f"unknown LLZO phase {phase!r}; choose 'cubic' or 'tetragonal'")
+    bulk = cubic_llzo() if phase == "cubic" else tetragonal_llzo()
+    return build_grain_boundary(bulk, sigma, axis, plane, expand_times=expand_times)
