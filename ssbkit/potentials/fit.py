@@ -186,7 +186,7 @@ def fit_mace(
     ``parity.png`` into ``output_dir``. MAEs are in eV/atom (energy) and eV/Å (force components).
     """
     from ssbkit.potentials import _resolve_device, load
-    from ssbkit.potentials._compat import allow_e3nn_constants
+    from ssbkit.potentials._compat import configure_e3nn
     from ssbkit.potentials.registry import card, resolve_mace_weights
 
     if not 0 < valid_fraction < 1:
@@ -214,7 +214,7 @@ def fit_mace(
     valid = [frames[i] for i in order[:n_valid]]
     train = [frames[i] for i in order[n_valid:]]
 
-    allow_e3nn_constants()
+    configure_e3nn()
     from ase.io import write
 
     with _contained_mace_logging():  # mace-torch prints on import
