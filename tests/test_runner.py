@@ -25,7 +25,7 @@ from ase.io import write
 from typer.testing import CliRunner
 
 from ssbkit.cli import app
-from ssbkit.errors import InputError
+from ssbkit.errors import InputError, SsbkitError
 from ssbkit.workflows.relax import relax
 from ssbkit.workflows.runner import load_spec, run_spec, spec_results, spec_status
 from ssbkit.workflows.runner.batching import run_lockstep
@@ -107,13 +107,13 @@ tasks:
   - kind: relax
     product: {atoms: [cu, cu.extxyz, noisy.extxyz, moved.extxyz], fmax: [0.05, 0.050000000000001]}
   - kind: relax
-    model: other-model
+    model: chgnet
     inputs: {atoms: cu}
 """))
     # cu (built), cu.extxyz and noisy.extxyz are one structure, the two fmax values one number:
     # duplicates are dropped, leaving cu, moved, and the other model.
     assert [t.labels["atoms"] for t in spec.tasks] == ["cu", "moved.extxyz", "cu"]
-    assert spec.tasks[2].model == "other-model"
+    assert spec.tasks[2].model == "chgnet"
 
 
 @pytest.mark.parametrize("body, message", [
@@ -125,9 +125,10 @@ tasks:
     ("tasks:\n  - kind: relax\n    inputs: {atoms: bulk:Xx}\n", "cannot build structure"),
     ("tasks:\n  - kind: relax\n    parameters: {fmax: 0.1}\n", "needs inputs ['atoms']"),
     ("tasks: 3\n", "needs a 'tasks' list"),
+    ("tasks:\n  - kind: relax\n    model: nomodel\n    inputs: {atoms: bulk:Cu}\n", "unknown model 'nomodel'"),
 ])
 def test_bad_specs_are_named(tmp_path, body, message):
-    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(SsbkitError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_spec(write_spec(tmp_path, body))
 
 
@@ -332,6 +333,41 @@ def test_dask_slurm_cluster_settings_from_spec():
     assert "--gres=gpu:1" in kwargs["job_extra_directives"]
     with pytest.raises(InputError, match="unknown keys"):
         slurm_cluster_kwargs({"cluster": "slurm", "gpu": 1})
+
+
+def test_window_and_react_kinds_match_direct_calls(tmp_path):
+    """Thermodynamics through the runner: the experimental-enthalpy source ships with pymatgen, so this is
+    offline. Reference: Richards et al., Chem. Mater. 28, 266 (2016), Fig. 1c, LiI oxidises at 2.80 V;
+    and the same functions called directly (identical numbers expected)."""
+    from ssbkit.interfaces.entries import ExperimentalSource
+    from ssbkit.interfaces.reactions import reaction_profile
+    from ssbkit.interfaces.stability import stability_window
+
+    path = write_spec(tmp_path, """
+tasks:
+  - kind: window
+    parameters: {source: experimental}
+    product: {formula: [LiI, LiNbO3]}
+  - kind: react
+    parameters: {source: experimental}
+    zip: {reactant_a: [LiNbO3], reactant_b: [Li]}
+""")
+    spec = load_spec(path)
+    assert [t.model for t in spec.tasks] == [None] * 3
+    assert run_spec(spec).done == 3
+    records = spec_results(spec)
+    assert records[0].result["oxidation_limit_V"] == pytest.approx(2.80, abs=0.015)
+    source = ExperimentalSource()
+    for task, record in zip(spec.tasks[:2], records[:2]):
+        direct = stability_window(task.inputs["formula"], source)
+        assert record.result["oxidation_limit_V"] == pytest.approx(direct.oxidation_limit_V, abs=1e-12)
+        assert record.result["oxidation_products"] == direct.oxidation_products
+    for task, record in zip(spec.tasks[2:], records[2:]):
+        direct = reaction_profile(task.inputs["reactant_a"], task.inputs["reactant_b"], source)
+        assert record.result["min_reaction_energy_eV_per_atom"] == pytest.approx(
+            direct.min_reaction_energy_eV_per_atom, abs=1e-12)
+    csv_header = CliRunner().invoke(app, ["results", str(path), "--csv"]).stdout.splitlines()[0]
+    assert "formula" in csv_header and "oxidation_limit_V" in csv_header
 
 
 # --- batching -----------------------------------------------------------------------------------------

@@ -96,8 +96,8 @@ def run_spec(spec: Spec, executor: str = "local", workers: int = 1, retries: int
     todo = [t for t in selected if states[t.key] != "done"]
     if devices is None:
         devices = visible_gpus() if executor != "local" and workers > 1 and spec.device != "cpu" else ()
-    settings = WorkerSettings(run_dir=str(spec.run_dir), device=spec.device, retries=retries,
-                              lease_s=spec.lease_s, journal_mode=spec.journal_mode, executor=executor,
+    settings = WorkerSettings(run_dir=str(spec.run_dir), spec_dir=str(spec.path.parent), device=spec.device,
+                              retries=retries, lease_s=spec.lease_s, journal_mode=spec.journal_mode, executor=executor,
                               devices=tuple(devices))
     groups = make_groups(todo, batch_size or spec.batch_size or default_batch_size(spec.device), workers)
     from tqdm import tqdm

@@ -41,6 +41,7 @@ class WorkerSettings:
     """What a worker needs besides its tasks (plain values: it travels to other processes and hosts)."""
 
     run_dir: str
+    spec_dir: str = "."
     device: str = "auto"
     retries: int = 0
     lease_s: float = 300.0
@@ -123,7 +124,7 @@ def _heartbeat(settings: WorkerSettings, keys: list[str], holder: str) -> Iterat
         thread.join()
 
 
-def _task_context(task: Task, run_dir: Path) -> TaskContext:
+def _task_context(task: Task, run_dir: Path, spec_dir: Path) -> TaskContext:
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "trajectories").mkdir(parents=True, exist_ok=True)
     log = logging.getLogger(f"ssbkit.task.{task.key}")
@@ -133,7 +134,8 @@ def _task_context(task: Task, run_dir: Path) -> TaskContext:
         handler = logging.FileHandler(run_dir / "logs" / f"{task.key}.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
-    return TaskContext(directory=run_dir, log=log, trajectory=run_dir / "trajectories" / f"{task.key}.traj")
+    return TaskContext(directory=run_dir, log=log, trajectory=run_dir / "trajectories" / f"{task.key}.traj",
+                       spec_dir=spec_dir)
 
 
 def _close_log(context: TaskContext) -> None:
@@ -194,7 +196,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
         claimed = [t for t in remaining if store.claim(t.key, holder, settings.lease_s, settings.retries)]
         if not claimed:
             break
-        contexts = [_task_context(t, run_dir) for t in claimed]
+        contexts = [_task_context(t, run_dir, Path(settings.spec_dir)) for t in claimed]
         for task, context in zip(claimed, contexts):
             context.log.info("task %d (%s, %s) claimed by %s; labels %s", task.index, task.kind, task.model,
                              holder, task.labels)
