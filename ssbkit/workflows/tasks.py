@@ -66,6 +66,7 @@ class TaskKind:
     needs_model: bool = True
     batchable: bool = False
     version: str = "1"
+    model_task: str = "relax"  # precision preset for ssbkit.potentials.load: relax | neb (float64), md (float32)
 
 
 KINDS: dict[str, TaskKind] = {}
@@ -89,11 +90,12 @@ def get_kind(name: str) -> TaskKind:
 # --- models -------------------------------------------------------------------------------------
 
 
-def load_model(name: str, device: str = "auto") -> Calculator:
+def load_model(name: str, device: str = "auto", task: str = "relax") -> Calculator:
     """The one place where the runner turns a model name into a calculator.
 
     ``emt`` is ASE's effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt, with H, C, N, O): cheap,
-    CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load``.
+    CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load`` (``task`` picks
+    its default precision).
     """
     if name == "emt":
         from ase.calculators.emt import EMT
@@ -101,7 +103,7 @@ def load_model(name: str, device: str = "auto") -> Calculator:
         return EMT()
     from ssbkit.potentials import load
 
-    return load(name, device=device)
+    return load(name, device=device, task=task)
 
 
 def _installed(package: str) -> str:

@@ -64,8 +64,9 @@ def _store(path: str, journal_mode: str, thread: int) -> RunStore:
 
 
 @cache
-def _calculator(model: str, device: str) -> Calculator:
-    return load_model(model, device=device)
+def _calculator(model: str, device: str, task: str) -> Calculator:
+    """This process's calculator for a model (loaded once, reused by every task)."""
+    return load_model(model, device=device, task=task)
 
 
 def pin_device(devices: Sequence[str], worker_number: int) -> None:
@@ -162,7 +163,7 @@ def _timed(function: Callable[[Calculator | None], Any]) -> Callable[[Calculator
 def _run_claimed(tasks: list[Task], settings: WorkerSettings, contexts: list[TaskContext]) -> tuple[list[Any], int]:
     """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception."""
     kind = get_kind(tasks[0].kind)
-    calculator = _calculator(tasks[0].model, settings.device) if kind.needs_model else None
+    calculator = _calculator(tasks[0].model, settings.device, kind.model_task) if kind.needs_model else None
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
             for t, c in zip(tasks, contexts)]
     if kind.batchable and calculator is not None and len(tasks) > 1:
