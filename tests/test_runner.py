@@ -410,7 +410,7 @@ tasks:
         assert b.result["energy"] == pytest.approx(a.result["energy"], abs=1e-9)
     batched_records = spec_results(batched)
     assert [r.provenance["batch_size"] for r in batched_records] == [2, 2, 3, 3, 3]
-    assert batched_records[2].provenance["model_calls"] == 1  # three single points, one predict call
+    assert batched_records[2].provenance["batched_model_calls"] == 1  # three single points, one predict call
 
 
 @pytest.mark.gpu
@@ -435,7 +435,8 @@ tasks:
     spec = load_spec(path)
     assert run_spec(spec).done == 12
     records = spec_results(spec)
-    assert records[0].provenance["model_calls"] == 1 and records[0].provenance["device"].startswith("cuda")
+    assert records[0].provenance["batched_model_calls"] == 1
+    assert records[0].provenance["device"].startswith("cuda")
     calculator = load_model("chgnet", device="cuda")
     for task, record in zip(spec.tasks[:8], records[:8]):
         atoms = task.inputs["atoms"].copy()

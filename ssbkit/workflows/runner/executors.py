@@ -160,8 +160,12 @@ def _timed(function: Callable[[Calculator | None], Any]) -> Callable[[Calculator
     return run
 
 
-def _run_claimed(tasks: list[Task], settings: WorkerSettings, contexts: list[TaskContext]) -> tuple[list[Any], int]:
-    """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception."""
+def _run_claimed(tasks: list[Task], settings: WorkerSettings,
+                 contexts: list[TaskContext]) -> tuple[list[Any], int | None]:
+    """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception.
+
+    Also returns the number of batched model calls made (None when the tasks ran one by one).
+    """
     kind = get_kind(tasks[0].kind)
     calculator = _calculator(tasks[0].model, settings.device, kind.model_task) if kind.needs_model else None
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
@@ -174,7 +178,7 @@ def _run_claimed(tasks: list[Task], settings: WorkerSettings, contexts: list[Tas
             outcomes.append(job(calculator))
         except Exception as exc:
             outcomes.append(exc)
-    return outcomes, len(jobs)
+    return outcomes, None
 
 
 def _relative(path: Path, run_dir: Path) -> str | None:
@@ -207,7 +211,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
             try:
                 outcomes, model_calls = _run_claimed(claimed, settings, contexts)
             except Exception as exc:  # the model failed to load: every task of the group fails with it
-                outcomes, model_calls = [exc] * len(claimed), 0
+                outcomes, model_calls = [exc] * len(claimed), None
         device = _device_description(settings.device) if claimed[0].model else "none"
         remaining = []
         for task, context, outcome in zip(claimed, contexts, outcomes):
@@ -215,7 +219,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
                 "worker": holder, "host": socket.gethostname(), "executor": settings.executor,
                 "device": device, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "model": task.model, "model_version": model_version(task.model) if task.model else None,
-                "batch_size": len(claimed), "model_calls": model_calls, "started": started,
+                "batch_size": len(claimed), "batched_model_calls": model_calls, "started": started,
                 "versions": _versions(),
             }
             log_path = _relative(run_dir / "logs" / f"{task.key}.log", run_dir)
