@@ -378,7 +378,8 @@ def run_command(
         emit_json(summary)
     else:
         typer.echo(f"{summary.done}/{summary.tasks} done, {summary.failed} failed, "
-                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; store {summary.run_dir}")
+                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; "
+                   f"store {summary.run_dir}")
         for failure in summary.failures:
             typer.echo(f"  task {failure['index']} {failure['labels']}: {failure['error']}", err=True)
     if summary.failed:

@@ -141,6 +141,35 @@ def test_cli_bad_spec_exits_2(tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_claims_respect_live_holders_and_take_over_dead_ones(tmp_path, journal_mode):
+    """The claim rules: a live holder on this host or an unexpired lease elsewhere keeps its task;
+    a dead process on this host or an expired lease elsewhere loses it; done is final."""
+    import socket
+    from types import SimpleNamespace
+
+    store = RunStore(tmp_path / "store.sqlite", journal_mode=journal_mode)
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == journal_mode
+    tasks = [SimpleNamespace(key=f"k{i}", kind="relax", model="emt", labels={}) for i in range(4)]
+    store.register(tasks)
+    store.register(tasks)  # registering again changes nothing
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert store.claim("k0", me, lease_s=60, retries=0)
+    assert not store.claim("k0", f"{socket.gethostname()}:1", lease_s=60, retries=0)  # live holder (me)
+    assert store.claim("k1", f"{socket.gethostname()}:{dead.pid}", lease_s=60, retries=0)
+    assert store.claim("k1", me, lease_s=60, retries=0)  # holder process is gone
+    assert store.claim("k2", "elsewhere:7", lease_s=60, retries=0)
+    assert not store.claim("k2", me, lease_s=60, retries=0)  # lease on another host still valid
+    assert store.claim("k3", "elsewhere:8", lease_s=-1, retries=0)
+    assert store.claim("k3", me, lease_s=60, retries=0)  # lease on another host expired
+    assert not store.finish("k3", "elsewhere:8", {}, {}, 1.0, None, None)  # lost its claim: not written
+    assert store.finish("k0", me, {"energy": -1.0}, {}, 1.0, None, None)
+    assert not store.claim("k0", me, lease_s=60, retries=5)
+    assert store.states() == {"k0": "done", "k1": "running", "k2": "running", "k3": "running"}
+
+
 # --- running ------------------------------------------------------------------------------------------
 
 
