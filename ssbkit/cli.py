@@ -356,7 +356,7 @@ def potentials_fit(
 
 # --- runner: run, status, results, submit (issue 5) ---
 
-SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (see ssbkit.workflows.runner.spec).")
+SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (grammar: docs/runner.md).")
 
 
 @app.command("run")
