@@ -11,7 +11,7 @@ this registry; physics modules know nothing of the runner. Adding a kind is a sh
 
     register(TaskKind(
         "react", _react,
-        inputs=("reactant_a", "reactant_b"),      # names the spec must give (product/zip/inputs)
+        inputs=("reactant_a", "reactant_b"),      # names the spec gives (product/zip/inputs); optional=...
         structures=(),                            # inputs built as ase.Atoms from structure references
         parameters=("source", "offline", "voltage"),   # allowed parameter names (None: any)
         needs_model=False))                       # True: a calculator from the spec's model is passed
@@ -49,6 +49,7 @@ class TaskContext:
     log: logging.Logger
     trajectory: Path
     spec_dir: Path
+    output_dir: Path  # this task's own directory for files (not created until the kind needs it)
 
 
 KindFunction = Callable[[dict[str, Any], dict[str, Any], Calculator | None, TaskContext], Result]
@@ -62,6 +63,7 @@ class TaskKind:
     function: KindFunction
     inputs: tuple[str, ...] = ("atoms",)
     structures: tuple[str, ...] = ("atoms",)
+    optional: tuple[str, ...] = ()  # inputs a spec may leave out
     parameters: tuple[str, ...] | None = None
     needs_model: bool = True
     batchable: bool = False
@@ -74,8 +76,8 @@ KINDS: dict[str, TaskKind] = {}
 
 def register(kind: TaskKind) -> TaskKind:
     """Add a kind to the registry (replacing one of the same name)."""
-    if not set(kind.structures) <= set(kind.inputs):
-        raise ValueError(f"kind {kind.name}: structures {kind.structures} must be among inputs {kind.inputs}")
+    if not set(kind.structures) | set(kind.optional) <= set(kind.inputs):
+        raise ValueError(f"kind {kind.name}: structures and optional must be among inputs {kind.inputs}")
     KINDS[kind.name] = kind
     return kind
 

@@ -136,7 +136,7 @@ def _task_context(task: Task, run_dir: Path, spec_dir: Path) -> TaskContext:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
     return TaskContext(directory=run_dir, log=log, trajectory=run_dir / "trajectories" / f"{task.key}.traj",
-                       spec_dir=spec_dir)
+                       spec_dir=spec_dir, output_dir=run_dir / "tasks" / task.key)
 
 
 def _close_log(context: TaskContext) -> None:
@@ -220,7 +220,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
                 "device": device, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "model": task.model, "model_version": model_version(task.model) if task.model else None,
                 "batch_size": len(claimed), "batched_model_calls": model_calls, "started": started,
-                "versions": _versions(),
+                "versions": _versions(), "output_dir": _relative(context.output_dir, run_dir),
             }
             log_path = _relative(run_dir / "logs" / f"{task.key}.log", run_dir)
             if not isinstance(outcome, Exception):
