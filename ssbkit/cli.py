@@ -359,7 +359,7 @@ def potentials_fit(
 
 # --- runner: run, status, results, submit (issue 5) ---
 
-SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (see ssbkit.workflows.runner.spec).")
+SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (grammar: docs/runner.md).")
 
 
 @app.command("run")
@@ -381,7 +381,8 @@ def run_command(
         emit_json(summary)
     else:
         typer.echo(f"{summary.done}/{summary.tasks} done, {summary.failed} failed, "
-                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; store {summary.run_dir}")
+                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; "
+                   f"store {summary.run_dir}")
         for failure in summary.failures:
             typer.echo(f"  task {failure['index']} {failure['labels']}: {failure['error']}", err=True)
     if summary.failed:
