@@ -107,7 +107,7 @@ class DiffusionResult(Result):
 
 def _diffusivity_with_error(analyzer, indices: np.ndarray, n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
     """D (cm²/s) fitted by the library to the mean per-ion MSD of ``indices``, its standard error
-    from the spread of D over up to ``n_blocks`` disjoint groups of ions, and that MSD (Å²).
+    from the spread of D over up to ``n_blocks`` disjoint, interleaved groups of ions, and that MSD (Å²).
 
     The library's own ``diffusivity_std_dev`` is the least-squares error of a fit to overlapping,
     strongly correlated time windows and is far too small; groups of ions are independent samples
@@ -116,7 +116,7 @@ def _diffusivity_with_error(analyzer, indices: np.ndarray, n_blocks: int = 8) ->
 
     msd = analyzer.sq_disp_ions[indices].mean(axis=0)
     diffusivity = float(get_diffusivity_from_msd(msd, analyzer.dt, analyzer.smoothed)[0])
-    groups = np.array_split(indices, min(n_blocks, len(indices)))
+    groups = [indices[k::n_blocks] for k in range(min(n_blocks, len(indices)))]  # interleaved
     if len(groups) < 2:
         return diffusivity, float("nan"), msd
     block = [get_diffusivity_from_msd(analyzer.sq_disp_ions[g].mean(axis=0), analyzer.dt, analyzer.smoothed)[0]
@@ -278,26 +278,36 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     return _save_figure(figure, Path(path))
 
 
+def _run_parameters(frames: Sequence[Atoms], path: str | Path) -> tuple[float, float, int]:
+    """Temperature (K), time step (fs) and save interval (steps) from a replica-MD trajectory."""
+    needed = ("target_temperature_K", "step", "time_fs")
+    if len(frames) < 2 or any(key not in frame.info for frame in frames[:2] for key in needed):
+        raise InputError(f"{path} is not a trajectory written by ssbkit's replica MD with at least "
+                         "two production frames (needs target_temperature_K, step, time_fs)")
+    save_every = int(frames[1].info["step"]) - int(frames[0].info["step"])
+    timestep = (float(frames[1].info["time_fs"]) - float(frames[0].info["time_fs"])) / save_every
+    return float(frames[0].info["target_temperature_K"]), timestep, save_every
+
+
 def diffusion_from_trajectories(
     paths: Sequence[str | Path],
-    timestep: float,
-    save_every: int,
     species: str = "Li",
     grain_boundary: GrainBoundaryRegion | None = None,
     target_temperature: float = ROOM_TEMPERATURE,
     plot_directory: str | Path | None = None,
 ) -> DiffusionResult:
-    """Analyse trajectories written by :func:`ssbkit.workflows.md.run_replicas` (the temperature of
-    each is read from its frames): D(T), the Arrhenius fit, and MSD/Arrhenius plots if asked."""
+    """Analyse trajectories written by :func:`ssbkit.workflows.md.run_replicas` (temperature, time
+    step and save interval are read from the frames): D(T), the Arrhenius fit, and plots if asked."""
+    if not paths:
+        raise InputError("no trajectories to analyse")
     per_temperature = []
     for path in paths:
         frames = read_production(path)
-        if not frames or "target_temperature_K" not in frames[0].info:
-            raise InputError(f"{path} is not a trajectory written by ssbkit's replica MD (no temperature)")
-        per_temperature.append(analyze_trajectory(frames, float(frames[0].info["target_temperature_K"]),
-                                                  timestep, save_every, species, grain_boundary))
+        temperature, timestep, save_every = _run_parameters(frames, path)
+        per_temperature.append(analyze_trajectory(frames, temperature, timestep, save_every, species,
+                                                  grain_boundary))
     per_temperature.sort(key=lambda r: r.temperature)
-    structure = read_production(paths[0])[0]
+    structure = frames[0]
     fit = None
     notes = [f"conductivity by Nernst-Einstein from the tracer D, Haven ratio assumed {HAVEN_RATIO:g}"]
     if len({r.temperature for r in per_temperature}) >= 2:
@@ -332,12 +342,23 @@ def diffusion(
 ) -> DiffusionResult:
     """Langevin NVT MD of ``atoms`` at every temperature (K) in one batched replica run, then the
     diffusion analysis. Trajectories and plots go to ``directory``. ``timestep`` fs, ``friction`` 1/fs."""
-    if len(temperatures) == 0:
-        raise InputError("give at least one temperature")
     md = run_replicas([atoms] * len(temperatures), temperatures, calculator, directory, timestep=timestep,
                       friction=friction, equilibration_steps=equilibration_steps,
                       production_steps=production_steps, save_every=save_every, seed=seed, progress=progress)
-    result = diffusion_from_trajectories([r.path for r in md.replicas], timestep, save_every, species,
-                                         grain_boundary, target_temperature, plot_directory=directory)
+    result = diffusion_from_trajectories([r.path for r in md.replicas], species, grain_boundary,
+                                         target_temperature, plot_directory=directory)
     result.md = md
     return result
+
+
+def write_result(result: DiffusionResult, path: str | Path) -> Path:
+    """Write a result as JSON atomically (temp file + os.replace)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".json", dir=path.parent)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(result.to_dict(), stream, indent=2)
+    os.replace(temporary, path)
+    return path

@@ -142,6 +142,17 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
     replica.trajectory.flush()
 
 
+def check_temperatures(temperatures: Sequence[float]) -> list[float]:
+    """Temperatures (K) as floats; InputError unless there is at least one and all are finite and > 0."""
+    temperatures = [float(t) for t in temperatures]
+    if not temperatures:
+        raise InputError("give at least one temperature")
+    for temperature in temperatures:
+        if not np.isfinite(temperature) or temperature <= 0:
+            raise InputError(f"temperature must be > 0 K, got {temperature:g}")
+    return temperatures
+
+
 def run_replicas(
     replicas: Sequence[Atoms],
     temperatures: Sequence[float],
@@ -165,13 +176,10 @@ def run_replicas(
     energy rising more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å;
     0 switches that check off, e.g. for an ideal gas) raise CalculationError; the frames written so far stay on disk. Inputs are not modified.
     """
-    temperatures = [float(t) for t in temperatures]
-    if len(replicas) == 0 or len(replicas) != len(temperatures):
+    temperatures = check_temperatures(temperatures)
+    if len(replicas) != len(temperatures):
         raise InputError(f"need one temperature per replica: {len(replicas)} replicas, "
                          f"{len(temperatures)} temperatures")
-    for temperature in temperatures:
-        if not np.isfinite(temperature) or temperature <= 0:
-            raise InputError(f"temperature must be > 0 K, got {temperature:g}")
     if timestep <= 0 or friction <= 0:
         raise InputError(f"time step ({timestep:g} fs) and friction ({friction:g} 1/fs) must be > 0")
     if save_every < 1 or equilibration_steps < 0 or production_steps < 1:
