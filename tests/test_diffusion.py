@@ -226,3 +226,20 @@ def test_cli_errors_exit_with_code_2(tmp_path):
     bulk("Li", cubic=True).write(tmp_path / "li.cif")
     result = CliRunner().invoke(app, ["diffusion", "run", str(tmp_path / "li.cif"), "-t", "-5"])
     assert result.exit_code == 2 and "temperature" in result.output
+
+
+def test_cli_run_with_chgnet_keeps_trajectories_and_says_when_too_short(tmp_path):
+    # Real model (CHGNet ships in its wheel) on Li in Mg, 16 atoms, two temperatures, 4 steps:
+    # the MD runs and is saved, and the analysis refuses an 8 fs production with a clear message.
+    cell = bulk("Mg", "hcp", a=3.21, c=5.21).repeat((2, 2, 2))
+    cell[0].symbol = "Li"
+    cell.write(tmp_path / "li_in_mg.extxyz")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "diffusion", "run", str(tmp_path / "li_in_mg.extxyz"), "-t", "600", "-t", "900", "--device", "cpu",
+        "--equilibration-steps", "0", "--production-steps", "4", "--save-every", "2", "--out", str(out)])
+    assert result.exit_code == 2 and "too short" in result.output
+    for name in ("replica00_600K.extxyz", "replica01_900K.extxyz"):
+        frames = read_production(out / name)
+        assert [f.info["step"] for f in frames] == [0, 2, 4]
+        assert np.isfinite(frames[-1].get_momenta()).all()
