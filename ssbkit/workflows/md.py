@@ -75,6 +75,7 @@ class _Replica:
         self.forces = np.zeros_like(self.momenta)
         self.energy = 0.0
         self.reference_energy = 0.0
+        self.production_frames = 0
 
     def kinetic_temperature(self) -> float:
         """Instantaneous kinetic temperature (K), 3N degrees of freedom."""
@@ -98,11 +99,15 @@ def _evaluate(replicas: Sequence[_Replica], calculator: Calculator, step: int) -
         replica.energy = float(prediction.energy)
 
 
-def _baoab_drift_and_thermostat(replica: _Replica, dt: float, friction: float) -> None:
-    """B (half kick), A (half drift), O (exact Ornstein-Uhlenbeck), A (half drift) of BAOAB."""
+def _half_kick(replica: _Replica, dt: float) -> None:
+    """B of BAOAB: half a time step of the current forces on the momenta."""
+    replica.momenta += 0.5 * dt * replica.forces
+
+
+def _drift_thermostat_drift(replica: _Replica, dt: float, friction: float) -> None:
+    """A-O-A of BAOAB: half drift, exact Ornstein-Uhlenbeck update of the momenta, half drift."""
     c1 = np.exp(-friction * dt)
     c2 = np.sqrt((1.0 - c1**2) * replica.kT * replica.masses)
-    replica.momenta += 0.5 * dt * replica.forces
     replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
     replica.momenta = c1 * replica.momenta + c2 * replica.rng.standard_normal(replica.momenta.shape)
     replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
@@ -140,6 +145,7 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
                       kinetic_temperature_K=replica.kinetic_temperature())
     write(replica.trajectory, frame, format="extxyz")
     replica.trajectory.flush()
+    replica.production_frames += phase == PRODUCTION
 
 
 def check_temperatures(temperatures: Sequence[float]) -> list[float]:
@@ -170,8 +176,9 @@ def run_replicas(
 ) -> ReplicaMDResult:
     """Run Langevin NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
 
-    ``timestep`` in fs, ``friction`` (gamma) in 1/fs. One batched force call per step for all
-    replicas. Frames (equilibration and production, tagged by ``phase``) are appended every
+    ``timestep`` in fs, ``friction`` (gamma) in 1/fs. Velocities start from a Maxwell-Boltzmann
+    distribution (``seed``; replica i always gets the same random stream, however many run along).
+    One batched force call per step for all replicas. Frames (equilibration and production, tagged by ``phase``) are appended every
     ``save_every`` steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential
     energy rising more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å;
     0 switches that check off, e.g. for an ideal gas) raise CalculationError; the frames written so far stay on disk. Inputs are not modified.
@@ -223,12 +230,13 @@ def run_replicas(
         start = time.perf_counter()
         for step in range(1, total_steps + 1):
             for state in states:
-                _baoab_drift_and_thermostat(state, dt, gamma)
+                _half_kick(state, dt)
+                _drift_thermostat_drift(state, dt, gamma)
             _evaluate(states, calculator, step)
             saving = (step - equilibration_steps) % save_every == 0
             phase = _phase(step, equilibration_steps)
             for index, state in enumerate(states):
-                state.momenta += 0.5 * dt * state.forces  # final B of BAOAB
+                _half_kick(state, dt)
                 _check_stable(state, step, min_distance, max_energy_rise, check_distances=saving)
                 if step > equilibration_steps:
                     production_temperatures[index].append(state.kinetic_temperature())
@@ -242,10 +250,9 @@ def run_replicas(
     for state, temps in zip(states, production_temperatures, strict=True):
         final = state.atoms.copy()
         final.set_momenta(state.momenta, apply_constraint=False)
-        path = Path(state.trajectory.name)
         trajectories.append(ReplicaTrajectory(
-            temperature=state.temperature, mean_temperature=float(np.mean(temps)), path=path,
-            n_frames=len(read_production(path)), atoms=final))
+            temperature=state.temperature, mean_temperature=float(np.mean(temps)),
+            path=Path(state.trajectory.name), n_frames=state.production_frames, atoms=final))
     return ReplicaMDResult(replicas=trajectories, timestep=timestep, save_every=save_every,
                            equilibration_steps=equilibration_steps, production_steps=production_steps,
                            steps_per_second=total_steps / elapsed if elapsed > 0 else float("inf"))
