@@ -181,14 +181,16 @@ def diffusion_analyze(
     gb_width: float = typer.Option(3.0, help="Half-width (Å) of the grain-boundary region."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Re-analyse saved replica trajectories (also those of a run stopped early)."""
+    """Re-analyse saved replica trajectories (also those of a run stopped early); writes
+    diffusion.json and the plots next to them."""
     from pathlib import Path
 
-    from ssbkit.workflows.diffusion import diffusion_from_trajectories
+    from ssbkit.workflows.diffusion import diffusion_from_trajectories, write_result
 
     paths = sorted(Path(directory).glob("replica*.extxyz"))
     result = diffusion_from_trajectories(paths, species, _grain_boundary(gb_planes, gb_axis, gb_width),
                                          plot_directory=directory)
+    write_result(result, Path(directory) / "diffusion.json")
     _report_diffusion(result, json_output)
 
 

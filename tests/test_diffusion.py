@@ -283,3 +283,12 @@ def test_cubic_llzo_activation_energy_with_chgnet(tmp_path):
     llzo = pytest.importorskip("ssbkit.interfaces.structures.llzo")
     fit = _activation_energy_run(llzo.cubic_llzo(), [900.0, 1100.0, 1300.0], tmp_path, production_steps=5000)
     assert 0.1 < fit.activation_energy < 0.5
+
+
+def test_structure_without_framework_or_li_is_refused(tmp_path):
+    from ssbkit.workflows.diffusion import diffusion
+
+    with pytest.raises(InputError, match="no Li atoms"):
+        diffusion(bulk("Cu", cubic=True), EMT(), [600], tmp_path)
+    with pytest.raises(InputError, match="framework"):
+        diffusion(bulk("Li", cubic=True), EMT(), [600], tmp_path)

@@ -105,6 +105,16 @@ class DiffusionResult(Result):
     notes: list[str] = field(default_factory=list)
 
 
+def check_species(atoms: Atoms, species: str) -> None:
+    """InputError unless ``atoms`` holds ``species`` and at least one framework atom of another element."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    if not (symbols == species).any():
+        raise InputError(f"no {species} atoms in {atoms.get_chemical_formula()}")
+    if (symbols == species).all():
+        raise InputError(f"only {species} atoms in {atoms.get_chemical_formula()}: the drift is referenced "
+                         "to the framework (non-diffusing) atoms, so at least one other atom is needed")
+
+
 def _diffusivity_with_error(analyzer, indices: np.ndarray, n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
     """D (cm²/s) fitted by the library to the mean per-ion MSD of ``indices``, its standard error
     from the spread of D over up to ``n_blocks`` disjoint, interleaved groups of ions, and that MSD (Å²).
@@ -142,12 +152,8 @@ def analyze_trajectory(
     if len(frames) < 3:
         raise InputError(f"need at least 3 trajectory frames for a diffusion fit, got {len(frames)}")
     first = frames[0]
+    check_species(first, species)
     symbols = np.array(first.get_chemical_symbols())
-    if not (symbols == species).any():
-        raise InputError(f"no {species} atoms in the trajectory ({first.get_chemical_formula()})")
-    if (symbols == species).all():
-        raise InputError(f"only {species} atoms in the trajectory: the drift is referenced to the "
-                         "framework (non-diffusing) atoms, so at least one other atom is needed")
     if any(len(frame) != len(first) or not np.allclose(frame.cell, first.cell) for frame in frames):
         raise InputError("trajectory frames differ in atom count or cell; NVT frames of one run are needed")
     # Displacements (Å) by the minimum-image convention between consecutive frames, so wrapped
@@ -342,6 +348,7 @@ def diffusion(
 ) -> DiffusionResult:
     """Langevin NVT MD of ``atoms`` at every temperature (K) in one batched replica run, then the
     diffusion analysis. Trajectories and plots go to ``directory``. ``timestep`` fs, ``friction`` 1/fs."""
+    check_species(atoms, species)
     md = run_replicas([atoms] * len(temperatures), temperatures, calculator, directory, timestep=timestep,
                       friction=friction, equilibration_steps=equilibration_steps,
                       production_steps=production_steps, save_every=save_every, seed=seed, progress=progress)
