@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -27,6 +28,9 @@ from ase.calculators.calculator import Calculator
 from ssbkit.errors import InputError
 from ssbkit.results import Result
 from ssbkit.workflows.md import ReplicaMDResult, read_production, run_replicas
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
 
 ROOM_TEMPERATURE = 300.0  # K
 HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
@@ -65,8 +69,9 @@ class RegionDiffusivity(Result):
 
 @dataclass
 class TemperatureDiffusivity(Result):
-    """Tracer D (cm²/s) with its fit standard error, Nernst-Einstein conductivity (mS/cm, Haven
-    ratio 1), the MSD (Å²) against lag time (fs) it was fitted to, and per-region results."""
+    """Tracer D (cm²/s) with its standard error (spread over 8 interleaved groups of ions),
+    Nernst-Einstein conductivity (mS/cm, Haven ratio 1), the MSD (Å²) against lag time (fs) it was
+    fitted to, and per-region results."""
 
     temperature: float
     diffusivity: float
@@ -115,7 +120,7 @@ def check_species(atoms: Atoms, species: str) -> None:
                          "to the framework (non-diffusing) atoms, so at least one other atom is needed")
 
 
-def _diffusivity_with_error(analyzer, indices: np.ndarray, n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
+def _diffusivity_with_error(analyzer: DiffusionAnalyzer, indices: np.ndarray, n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
     """D (cm²/s) fitted by the library to the mean per-ion MSD of ``indices``, its standard error
     from the spread of D over up to ``n_blocks`` disjoint, interleaved groups of ions, and that MSD (Å²).
 
