@@ -168,16 +168,18 @@ def analyze_trajectory(
     steps -= np.round(steps)
     displacements = np.concatenate([np.zeros_like(fractional[:, :1]), np.cumsum(steps, axis=1)], axis=1)
     n_ions = int((symbols == species).sum())
+    min_obs = max(30, 2 * n_ions)  # lags up to half the production at most
     try:
         analyzer = DiffusionAnalyzer(
             AseAtomsAdaptor.get_structure(first), displacements @ np.asarray(first.cell), species,
             temperature=temperature, time_step=timestep, step_skip=save_every,
-            min_obs=max(30, 2 * n_ions))
+            min_obs=min_obs)
     except ValueError as exc:
         duration = (len(frames) - 1) * timestep * save_every / 1000
         raise InputError(
-            f"production of {duration:g} ps ({len(frames)} frames) is too short for the MSD fit, which "
-            f"starts at a 1 ps lag and needs enough {species} observations; run longer ({exc})") from exc
+            f"production of {duration:g} ps ({len(frames)} frames, {n_ions} {species}) is too short for the "
+            f"MSD fit, which uses lags from 1 ps up to {n_ions}/{min_obs} of the production (each {species} "
+            f"seen over ~{min_obs // n_ions or 1} independent windows); run longer or use more {species}") from exc
 
     regions = []
     if grain_boundary is not None:
