@@ -132,7 +132,7 @@ def diffusion_run(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     supercell: str = typer.Option("1,1,1", help="Repeat the cell, e.g. 2,2,2."),
     timestep: float = typer.Option(2.0, help="Time step (fs)."),
-    friction: float = typer.Option(0.01, help="Langevin friction (1/fs)."),
+    friction: float = typer.Option(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time."),
     equilibration_steps: int = typer.Option(1000, help="Equilibration steps (not analysed)."),
     production_steps: int = typer.Option(10000, help="Production steps."),
     save_every: int = typer.Option(10, help="Save a frame every N steps."),

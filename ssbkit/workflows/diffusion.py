@@ -343,7 +343,7 @@ def diffusion(
     temperatures: Sequence[float],
     directory: str | Path,
     timestep: float = 2.0,
-    friction: float = 0.01,
+    friction: float = 0.002,
     equilibration_steps: int = 1000,
     production_steps: int = 10000,
     save_every: int = 10,

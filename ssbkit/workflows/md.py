@@ -165,7 +165,7 @@ def run_replicas(
     calculator: Calculator,
     directory: str | Path,
     timestep: float = 2.0,
-    friction: float = 0.01,
+    friction: float = 0.002,
     equilibration_steps: int = 1000,
     production_steps: int = 10000,
     save_every: int = 10,
@@ -176,7 +176,8 @@ def run_replicas(
 ) -> ReplicaMDResult:
     """Run Langevin NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
 
-    ``timestep`` in fs, ``friction`` (gamma) in 1/fs. Velocities start from a Maxwell-Boltzmann
+    ``timestep`` in fs, ``friction`` (gamma) in 1/fs; the default 0.002 (a 500 fs velocity relaxation
+    time) is weak next to Li vibrations (~10 THz), so hopping dynamics are little perturbed. Velocities start from a Maxwell-Boltzmann
     distribution (``seed``; replica i always gets the same random stream, however many run along).
     One batched force call per step for all replicas. Frames (equilibration and production, tagged by ``phase``) are appended every
     ``save_every`` steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential
