@@ -176,13 +176,15 @@ def run_replicas(
 ) -> ReplicaMDResult:
     """Run Langevin NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
 
-    ``timestep`` in fs, ``friction`` (gamma) in 1/fs; the default 0.002 (a 500 fs velocity relaxation
-    time) is weak next to Li vibrations (~10 THz), so hopping dynamics are little perturbed. Velocities start from a Maxwell-Boltzmann
-    distribution (``seed``; replica i always gets the same random stream, however many run along).
-    One batched force call per step for all replicas. Frames (equilibration and production, tagged by ``phase``) are appended every
-    ``save_every`` steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential
-    energy rising more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å;
-    0 switches that check off, e.g. for an ideal gas) raise CalculationError; the frames written so far stay on disk. Inputs are not modified.
+    ``timestep`` in fs; ``friction`` (gamma) in 1/fs, the default 0.002 (a 500 fs velocity relaxation
+    time) being weak next to Li vibrations (~10 THz), so hopping dynamics are little perturbed.
+    Velocities start from a Maxwell-Boltzmann distribution (``seed``; replica i always gets the same
+    random stream, however many run along). One batched force call per step for all replicas.
+    Frames (equilibration and production, tagged by ``phase``) are appended every ``save_every``
+    steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential energy rising
+    more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å, checked at saved
+    frames; 0 switches that check off, e.g. for an ideal gas) raise CalculationError, and the frames
+    written so far stay on disk. Inputs are not modified.
     """
     temperatures = check_temperatures(temperatures)
     if len(replicas) != len(temperatures):
