@@ -120,7 +120,8 @@ def check_species(atoms: Atoms, species: str) -> None:
                          "to the framework (non-diffusing) atoms, so at least one other atom is needed")
 
 
-def _diffusivity_with_error(analyzer: DiffusionAnalyzer, indices: np.ndarray, n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
+def _diffusivity_with_error(analyzer: DiffusionAnalyzer, indices: np.ndarray,
+                            n_blocks: int = 8) -> tuple[float, float, np.ndarray]:
     """D (cm²/s) fitted by the library to the mean per-ion MSD of ``indices``, its standard error
     from the spread of D over up to ``n_blocks`` disjoint, interleaved groups of ions, and that MSD (Å²).
 
