@@ -31,6 +31,7 @@ from ssbkit.workflows.md import ReplicaMDResult, read_production, run_replicas
 
 if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+    from pymatgen.core import Structure
 
 ROOM_TEMPERATURE = 300.0  # K
 HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
@@ -339,7 +340,7 @@ def diffusion_from_trajectories(
 
 
 def diffusion(
-    atoms: Atoms,
+    atoms: Atoms | Structure,
     calculator: Calculator,
     temperatures: Sequence[float],
     directory: str | Path,
@@ -354,8 +355,13 @@ def diffusion(
     seed: int = 0,
     progress: bool | None = None,
 ) -> DiffusionResult:
-    """Langevin NVT MD of ``atoms`` at every temperature (K) in one batched replica run, then the
-    diffusion analysis. Trajectories and plots go to ``directory``. ``timestep`` fs, ``friction`` 1/fs."""
+    """Langevin NVT MD of ``atoms`` (ase or pymatgen) at every temperature (K) in one batched replica
+    run, then the diffusion analysis. Trajectories and plots go to ``directory``; ``timestep`` in fs,
+    ``friction`` in 1/fs (see :func:`ssbkit.workflows.md.run_replicas`)."""
+    if not isinstance(atoms, Atoms):
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        atoms = AseAtomsAdaptor.get_atoms(atoms)
     check_species(atoms, species)
     md = run_replicas([atoms] * len(temperatures), temperatures, calculator, directory, timestep=timestep,
                       friction=friction, equilibration_steps=equilibration_steps,
