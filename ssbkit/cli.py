@@ -658,12 +658,18 @@ diffusion_app = _typer("Li diffusion from replica MD: D(T), activation energy, r
 app.add_typer(diffusion_app, name="diffusion")
 
 
+GB_PLANES_HELP = ("Grain-boundary planes, fractional along --gb-axis (e.g. 0,0.5), or 'auto' to take them "
+                  "from the bicrystal's grain array (as `ssbkit build gb` writes it).")
+
+
 def _grain_boundary(planes: str | None, axis: int, width: float):
     from ssbkit.errors import InputError
     from ssbkit.workflows.diffusion import GrainBoundaryRegion
 
     if not planes:
         return None
+    if planes == "auto":
+        return GrainBoundaryRegion(planes=None, axis=axis, width=width)
     try:
         fractions = tuple(float(value) for value in planes.split(","))
     except ValueError as exc:
@@ -696,7 +702,8 @@ def _report_diffusion(result, json_output: bool) -> None:
 
 @diffusion_app.command("run")
 def diffusion_run(
-    structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz with a grain array for "
+                                    "bicrystals), an element, or llzo-cubic."),
     temperatures: list[float] = typer.Option(..., "--temperature", "-t", help="Temperature (K); repeat."),
     model: str = typer.Option("chgnet", help="Potential: chgnet, sevennet-0, mace:PATH."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -707,7 +714,7 @@ def diffusion_run(
     production_steps: int = typer.Option(10000, help="Production steps."),
     save_every: int = typer.Option(10, help="Save a frame every N steps."),
     species: str = typer.Option("Li", help="Diffusing species."),
-    gb_planes: str = typer.Option("", help="Grain-boundary planes, fractional along --gb-axis, e.g. 0,0.5."),
+    gb_planes: str = typer.Option("", help=GB_PLANES_HELP),
     gb_axis: int = typer.Option(2, help="Cell axis normal to the grain boundary (0, 1, 2)."),
     gb_width: float = typer.Option(3.0, help="Half-width (Å) of the grain-boundary region."),
     out: str = typer.Option("diffusion", help="Directory for trajectories, plots and diffusion.json."),
@@ -718,9 +725,8 @@ def diffusion_run(
     Arrhenius Ea and extrapolated 300 K conductivity."""
     from pathlib import Path
 
-    from ase.io import read
-
     from ssbkit.errors import InputError
+    from ssbkit.interfaces.structures.bulk import load_bulk
     from ssbkit.potentials import load
     from ssbkit.workflows.diffusion import diffusion, write_result
     from ssbkit.workflows.md import check_temperatures
@@ -728,12 +734,12 @@ def diffusion_run(
     check_temperatures(temperatures)
     grain_boundary = _grain_boundary(gb_planes, gb_axis, gb_width)
     try:
-        atoms = read(structure)
         repeat = [int(n) for n in supercell.split(",")]
-    except FileNotFoundError as exc:
-        raise InputError(f"structure file {structure} does not exist") from exc
-    except Exception as exc:  # ase raises many types for unreadable files
-        raise InputError(f"cannot read structure {structure!r} or supercell {supercell!r}: {exc}") from exc
+    except ValueError as exc:
+        raise InputError(f"--supercell takes three integers such as 2,2,2, got {supercell!r}") from exc
+    if len(repeat) != 3 or min(repeat) < 1:
+        raise InputError(f"--supercell takes three positive integers such as 2,2,2, got {supercell!r}")
+    atoms = load_bulk(structure)
     result = diffusion(atoms.repeat(repeat), load(model, device=device), temperatures, out, timestep=timestep,
                        friction=friction, equilibration_steps=equilibration_steps,
                        production_steps=production_steps, save_every=save_every, species=species,
@@ -746,7 +752,7 @@ def diffusion_run(
 def diffusion_analyze(
     directory: str = typer.Argument(..., help="Directory with replica*.extxyz from `ssbkit diffusion run`."),
     species: str = typer.Option("Li", help="Diffusing species."),
-    gb_planes: str = typer.Option("", help="Grain-boundary planes, fractional along --gb-axis, e.g. 0,0.5."),
+    gb_planes: str = typer.Option("", help=GB_PLANES_HELP),
     gb_axis: int = typer.Option(2, help="Cell axis normal to the grain boundary (0, 1, 2)."),
     gb_width: float = typer.Option(3.0, help="Half-width (Å) of the grain-boundary region."),
     json_output: bool = JSON_OPTION,

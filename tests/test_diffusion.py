@@ -292,3 +292,22 @@ def test_structure_without_framework_or_li_is_refused(tmp_path):
         diffusion(bulk("Cu", cubic=True), EMT(), [600], tmp_path)
     with pytest.raises(InputError, match="framework"):
         diffusion(bulk("Li", cubic=True), EMT(), [600], tmp_path)
+
+
+def test_grain_boundary_planes_from_the_bicrystal_grain_array():
+    # Grain 1 below z = 10 Å, grain 0 above, in a 20 Å cell: boundaries at z = 0 and 10 Å (fractional
+    # 0.0 and 0.5), to be found from the 'grain' array as `ssbkit build gb` writes it.
+    rng = np.random.default_rng(4)
+    z = np.concatenate([rng.uniform(-1.5, 1.5, 100) % 20.0, rng.uniform(8.5, 11.5, 100),
+                        rng.uniform(3.5, 6.5, 100), rng.uniform(13.5, 16.5, 100)])
+    frames = random_walk_frames(np.full(400, 1e-5), frame_fs=10.0, n_frames=50, cell=20.0, seed=5, li_z=z)
+    first = frames[0]
+    first.set_array("grain", (first.get_scaled_positions()[:, 2] < 0.5).astype(int))
+    region = GrainBoundaryRegion.from_bicrystal(first, width=2.0)
+    shifted = sorted((plane + 0.25) % 1.0 for plane in region.planes)  # 0 -> 0.25, 0.5 -> 0.75, no wrap
+    assert shifted == pytest.approx([0.25, 0.75], abs=0.01)
+    np.testing.assert_array_equal(GrainBoundaryRegion(width=2.0).mask(first), region.mask(first))
+    assert GrainBoundaryRegion(width=2.0).mask(first)[:400].sum() == 200
+    no_grains = frames[1]
+    with pytest.raises(InputError, match="grain"):
+        GrainBoundaryRegion().mask(no_grains)

@@ -40,16 +40,37 @@ HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
 @dataclass
 class GrainBoundaryRegion:
     """Boundary planes at fractional coordinates ``planes`` along cell axis ``axis`` (0, 1, 2); Li
-    starting within ``width`` Å (normal distance) of a plane count as grain boundary."""
+    starting within ``width`` Å (normal distance) of a plane count as grain boundary. ``planes=None``:
+    take them from the bicrystal's ``grain`` array (see :meth:`from_bicrystal`)."""
 
-    planes: tuple[float, ...] = (0.0, 0.5)
+    planes: tuple[float, ...] | None = None
     axis: int = 2
     width: float = 3.0
 
+    @classmethod
+    def from_bicrystal(cls, atoms: Atoms, width: float = 3.0, axis: int = 2) -> GrainBoundaryRegion:
+        """The two boundary planes of a periodic bicrystal whose atoms carry a ``grain`` array (0/1, as
+        ``ssbkit build gb`` writes it): midway between the outermost atoms of the two grains."""
+        if "grain" not in atoms.arrays:
+            raise InputError("the structure has no 'grain' array marking the two grains; give the "
+                             "boundary planes explicitly (fractional coordinates along the normal axis)")
+        frac = atoms.get_scaled_positions(wrap=True)[:, axis]
+        order = np.argsort(frac)
+        frac, grain = frac[order], np.asarray(atoms.arrays["grain"])[order]
+        changes = np.flatnonzero(grain != np.roll(grain, -1))  # between atom i and the next, cyclically
+        if len(changes) != 2:
+            raise InputError(f"the 'grain' array does not split the cell into two slabs along axis {axis} "
+                             f"({len(changes)} grain changes); give the boundary planes explicitly")
+        following = np.where(changes + 1 < len(frac), frac[(changes + 1) % len(frac)], frac[0] + 1.0)
+        midpoints = (frac[changes] + following) / 2 % 1.0
+        return cls(planes=tuple(float(m) for m in midpoints), axis=axis, width=width)
+
     def mask(self, atoms: Atoms) -> np.ndarray:
         """True for atoms within ``width`` Å of a boundary plane."""
-        if self.axis not in (0, 1, 2) or self.width <= 0 or not self.planes:
-            raise InputError(f"grain boundary needs axis 0/1/2, width > 0 Å and planes; got {self}")
+        if self.axis not in (0, 1, 2) or self.width <= 0:
+            raise InputError(f"grain boundary needs axis 0/1/2 and width > 0 Å; got {self}")
+        if not self.planes:
+            return GrainBoundaryRegion.from_bicrystal(atoms, self.width, self.axis).mask(atoms)
         spacing = 1.0 / np.linalg.norm(atoms.cell.reciprocal()[self.axis])  # Å per unit fraction
         frac = atoms.get_scaled_positions(wrap=True)[:, self.axis]
         offsets = frac[:, None] - np.asarray(self.planes, dtype=float)[None, :]
