@@ -311,3 +311,18 @@ def test_grain_boundary_planes_from_the_bicrystal_grain_array():
     no_grains = frames[1]
     with pytest.raises(InputError, match="grain"):
         GrainBoundaryRegion().mask(no_grains)
+
+
+@pytest.mark.slow
+def test_llzo_bicrystal_li_split_into_boundary_and_bulk_regions():
+    # The Sigma 5 (001) cubic-LLZO bicrystal of ssbkit's structure builder (1920 atoms, ~1 min to build):
+    # the two boundaries are half a cell apart, and a 3 Å half-width slab around each holds about
+    # 4 * 3 Å / c of the Li (Li are spread through the garnet), so the fraction is checked to +-0.1.
+    from ssbkit.interfaces.structures.llzo import llzo_grain_boundary
+
+    atoms = llzo_grain_boundary().atoms
+    region = GrainBoundaryRegion.from_bicrystal(atoms, width=3.0)
+    assert (region.planes[1] - region.planes[0]) % 1.0 == pytest.approx(0.5, abs=0.02)
+    li = np.array(atoms.get_chemical_symbols()) == "Li"
+    fraction = (region.mask(atoms) & li).sum() / li.sum()
+    assert fraction == pytest.approx(4 * 3.0 / atoms.cell.cellpar()[2], abs=0.1)
