@@ -329,6 +329,8 @@ def potentials_fit(
     channels: int = typer.Option(32, help="MACE channels (from scratch only)."),
     max_l: int = typer.Option(1, "--max-L", help="Equivariant message order (from scratch only)."),
     r_max: float = typer.Option(5.0, help="Cutoff radius in Å (from scratch only)."),
+    interactions: int = typer.Option(2, help="Message-passing layers (from scratch only)."),
+    correlation: int = typer.Option(3, help="Body order minus one (from scratch only)."),
     energy_key: str = typer.Option("energy", help="info key of energies when the file has no calculator."),
     forces_key: str = typer.Option("forces", help="arrays key of forces when the file has no calculator."),
     device: str = DEVICE_OPTION,
@@ -339,7 +341,8 @@ def potentials_fit(
     """Train (or fine-tune) a MACE model on DATA; write the model and a parity report."""
     from ssbkit.potentials.fit import MaceArchitecture, fit_mace
 
-    architecture = MaceArchitecture(channels=channels, max_L=max_l, r_max=r_max)
+    architecture = MaceArchitecture(channels=channels, max_L=max_l, r_max=r_max,
+                                    num_interactions=interactions, correlation=correlation)
     result = fit_mace(data, output, foundation=foundation, epochs=epochs, batch_size=batch_size,
                       valid_fraction=valid_fraction, architecture=architecture, device=device,
                       dtype=dtype, seed=seed, energy_key=energy_key, forces_key=forces_key,
@@ -356,7 +359,7 @@ def potentials_fit(
 
 # --- runner: run, status, results, submit (issue 5) ---
 
-SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (see ssbkit.workflows.runner.spec).")
+SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (grammar: docs/runner.md).")
 
 
 @app.command("run")
@@ -378,7 +381,8 @@ def run_command(
         emit_json(summary)
     else:
         typer.echo(f"{summary.done}/{summary.tasks} done, {summary.failed} failed, "
-                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; store {summary.run_dir}")
+                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; "
+                   f"store {summary.run_dir}")
         for failure in summary.failures:
             typer.echo(f"  task {failure['index']} {failure['labels']}: {failure['error']}", err=True)
     if summary.failed:
