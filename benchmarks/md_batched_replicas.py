@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--structure", help="structure file (default: Li in Mg, 96 atoms)")
     args = parser.parse_args()
 
-    calculator = load(args.model, device=args.device)
+    calculator = load(args.model, device=args.device, task="md")
     atoms = read(args.structure) if args.structure else li_in_mg()
     temperatures = list(np.linspace(600, 1200, args.replicas))
     replicas = [atoms] * args.replicas

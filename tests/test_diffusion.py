@@ -249,7 +249,7 @@ def _activation_energy_run(atoms: Atoms, temperatures: list[float], directory, p
     from ssbkit.potentials import load
     from ssbkit.workflows.diffusion import diffusion
 
-    result = diffusion(atoms, load("chgnet"), temperatures, directory, timestep=2.0,
+    result = diffusion(atoms, load("chgnet", task="md"), temperatures, directory, timestep=2.0,
                        equilibration_steps=1000, production_steps=production_steps, save_every=20)
     fit = result.arrhenius
     print(f"\n{atoms.get_chemical_formula()} CHGNet 0.3.0, {len(atoms)} atoms, 2 ps equilibration + "
