@@ -745,8 +745,9 @@ def diffusion_run(
         raise InputError(f"--supercell takes three positive integers such as 2,2,2, got {supercell!r}")
     atoms = load_bulk(structure).repeat(repeat)
     calculator = load(model, device=device, task="md")
-    result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction, equilibration_steps=equilibration_steps,
-                       production_steps=production_steps, save_every=save_every, species=species,
+    result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
+                       equilibration_steps=equilibration_steps, production_steps=production_steps,
+                       save_every=save_every, species=species,
                        grain_boundary=grain_boundary, seed=seed, progress=not json_output)
     write_result(result, Path(out) / "diffusion.json")
     _report_diffusion(result, json_output)
