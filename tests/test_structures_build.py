@@ -21,11 +21,26 @@ def test_load_bulk_sources(tmp_path):
     assert len(load_bulk(path)) == 2
     with pytest.raises(InputError, match="neither"):
         load_bulk("Unobtainium")
-    with pytest.raises(DataError, match="entry sources"):
-        load_bulk("mp-149")
+    with pytest.raises(DataError, match="mp-149 is not in the MP entry cache"):
+        load_bulk("mp-149")  # conftest removes MP_API_KEY
     with pytest.raises(InputError, match="cannot write"):
         write_structures(tmp_path / "w.pdf", w)
     assert not list(tmp_path.glob(".w*"))  # no temporary leftovers
+
+
+def test_load_bulk_from_the_mp_entry_cache(monkeypatch):
+    """An MP id resolves offline from a ComputedStructureEntry in the entry cache (ssbkit entries prefetch)."""
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    from ssbkit.interfaces.entries import MPSource, save_entries
+    from ssbkit.interfaces.structures.checks import as_structure
+
+    monkeypatch.setenv("SSBKIT_OFFLINE", "1")
+    w = as_structure(load_bulk("W", cubic=True))
+    save_entries([ComputedStructureEntry(w, -25.9, entry_id="mp-91-GGA")], MPSource().cache_path({"W"}))
+    assert load_bulk("mp-91").get_chemical_formula() == "W2"
+    with pytest.raises(DataError, match="offline"):
+        load_bulk("mp-149")
 
 
 def test_parse_miller():
