@@ -643,7 +643,8 @@ def adhesion_command(
     result = adhesion(atoms, calculator,
                       film_bulk=load_bulk(film_bulk) if film_bulk else None,
                       substrate_bulk=load_bulk(substrate_bulk) if substrate_bulk else None,
-                      relax_positions=relax, fmax=fmax, steps=steps)
+                      relax_positions=relax, fmax=fmax, steps=steps,
+                      progress=not json_output and sys.stderr.isatty())
     if json_output:
         emit_json(result)
         return
