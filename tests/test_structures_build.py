@@ -156,3 +156,21 @@ def test_grain_boundary_bad_input():
     with pytest.raises(InputError, match="keeps atoms"):
         build_grain_boundary(bulk("Li2O", "fluorite", a=4.61), 5, (0, 0, 1), (3, 1, 0), expand_times=1,
                              min_distance_A=3.0)
+
+
+@pytest.mark.parametrize(("film", "substrate", "film_miller", "substrate_miller", "max_area"), [
+    ("Li", "Mg", "110", "0001", 70.0),
+    ("Mg", "W", "0001", "110", 50.0),
+    ("W", "Cu", "110", "111", 40.0),
+])
+def test_metal_interfaces_users_need(film, substrate, film_miller, substrate_miller, max_area):
+    """Li|Mg, Mg|W and W|Cu (anode interlayers and current collector): the smallest match builds into a cell
+    with the tabulated atom count, each side its own element, and no atoms closer than 1.5 Å."""
+    film_bulk, substrate_bulk = load_bulk(film), load_bulk(substrate)
+    best = find_matches(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area).matches[0]
+    atoms = build_interface(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area)
+    assert len(atoms) == best.n_atoms
+    part = atoms.get_array("interface_part")
+    assert set(atoms[part == 1].get_chemical_symbols()) == {film}
+    assert set(atoms[part == 0].get_chemical_symbols()) == {substrate}
+    assert min_distance(atoms) > 1.5
