@@ -1,0 +1,140 @@
+"""Reference crystal structures from the crystallographic literature, loadable by name.
+
+Each entry of ``ssbkit/data/structures/reference_structures.json`` holds a space group, lattice
+parameters (Å, degrees) and the asymmetric unit (Wyckoff sites with fractional coordinates and
+occupancies) with its journal reference; :func:`load_reference_structure` builds the cell with
+pymatgen's ``Structure.from_spacegroup``.
+
+Partially occupied sites (argyrodite Li on 48h, LGPS Li and Ge/P) are resolved by Ewald ranking:
+the formal oxidation states of the entry decorate the disordered cell (primitive or conventional, as
+the entry says), pymatgen's ``OrderDisorderedStructureTransformation`` enumerates the orderings
+that fill it with whole atoms, and the one with the lowest Ewald (point-charge) energy is returned;
+among degenerate orderings the first one pymatgen ranks is kept, so the result is reproducible.
+Relax an ordered cell before computing anything from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pymatgen.core import Lattice, Structure
+from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
+
+from ssbkit.errors import DataError, InputError
+from ssbkit.results import Result
+
+DATA_FILE = "reference_structures.json"
+
+
+@dataclass
+class ReferenceStructureInfo(Result):
+    """What the library knows about one structure (lattice in Å and degrees, density in g/cm³)."""
+
+    name: str
+    formula: str
+    category: str
+    description: str
+    space_group: str
+    lattice: dict[str, float]
+    source: str
+    disordered: bool
+    ordering: str | None
+    oxidation_states: dict[str, float]
+
+
+@cache
+def _records() -> dict[str, dict[str, Any]]:
+    text = resources.files("ssbkit.data.structures").joinpath(DATA_FILE).read_text()
+    try:
+        records = json.loads(text)["structures"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise DataError(f"reference-structure data file {DATA_FILE} is unreadable: {exc}") from exc
+    return {record["name"]: record for record in records}
+
+
+def _record(name: str) -> dict[str, Any]:
+    records = _records()
+    by_lower = {key.lower(): key for key in records}
+    key = by_lower.get(name.strip().lower())
+    if key is None:
+        raise InputError(f"no reference structure named {name!r}; known: {', '.join(records)}")
+    return records[key]
+
+
+def _lattice(parameters: dict[str, float]) -> Lattice:
+    a = parameters["a"]
+    return Lattice.from_parameters(
+        a, parameters.get("b", a), parameters.get("c", a),
+        parameters.get("alpha", 90.0), parameters.get("beta", 90.0), parameters.get("gamma", 90.0),
+    )
+
+
+def structure_from_wyckoff(space_group: str, lattice: dict[str, float], sites: list[dict[str, Any]]) -> Structure:
+    """Build the full (possibly disordered) cell from a space group, lattice parameters and Wyckoff sites.
+
+    ``sites`` are dicts with ``species`` (element -> occupancy) and fractional ``coords``.
+    """
+    return Structure.from_spacegroup(
+        space_group, _lattice(lattice), [site["species"] for site in sites], [site["coords"] for site in sites],
+        tol=1e-3,
+    )
+
+
+def order_by_ewald(structure: Structure, oxidation_states: dict[str, float]) -> Structure:
+    """Lowest-Ewald-energy ordering of a partially occupied cell (formal charges from ``oxidation_states``).
+
+    The cell must hold a whole number of atoms of each species. Returns a structure without oxidation states.
+    """
+    if structure.is_ordered:
+        return structure.copy()
+    decorated = structure.copy()
+    decorated.add_oxidation_state_by_element(oxidation_states)
+    try:
+        ranked = OrderDisorderedStructureTransformation(algo=OrderDisorderedStructureTransformation.ALGO_FAST)
+        ordered = ranked.apply_transformation(decorated, return_ranked_list=1)[0]["structure"]
+    except ValueError as exc:  # fractional atom counts in the cell
+        raise InputError(f"cannot order {structure.composition.reduced_formula}: {exc}") from exc
+    ordered.remove_oxidation_states()
+    return ordered
+
+
+def _info(record: dict[str, Any]) -> ReferenceStructureInfo:
+    disordered = any(len(site["species"]) > 1 or sum(site["species"].values()) < 1 for site in record["sites"])
+    ordering = record.get("ordering")
+    return ReferenceStructureInfo(
+        name=record["name"], formula=record["formula"], category=record["category"],
+        description=record["description"], space_group=record["space_group"].split(":")[0],
+        lattice=record["lattice"], source=record["source"], disordered=disordered,
+        ordering=(f"Ewald ranking in the {ordering['supercell']} cell. {ordering.get('note', '')}".strip()
+                  if disordered and ordering else None),
+        oxidation_states=record["oxidation_states"],
+    )
+
+
+def list_reference_structures() -> list[ReferenceStructureInfo]:
+    """Every structure in the library with its metadata and literature source."""
+    return [_info(record) for record in _records().values()]
+
+
+def reference_structure_info(name: str) -> ReferenceStructureInfo:
+    """Metadata of one library structure (name matched case-insensitively)."""
+    return _info(_record(name))
+
+
+def load_reference_structure(name: str, ordered: bool = True) -> Structure:
+    """The library structure ``name`` (e.g. ``"Li6PS5Cl"``): ordered by Ewald ranking unless ``ordered=False``.
+
+    Ordered cells of fully occupied structures are the conventional cells of the space group; partially
+    occupied ones are ordered in the cell the entry names (primitive or conventional).
+    """
+    record = _record(name)
+    structure = structure_from_wyckoff(record["space_group"], record["lattice"], record["sites"])
+    if not ordered or structure.is_ordered:
+        return structure
+    if record.get("ordering", {}).get("supercell") == "primitive":
+        structure = structure.get_primitive_structure()
+    return order_by_ewald(structure, record["oxidation_states"])
