@@ -21,6 +21,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
+import spglib
 from pymatgen.core import Lattice, Structure
 from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
 
@@ -73,15 +75,45 @@ def _lattice(parameters: dict[str, float]) -> Lattice:
     )
 
 
-def structure_from_wyckoff(space_group: str, lattice: dict[str, float], sites: list[dict[str, Any]]) -> Structure:
+@cache
+def symmetry_operations(space_group: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rotations and translations of a space group from spglib's database.
+
+    ``space_group`` is a Hermann-Mauguin symbol with an optional setting, e.g. ``"Fd-3m:2"`` (origin
+    choice 2) or ``"R3c:H"`` (hexagonal axes); without one, the first setting of the International Tables.
+    """
+    symbol, _, choice = space_group.partition(":")
+    for hall_number in range(1, 531):
+        group = spglib.get_spacegroup_type(hall_number)
+        if group.international_short == symbol and choice in ("", group.choice):
+            operations = spglib.get_symmetry_from_database(hall_number)
+            return operations["rotations"], operations["translations"]
+    raise InputError(f"unknown space group {space_group!r}")
+
+
+def _orbit(rotations: np.ndarray, translations: np.ndarray, point: np.ndarray, tol: float) -> list[np.ndarray]:
+    images = np.mod(np.einsum("nij,j->ni", rotations, point) + translations, 1.0)
+    orbit: list[np.ndarray] = []
+    for image in images:
+        if all(np.abs((image - kept + 0.5) % 1.0 - 0.5).max() > tol for kept in orbit):
+            orbit.append(image)
+    return orbit
+
+
+def structure_from_wyckoff(space_group: str, lattice: dict[str, float], sites: list[dict[str, Any]],
+                           tol: float = 1e-3) -> Structure:
     """Build the full (possibly disordered) cell from a space group, lattice parameters and Wyckoff sites.
 
-    ``sites`` are dicts with ``species`` (element -> occupancy) and fractional ``coords``.
+    ``sites`` are dicts with ``species`` (element -> occupancy) and fractional ``coords``; every site is
+    expanded to its orbit under the group's operations (images closer than ``tol`` merged).
     """
-    return Structure.from_spacegroup(
-        space_group, _lattice(lattice), [site["species"] for site in sites], [site["coords"] for site in sites],
-        tol=1e-3,
-    )
+    rotations, translations = symmetry_operations(space_group)
+    species, coords = [], []
+    for site in sites:
+        orbit = _orbit(rotations, translations, np.asarray(site["coords"], dtype=float), tol)
+        species += [site["species"]] * len(orbit)
+        coords += orbit
+    return Structure(_lattice(lattice), species, coords)
 
 
 def order_by_ewald(structure: Structure, oxidation_states: dict[str, float]) -> Structure:
@@ -107,7 +139,7 @@ def _info(record: dict[str, Any]) -> ReferenceStructureInfo:
     ordering = record.get("ordering")
     return ReferenceStructureInfo(
         name=record["name"], formula=record["formula"], category=record["category"],
-        description=record["description"], space_group=record["space_group"].split(":")[0],
+        description=record["description"], space_group=record["space_group"].partition(":")[0],
         lattice=record["lattice"], source=record["source"], disordered=disordered,
         ordering=(f"Ewald ranking in the {ordering['supercell']} cell. {ordering.get('note', '')}".strip()
                   if disordered and ordering else None),
@@ -131,7 +163,12 @@ def load_reference_structure(name: str, ordered: bool = True) -> Structure:
     Ordered cells of fully occupied structures are the conventional cells of the space group; partially
     occupied ones are ordered in the cell the entry names (primitive or conventional).
     """
-    record = _record(name)
+    return _built(_record(name)["name"], ordered).copy()
+
+
+@cache
+def _built(name: str, ordered: bool) -> Structure:
+    record = _records()[name]
     structure = structure_from_wyckoff(record["space_group"], record["lattice"], record["sites"])
     if not ordered or structure.is_ordered:
         return structure
