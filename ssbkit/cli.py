@@ -4,6 +4,7 @@ stdout and nothing else; user errors print one line on stderr and exit with code
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -80,6 +81,45 @@ def version(json_output: bool = JSON_OPTION) -> None:
 
 
 # --- structures: build slab/interface/gb/sites, adhesion (issue 6) ---
+
+
+# reference structures (issue 9)
+
+
+@build_app.command("reference")
+def build_reference(
+    name: str = typer.Argument(..., help="Library name, e.g. Li6PS5Cl (see `ssbkit build references`)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output file: .cif, .vasp/POSCAR, .json or .extxyz."),
+    disordered: bool = typer.Option(False, "--disordered", help="Keep partial occupancies (CIF/JSON only)."),
+    primitive: bool = typer.Option(False, "--primitive", help="Write the primitive cell."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write a reference crystal structure from the literature library."""
+    from ssbkit.interfaces.library import load_reference_structure, reference_structure_info, write_structure
+
+    info = reference_structure_info(name)
+    structure = load_reference_structure(name, ordered=not disordered)
+    if primitive:
+        structure = structure.get_primitive_structure()
+    write_structure(structure, output)
+    if json_output:
+        emit_json({**info.to_dict(), "output": str(output), "n_sites": len(structure)})
+    else:
+        typer.echo(f"wrote {info.name} ({structure.composition.formula}, {len(structure)} sites) to {output}")
+        typer.echo(f"source: {info.source}")
+
+
+@build_app.command("references")
+def build_references(json_output: bool = JSON_OPTION) -> None:
+    """List the reference structures with their space group and literature source."""
+    from ssbkit.interfaces.library import list_reference_structures
+
+    infos = list_reference_structures()
+    if json_output:
+        emit_json(infos)
+        return
+    print_table("Reference structures", ["name", "category", "space group", "ordering", "source"],
+                [[i.name, i.category, i.space_group, "Ewald" if i.disordered else "-", i.source] for i in infos])
 
 
 # --- diffusion (issue 7) ---

@@ -92,3 +92,31 @@ def test_unknown_name_is_a_clear_error():
 
 def test_names_are_case_insensitive():
     assert load_reference_structure("li6ps5cl").composition.reduced_formula == "Li6PS5Cl"
+
+
+def test_cli_writes_a_reference_structure_and_lists_the_library(tmp_path):
+    import json
+
+    from pymatgen.core import Structure
+    from typer.testing import CliRunner
+
+    from ssbkit.cli import app
+
+    out = tmp_path / "lpscl.cif"
+    result = CliRunner().invoke(app, ["build", "reference", "Li6PS5Cl", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["source"].startswith("Deiseroth")
+    assert Structure.from_file(out).composition.reduced_formula == "Li6PS5Cl"
+    listing = CliRunner().invoke(app, ["build", "references", "--json"])
+    assert {"Li6PS5Cl", "Li10GeP2S12", "LiNbO3"} <= {row["name"] for row in json.loads(listing.stdout)}
+
+
+def test_cli_bad_name_or_format_exits_2_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from ssbkit.cli import app
+
+    for args in (["Li7PS6", "-o", str(tmp_path / "x.cif")], ["LiF", "-o", str(tmp_path / "x.foo")]):
+        result = CliRunner().invoke(app, ["build", "reference", *args])
+        assert result.exit_code == 2
+    assert list(tmp_path.iterdir()) == []

@@ -16,9 +16,12 @@ Relax an ordered cell before computing anything from it.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -175,3 +178,27 @@ def _built(name: str, ordered: bool) -> Structure:
     if record.get("ordering", {}).get("supercell") == "primitive":
         structure = structure.get_primitive_structure()
     return order_by_ewald(structure, record["oxidation_states"])
+
+
+def write_structure(structure: Structure, path: str | Path) -> None:
+    """Write a structure atomically; the format follows the file name (.cif, POSCAR/.vasp, .json, .xyz/.extxyz)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes) or path.name
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
+    os.close(handle)
+    try:
+        if path.suffix in (".xyz", ".extxyz"):
+            from ase.io import write
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            write(tmp, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
+        else:
+            fmt = {".cif": "cif", ".json": "json", ".vasp": "poscar"}.get(path.suffix)
+            if fmt is None and "POSCAR" not in path.name and "CONTCAR" not in path.name:
+                raise InputError(f"unknown structure format for {path.name} ({suffix}); use .cif, .vasp, POSCAR, "
+                                 ".json or .extxyz")
+            structure.to(filename=tmp, fmt=fmt or "poscar")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
