@@ -28,7 +28,7 @@ class _SsbkitGroup(TyperGroup):
             return super().invoke(ctx)
         except SsbkitError as exc:
             Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise click.exceptions.Exit(EXIT_USER_ERROR) from exc
+            raise typer.Exit(EXIT_USER_ERROR) from exc
 
 
 def _typer(help_text: str) -> typer.Typer:
