@@ -79,12 +79,15 @@ def version(json_output: bool = JSON_OPTION) -> None:
 
 @entries_app.command("from-structures")
 def entries_from_structures_command(
-    files: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, pymatgen JSON)."),
+    files: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, pymatgen JSON) or folders."),
     output: Path = typer.Option(..., "-o", "--output", help="Entries file to write (.json or .json.gz)."),
     model: str = typer.Option("chgnet", "--model", help="Potential from `ssbkit potentials list`."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     mp2020: bool | None = typer.Option(None, "--mp2020/--no-mp2020",
                                        help="Add MP2020 corrections (default: decided per model)."),
+    formation_energies: bool = typer.Option(
+        False, "--formation-energies",
+        help="Write formation energies (elements at 0) to combine with the experimental source."),
     fmax: float = typer.Option(0.05, "--fmax", help="Force threshold of the relaxation (eV/Å)."),
     steps: int = typer.Option(500, "--steps", help="Maximum relaxation steps."),
     json_output: bool = JSON_OPTION,
@@ -92,21 +95,26 @@ def entries_from_structures_command(
     """Relax structures with an ML potential and write entries on the Materials Project energy scale."""
     import sys
 
-    from ssbkit.interfaces.mlip import entries_from_structures, read_structure_file, write_entries
+    from ssbkit.interfaces.mlip import (
+        entries_from_structures,
+        formation_energy_entries,
+        read_structures,
+        write_entries,
+    )
     from ssbkit.potentials import load
 
-    structures = [read_structure_file(path) for path in files]
+    named = [pair for path in files for pair in read_structures(path)]
     calculator = load(model, device=device)
-    entries = entries_from_structures(structures, calculator, names=[path.stem for path in files],
+    entries = entries_from_structures([s for _, s in named], calculator, names=[n for n, _ in named],
                                       mp2020_corrections=mp2020, fmax=fmax, steps=steps,
                                       progress=sys.stderr.isatty() and not json_output)
-    write_entries(entries, output)
+    write_entries(formation_energy_entries(entries) if formation_energies else entries, output)
+    columns = ["name", "formula", "formation_energy_eV_per_atom", "relax_steps", "volume_change"]
     rows = [[e.data["name"], e.composition.reduced_formula, e.data["formation_energy_per_atom"],
              e.data["relax_steps"], e.data["volume_change"]] for e in entries]
     if json_output:
         emit_json({"output": str(output), "model": entries[0].data["model"],
-                   "entries": [dict(zip(["name", "formula", "formation_energy_eV_per_atom", "relax_steps",
-                                         "volume_change"], row, strict=True)) for row in rows]})
+                   "entries": [dict(zip(columns, row, strict=True)) for row in rows]})
     else:
         print_table(f"Entries from {model} -> {output}",
                     ["name", "formula", "E_form (eV/atom)", "steps", "volume change"], rows)

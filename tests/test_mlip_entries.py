@@ -190,3 +190,35 @@ def test_argyrodite_reduction_products_with_loose_relaxations(chgnet):
     products must already be the published ones."""
     products, _ = argyrodite_reduction_products(chgnet, fmax=0.2)
     assert products == {"Li2S", "Li3P", "LiCl"}
+
+
+def test_cli_from_structures_writes_entries_or_nothing(tmp_path):
+    """End to end: two CIFs -> entries.json that pymatgen reads back; a bad file among them -> exit 2 and no
+    output file (relaxations happen before anything is written)."""
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+    from typer.testing import CliRunner
+
+    from ssbkit.cli import app
+
+    for name in ("LiCl", "Li2S"):
+        small_cell(name).to(filename=str(tmp_path / f"{name}.cif"))
+    out = tmp_path / "entries.json"
+    args = ["entries", "from-structures", str(tmp_path / "LiCl.cif"), str(tmp_path / "Li2S.cif"),
+            "--model", "chgnet", "--device", "cpu", "-o", str(out), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [row["formula"] for row in report["entries"]] == ["LiCl", "Li2S"]
+    entries = [ComputedStructureEntry.from_dict(d) for d in json.loads(out.read_text())]
+    assert entries[0].data["model"] == "chgnet" and entries[0].structure.composition.reduced_formula == "LiCl"
+    assert entries[1].data["formation_energy_per_atom"] == pytest.approx(
+        experimental_formation_energy("Li2S"), abs=0.1)
+
+    (tmp_path / "overlap.cif").write_text(
+        Structure(Lattice.cubic(4), ["Li", "Cl"], [[0, 0, 0], [0.02, 0, 0]]).to(fmt="cif"))
+    bad_out = tmp_path / "bad.json"
+    args = ["entries", "from-structures", str(tmp_path / "LiCl.cif"), str(tmp_path / "overlap.cif"),
+            "--device", "cpu", "-o", str(bad_out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "overlapping atoms" in result.output
+    assert not bad_out.exists()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Structure
 from pymatgen.entries.compatibility import CompatibilityError, MaterialsProject2020Compatibility
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
@@ -280,22 +281,90 @@ def entries_from_structures(
                                  name=n) for s, n in pairs]
 
 
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json")
+
+
 def read_structure_file(path: str | Path) -> Structure:
     """Read a CIF, POSCAR, extxyz or pymatgen-JSON structure file, with a clear error for bad files."""
+    structures = read_structures(path)
+    if len(structures) != 1:
+        raise InputError(f"{path} holds {len(structures)} structures; expected one")
+    return structures[0][1]
+
+
+def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
+    """(name, structure) pairs from a structure file (every frame of an extxyz) or a directory of them.
+
+    Names are file stems, with the frame index appended for multi-frame files.
+    """
     path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES
+                       or p.name.startswith(("POSCAR", "CONTCAR")))
+        if not files:
+            raise InputError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR) in {path}")
+        return [pair for file in files for pair in read_structures(file)]
     if not path.is_file():
         raise InputError(f"structure file {path} does not exist")
-    try:
-        return Structure.from_file(path)
-    except Exception as pymatgen_error:  # noqa: BLE001 - fall back to ASE's many readers
+    if path.suffix.lower() in (".extxyz", ".xyz"):
         from ase.io import read
 
         try:
-            return _as_structure(read(path))
-        except InputError:
-            raise
+            frames = read(path, index=":")
         except Exception as exc:
-            raise InputError(f"cannot read a crystal structure from {path}: {pymatgen_error or exc}") from exc
+            raise InputError(f"cannot read structures from {path}: {exc}") from exc
+        if len(frames) == 1:
+            return [(path.stem, _as_structure(frames[0]))]
+        return [(f"{path.stem}-{i}", _as_structure(atoms)) for i, atoms in enumerate(frames)]
+    try:
+        return [(path.stem, Structure.from_file(path))]
+    except Exception as exc:  # pymatgen raises many types for unreadable files
+        raise InputError(f"cannot read a crystal structure from {path}: {exc}") from exc
+
+
+class MLIPSource:
+    """Entry source ``mlip:[MODEL:]PATH``: the structures in PATH (a file or a directory) relaxed with
+    MODEL (default chgnet) as entries on the MP energy scale, plus MP's elemental ground states.
+
+    Combine it with ``mp`` (same energy scale), not with ``experimental`` (formation enthalpies: write
+    formation-energy entries with ``ssbkit entries from-structures --formation-energies`` instead).
+    """
+
+    def __init__(self, argument: str, device: str = "auto"):
+        model, _, path = argument.partition(":")
+        if not path:
+            model, path = "chgnet", argument
+        if not path:
+            raise InputError("the mlip source needs structures: mlip:PATH or mlip:MODEL:PATH")
+        self.name = f"mlip:{argument}"
+        self.model = model
+        self.device = device
+        self.structures = read_structures(path)
+        self._entries: list[ComputedStructureEntry] | None = None
+
+    def entries(self) -> list[ComputedStructureEntry]:
+        """All relaxed entries (relaxing on first use; relaxations are cached on disk)."""
+        if self._entries is None:
+            from ssbkit.potentials import load
+
+            calculator = load(self.model, device=self.device)
+            names, structures = zip(*self.structures, strict=True)
+            self._entries = entries_from_structures(structures, calculator, names=names)
+        return self._entries
+
+    def get_entries(self, elements: Iterable[str]) -> list[ComputedEntry]:
+        """Entries whose elements are all in ``elements``, and MP's ground state of each of those elements."""
+        allowed = {str(e) for e in elements}
+        references = mp_elemental_references()
+        return [references[el] for el in sorted(allowed) if el in references] + [
+            e for e in self.entries() if {str(el) for el in e.composition} <= allowed]
+
+
+def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
+    """Entries whose energy is the formation energy against MP's elements (eV per formula unit, elements
+    at zero): the reference that pymatgen's experimental formation enthalpies use."""
+    return [PDEntry(e.composition, formation_energy_per_atom(e) * e.composition.num_atoms,
+                    name=e.data.get("name", e.composition.reduced_formula), attribute=dict(e.data)) for e in entries]
 
 
 def write_entries(entries: Sequence[ComputedEntry], path: str | Path) -> None:
