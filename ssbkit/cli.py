@@ -77,7 +77,8 @@ from pathlib import Path  # noqa: E402  (kept in this section to keep merges cle
 
 SOURCE_OPTION = typer.Option(
     "mp", "--source", "-s",
-    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts).")
+    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts), "
+         "mlip:[MODEL:]PATH (structures relaxed with an ML potential).")
 OFFLINE_OPTION = typer.Option(
     False, "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")
 
@@ -240,12 +241,8 @@ def entries_from_structures_command(
     """Relax structures with an ML potential and write entries on the Materials Project energy scale."""
     import sys
 
-    from ssbkit.interfaces.mlip import (
-        entries_from_structures,
-        formation_energy_entries,
-        read_structures,
-        write_entries,
-    )
+    from ssbkit.interfaces.entries import save_entries
+    from ssbkit.interfaces.mlip import entries_from_structures, formation_energy_entries, read_structures
     from ssbkit.potentials import load
 
     named = [pair for path in files for pair in read_structures(path)]
@@ -253,7 +250,7 @@ def entries_from_structures_command(
     entries = entries_from_structures([s for _, s in named], calculator, names=[n for n, _ in named],
                                       mp2020_corrections=mp2020, fmax=fmax, steps=steps,
                                       progress=sys.stderr.isatty() and not json_output)
-    write_entries(formation_energy_entries(entries) if formation_energies else entries, output)
+    save_entries(formation_energy_entries(entries) if formation_energies else entries, output)
     columns = ["name", "formula", "formation_energy_eV_per_atom", "relax_steps", "volume_change"]
     rows = [[e.data["name"], e.composition.reduced_formula, e.data["formation_energy_per_atom"],
              e.data["relax_steps"], e.data["volume_change"]] for e in entries]

@@ -149,7 +149,7 @@ def test_relaxation_that_blows_up_or_stalls_is_a_clear_error():
     / a)^3 = 2.8-fold, far beyond any physical relaxation of a crystal, and is reported as blown up."""
     lj = LennardJones(sigma=3.4, epsilon=0.0104, rc=8.0, smooth=True)
     with pytest.raises(CalculationError, match="blew up"):
-        entry_from_structure(bulk("Ar", "fcc", a=3.4), lj, mp2020_corrections=False)
+        entry_from_structure(bulk("Ar", "fcc", a=3.4), lj, mp2020_corrections=False, steps=150)
     with pytest.raises(CalculationError, match="did not converge in 2 steps"):
         entry_from_structure(bulk("Ar", "fcc", a=5.0), lj, mp2020_corrections=False, steps=2)
 
@@ -222,3 +222,37 @@ def test_cli_from_structures_writes_entries_or_nothing(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "overlapping atoms" in result.output
     assert not bad_out.exists()
+
+
+def test_mlip_and_file_sources_feed_the_window_command(tmp_path):
+    """`window LiCl` on an mlip source: with only Li, Cl (MP ground states) and CHGNet's LiCl on the hull, LiCl
+    oxidises to Cl2 at V = -E_f(LiCl per formula unit) / e; that must equal the entry's own formation energy
+    and land near the experimental 4.23 V (Richards et al., Chem. Mater. 28, 266 (2016); -408.6 kJ/mol).
+    Then formation-energy entries next to the experimental source: Li3P (absent from pymatgen's experimental
+    set) oxidises to P + 3 Li at -E_f(Li3P per f.u.)/3 V."""
+    from typer.testing import CliRunner
+
+    from ssbkit.cli import app
+
+    folder = tmp_path / "phases"
+    folder.mkdir()
+    small_cell("LiCl").to(filename=str(folder / "LiCl.cif"))
+    result = CliRunner().invoke(app, ["window", "LiCl", "--source", f"mlip:chgnet:{folder}", "--json"])
+    assert result.exit_code == 0, result.output
+    window = json.loads(result.stdout)
+    licl = entries_from_structures([small_cell("LiCl")], load("chgnet", device="cpu"))[0]  # cached relaxation
+    assert window["oxidation_limit_V"] == pytest.approx(-2 * licl.data["formation_energy_per_atom"], abs=1e-6)
+    assert window["oxidation_limit_V"] == pytest.approx(4.23, abs=0.1)
+
+    small_cell("Li3P").to(filename=str(folder / "Li3P.cif"))
+    formation = tmp_path / "formation.json"
+    result = CliRunner().invoke(app, ["entries", "from-structures", str(folder / "Li3P.cif"), "--device", "cpu",
+                                      "--formation-energies", "-o", str(formation), "--json"])
+    assert result.exit_code == 0, result.output
+    e_form = json.loads(result.stdout)["entries"][0]["formation_energy_eV_per_atom"]
+    result = CliRunner().invoke(app, ["window", "Li3P", "--source", f"experimental,file:{formation}", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["oxidation_limit_V"] == pytest.approx(-4 * e_form / 3, abs=1e-6)
+
+    result = CliRunner().invoke(app, ["window", "LiCl", "--source", f"experimental,mlip:{folder}"])
+    assert result.exit_code == 2 and "cannot be combined" in result.output

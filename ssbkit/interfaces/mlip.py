@@ -41,30 +41,32 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from ssbkit.errors import CalculationError, DataError, InputError, ModelError
+from ssbkit.interfaces.entries import cache_dir, entries_within
+from ssbkit.potentials import check_coverage, model_name
 from ssbkit.workflows.relax import relax
 
 MP_ELEMENTAL_REFERENCES = "mp-elemental-reference-entries-2023-02-07.json.gz"
 
-# True where the model's training energies already carry the MP2020 corrections.
+# True where the model's training energies already carry the MP2020 corrections, False where they are raw
+# MPtrj (GGA/GGA+U) energies that need them. Models trained on other DFT data (OMat24, MatPES) are not on
+# the MP energy scale at all and are refused.
 MP2020_IN_TRAINING_TARGETS = {
     "chgnet": True,
     "sevennet-0": False,
+    "sevennet-0-22may2024": False,
+    "sevennet-l3i5": False,
     "mace-mp-0-small": False,
     "mace-mp-0-medium": False,
+    "mace-mp-0-large": False,
+    "mace-mp-0b3-medium": False,
     "mace-mpa-0-medium": False,
 }
+NOT_ON_MP_SCALE = ("mace-omat-", "mace-matpes-")
 
 # MP's GGA+U values (eV) for oxides and fluorides, as the MP2020 scheme expects them in an entry.
 MP_HUBBARD_U = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2, "V": 3.25, "W": 6.2}
 MIN_DISTANCE = 0.5  # Å; closer atoms are overlapping input or a collapsed relaxation
 MAX_VOLUME_CHANGE = 2.0  # a relaxation that changes the volume by more than this factor blew up
-
-
-def cache_dir() -> Path:
-    """ssbkit's cache directory: ``$SSBKIT_CACHE_DIR``, else the user cache dir."""
-    from platformdirs import user_cache_dir
-
-    return Path(os.environ.get("SSBKIT_CACHE_DIR") or user_cache_dir("ssbkit"))
 
 
 @cache
@@ -88,20 +90,16 @@ def formation_energy_per_atom(entry: ComputedEntry) -> float:
 
 
 def model_identity(calculator: Calculator) -> tuple[str, str]:
-    """(registry name, version) of a calculator from ``ssbkit.potentials.load``, else its class name."""
+    """(registry name, version) of a calculator from ``ssbkit.potentials.load``, else (class name, "unknown")."""
     card = getattr(calculator, "ssbkit_card", None)
-    if card is not None:
-        return card.name, card.version
-    name = type(calculator).__name__
-    if name.startswith("CHGNet"):
-        return "chgnet", "0.3.0"
-    if name.startswith("SevenNet"):
-        return "sevennet-0", "7net-0"
-    return name, "unknown"
+    return (card.name, card.version) if card is not None else (model_name(calculator), "unknown")
 
 
 def needs_mp2020_corrections(model: str) -> bool:
     """Whether MP2020 corrections must be added to a model's energies (False when its targets carry them)."""
+    if model.startswith(NOT_ON_MP_SCALE):
+        raise ModelError(f"{model} was trained on non-MP DFT data, so its energies cannot be mixed with MP entries; "
+                         "use an MPtrj-trained model (chgnet, sevennet-0, mace-mp-0-*)")
     if model not in MP2020_IN_TRAINING_TARGETS:
         raise ModelError(
             f"unknown whether {model!r} was trained on MP2020-corrected energies; pass mp2020_corrections=True "
@@ -133,24 +131,6 @@ def _check_relaxable(structure: Structure) -> None:
         distances = structure.distance_matrix[np.triu_indices(len(structure), 1)]
         if distances.min() < MIN_DISTANCE:
             raise InputError(f"{formula} has overlapping atoms ({distances.min():.2f} Å apart)")
-
-
-def _check_coverage(structure: Structure, calculator: Calculator, model: str) -> None:
-    from ase.data import chemical_symbols
-
-    covered = _covered_numbers(calculator)
-    missing = sorted({site.specie.Z for site in structure} - covered) if covered else []
-    if missing:
-        raise ModelError(f"{model} does not cover element(s) {', '.join(chemical_symbols[z] for z in missing)}")
-
-
-def _covered_numbers(calculator: Calculator) -> frozenset[int]:
-    if hasattr(calculator, "type_map"):  # SevenNet
-        return frozenset(int(z) for z in calculator.type_map)
-    model = getattr(calculator, "model", None)
-    if model is not None and hasattr(model, "atom_embedding"):  # CHGNet
-        return frozenset(range(1, model.atom_embedding.embedding.num_embeddings + 1))
-    return frozenset()
 
 
 def structure_hash(structure: Structure) -> str:
@@ -238,7 +218,7 @@ def entry_from_structure(
     structure = _as_structure(structure)
     _check_relaxable(structure)
     model, version = model_identity(calculator)
-    _check_coverage(structure, calculator, model)
+    check_coverage(AseAtomsAdaptor.get_atoms(structure), calculator)
     add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
     relaxed = _relax_cached(structure, calculator, model, version, fmax, steps)
     formula = structure.composition.reduced_formula
@@ -354,10 +334,9 @@ class MLIPSource:
 
     def get_entries(self, elements: Iterable[str]) -> list[ComputedEntry]:
         """Entries whose elements are all in ``elements``, and MP's ground state of each of those elements."""
-        allowed = {str(e) for e in elements}
         references = mp_elemental_references()
-        return [references[el] for el in sorted(allowed) if el in references] + [
-            e for e in self.entries() if {str(el) for el in e.composition} <= allowed]
+        return [references[str(el)] for el in sorted(elements) if str(el) in references] + entries_within(
+            self.entries(), elements)
 
 
 def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
@@ -365,30 +344,3 @@ def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
     at zero): the reference that pymatgen's experimental formation enthalpies use."""
     return [PDEntry(e.composition, formation_energy_per_atom(e) * e.composition.num_atoms,
                     name=e.data.get("name", e.composition.reduced_formula), attribute=dict(e.data)) for e in entries]
-
-
-def write_entries(entries: Sequence[ComputedEntry], path: str | Path) -> None:
-    """Write entries as a JSON (``.json``) or gzipped JSON (``.json.gz``) list of entry dicts, atomically."""
-    path = Path(path)
-    text = json.dumps([entry.as_dict() for entry in entries], cls=_NumpyEncoder)
-    if path.name.endswith(".gz"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(gzip.compress(text.encode()))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    else:
-        _write_atomic(path, text)
-
-
-class _NumpyEncoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return super().default(o)
