@@ -16,6 +16,8 @@ from ssbkit.interfaces.library import (
 )
 
 NAMES = [info.name for info in list_reference_structures()]
+# cubic LLZO is ordered by simulated annealing (ssbkit.interfaces.structures.llzo, tested there): slow here
+SANE_CASES = [pytest.param(n, marks=pytest.mark.slow) if n == "Li7La3Zr2O12-cubic" else n for n in NAMES]
 
 # Measured densities (g/cm³), CRC Handbook of Chemistry and Physics, 97th ed., "Physical constants of
 # inorganic compounds". A cell built from the literature lattice and Wyckoff sites must reproduce them within
@@ -31,7 +33,7 @@ CRC_DENSITY = {
 MIN_DISTANCE = 1.45
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SANE_CASES)
 def test_entry_is_chemically_sane(name):
     info = reference_structure_info(name)
     structure = load_reference_structure(name)
@@ -90,8 +92,10 @@ def test_unknown_name_is_a_clear_error():
         load_reference_structure("Li7PS6")
 
 
-def test_names_are_case_insensitive():
+def test_names_are_case_insensitive_and_llzo_has_the_structures_module_names():
     assert load_reference_structure("li6ps5cl").composition.reduced_formula == "Li6PS5Cl"
+    assert reference_structure_info("llzo-cubic").name == "Li7La3Zr2O12-cubic"
+    assert reference_structure_info("LLZO-tetragonal").source.startswith("Awaka")
 
 
 def test_cli_writes_a_reference_structure_and_lists_the_library(tmp_path):

@@ -15,6 +15,7 @@ Relax an ordered cell before computing anything from it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import spglib
 from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
 
 from ssbkit.errors import DataError, InputError
@@ -63,7 +65,7 @@ def _records() -> dict[str, dict[str, Any]]:
 
 def _record(name: str) -> dict[str, Any]:
     records = _records()
-    by_lower = {key.lower(): key for key in records}
+    by_lower = {alias.lower(): key for key, record in records.items() for alias in [key, *record.get("aliases", [])]}
     key = by_lower.get(name.strip().lower())
     if key is None:
         raise InputError(f"no reference structure named {name!r}; known: {', '.join(records)}")
@@ -138,16 +140,22 @@ def order_by_ewald(structure: Structure, oxidation_states: dict[str, float]) -> 
 
 
 def _info(record: dict[str, Any]) -> ReferenceStructureInfo:
-    disordered = any(len(site["species"]) > 1 or sum(site["species"].values()) < 1 for site in record["sites"])
+    disordered = record.get("disordered", False) or any(
+        len(site["species"]) > 1 or sum(site["species"].values()) < 1 for site in record.get("sites", []))
     ordering = record.get("ordering")
     return ReferenceStructureInfo(
         name=record["name"], formula=record["formula"], category=record["category"],
         description=record["description"], space_group=record["space_group"].partition(":")[0],
         lattice=record["lattice"], source=record["source"], disordered=disordered,
-        ordering=(f"Ewald ranking in the {ordering['supercell']} cell. {ordering.get('note', '')}".strip()
-                  if disordered and ordering else None),
+        ordering=_ordering_text(ordering) if disordered and ordering else None,
         oxidation_states=record["oxidation_states"],
     )
+
+
+def _ordering_text(ordering: dict[str, str]) -> str:
+    if "method" in ordering:
+        return ordering["method"]
+    return f"Ewald ranking in the {ordering['supercell']} cell. {ordering.get('note', '')}".strip()
 
 
 def list_reference_structures() -> list[ReferenceStructureInfo]:
@@ -172,6 +180,10 @@ def load_reference_structure(name: str, ordered: bool = True) -> Structure:
 @cache
 def _built(name: str, ordered: bool) -> Structure:
     record = _records()[name]
+    if "builder" in record:  # cells built by another ssbkit module (e.g. LLZO), always ordered
+        module, _, function = record["builder"].partition(":")
+        built = AseAtomsAdaptor.get_structure(getattr(importlib.import_module(module), function)())
+        return Structure(built.lattice, built.species, built.frac_coords)
     structure = structure_from_wyckoff(record["space_group"], record["lattice"], record["sites"])
     if not ordered or structure.is_ordered:
         return structure
@@ -190,7 +202,6 @@ def write_structure(structure: Structure, path: str | Path) -> None:
     try:
         if path.suffix in (".xyz", ".extxyz"):
             from ase.io import write
-            from pymatgen.io.ase import AseAtomsAdaptor
 
             write(tmp, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
         else:
