@@ -186,18 +186,32 @@ def _relax_cached(structure: Structure, calculator: Calculator, model: str, vers
     return record
 
 
+@cache
+def _mp2020_compatibility() -> MaterialsProject2020Compatibility:
+    return MaterialsProject2020Compatibility(check_potcar=False)  # reads its YAML once
+
+
 def _mp2020_corrected(entry: ComputedStructureEntry) -> ComputedStructureEntry:
     """The entry with MP2020 anion and GGA+U corrections, as MP would apply them to a GGA(+U) run."""
     elements = {str(el) for el in entry.composition}
     hubbards = {el: MP_HUBBARD_U[el] for el in elements & set(MP_HUBBARD_U)} if elements & {"O", "F"} else {}
     entry.parameters.update(run_type="GGA+U" if hubbards else "GGA", is_hubbard=bool(hubbards), hubbards=hubbards)
     try:
-        corrected = MaterialsProject2020Compatibility(check_potcar=False).process_entry(entry, on_error="raise")
+        corrected = _mp2020_compatibility().process_entry(entry, on_error="raise")
     except CompatibilityError as exc:
         raise DataError(f"MP2020 corrections cannot be applied to {entry.composition.reduced_formula}: {exc}") from exc
     if corrected is None:
         raise DataError(f"MP2020 corrections cannot be applied to {entry.composition.reduced_formula}")
     return corrected
+
+
+def checked_structure(structure: Structure | Atoms, calculator: Calculator) -> Structure:
+    """The input as a pymatgen Structure, after checking it can be relaxed with ``calculator``: periodic,
+    ordered, no overlapping atoms, every element covered by the model (InputError / ModelError otherwise)."""
+    structure = _as_structure(structure)
+    _check_relaxable(structure)
+    check_coverage(AseAtomsAdaptor.get_atoms(structure), calculator)
+    return structure
 
 
 def entry_from_structure(
@@ -215,10 +229,8 @@ def entry_from_structure(
     The entry's ``data`` holds the model, its version, the relaxation and the formation energy (eV/atom)
     against MP's elemental ground states.
     """
-    structure = _as_structure(structure)
-    _check_relaxable(structure)
+    structure = checked_structure(structure, calculator)
     model, version = model_identity(calculator)
-    check_coverage(AseAtomsAdaptor.get_atoms(structure), calculator)
     add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
     relaxed = _relax_cached(structure, calculator, model, version, fmax, steps)
     formula = structure.composition.reduced_formula
@@ -248,12 +260,16 @@ def entries_from_structures(
     steps: int = 500,
     progress: bool = False,
 ) -> list[ComputedStructureEntry]:
-    """Entries for several structures (see :func:`entry_from_structure`); raises on the first bad one."""
+    """Entries for several structures (see :func:`entry_from_structure`). Every structure is checked before
+    the first relaxation starts, so bad input fails fast."""
     from tqdm import tqdm
 
     names = list(names) if names is not None else [None] * len(structures)
     if len(names) != len(structures):
         raise InputError(f"{len(names)} names for {len(structures)} structures")
+    structures = [checked_structure(structure, calculator) for structure in structures]
+    if mp2020_corrections is None:
+        needs_mp2020_corrections(model_identity(calculator)[0])  # unknown models fail before any relaxation
     pairs: Iterable = zip(structures, names, strict=True)
     if progress:
         pairs = tqdm(list(pairs), desc="relaxing", unit="structure")
