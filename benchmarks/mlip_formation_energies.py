@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 from pymatgen.core import Composition
+from threadpoolctl import threadpool_limits
 
 from ssbkit.interfaces.library import list_reference_structures, load_reference_structure
 from ssbkit.interfaces.mlip import entry_from_structure, needs_mp2020_corrections
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--models", default="chgnet,sevennet-0")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    threadpool_limits(limits=1, user_api="blas")  # 3x3 cell-filter algebra: threads only add overhead
     experiment = experimental_formation_energies()
     compounds = [i.name for i in list_reference_structures()
                  if i.name in experiment and "Li" in Composition(i.name) and len(Composition(i.name)) > 1]

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -76,7 +77,9 @@ def mp_elemental_references() -> dict[str, ComputedEntry]:
     Data: Materials Project (CC BY 4.0), as published in the matbench-discovery data set (MIT).
     """
     raw = resources.files("ssbkit.data").joinpath(MP_ELEMENTAL_REFERENCES).read_bytes()
-    return {element: ComputedEntry.from_dict(entry) for element, entry in json.loads(gzip.decompress(raw)).items()}
+    with warnings.catch_warnings():  # pymatgen warns about noble gases lacking electronegativities
+        warnings.simplefilter("ignore", UserWarning)
+        return {el: ComputedEntry.from_dict(entry) for el, entry in json.loads(gzip.decompress(raw)).items()}
 
 
 def formation_energy_per_atom(entry: ComputedEntry) -> float:
