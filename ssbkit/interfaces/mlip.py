@@ -283,14 +283,6 @@ def entries_from_structures(
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json")
 
 
-def read_structure_file(path: str | Path) -> Structure:
-    """Read a CIF, POSCAR, extxyz or pymatgen-JSON structure file, with a clear error for bad files."""
-    structures = read_structures(path)
-    if len(structures) != 1:
-        raise InputError(f"{path} holds {len(structures)} structures; expected one")
-    return structures[0][1]
-
-
 def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
     """(name, structure) pairs from a structure file (every frame of an extxyz) or a directory of them.
 
