@@ -120,6 +120,7 @@ def test_entry_carries_model_relaxed_structure_and_round_trips(chgnet):
 def test_relaxations_are_cached_by_structure_and_model(chgnet, monkeypatch):
     structure = small_cell("LiCl")
     first = entry_from_structure(structure, chgnet)
+    real_relax = mlip.relax
 
     def no_relaxation(*args, **kwargs):
         raise AssertionError("relaxed a structure that was in the cache")
@@ -130,6 +131,11 @@ def test_relaxations_are_cached_by_structure_and_model(chgnet, monkeypatch):
     assert entry_from_structure(shuffled, chgnet).energy == pytest.approx(first.energy)
     with pytest.raises(AssertionError):  # another relaxation setting is another cache key
         entry_from_structure(structure, chgnet, fmax=0.02)
+    monkeypatch.setattr(mlip, "relax", real_relax)
+    (cached,) = (mlip.cache_dir() / "mlip" / "chgnet").glob("*.json")
+    cached.write_text("{not json")  # a corrupt cache file is relaxed again and rewritten
+    assert entry_from_structure(structure, chgnet).energy == pytest.approx(first.energy, abs=1e-4)
+    assert json.loads(cached.read_text())["energy"] == pytest.approx(first.energy, abs=1e-4)
 
 
 def test_bad_inputs_are_clear_errors(chgnet):
