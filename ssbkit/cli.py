@@ -77,7 +77,8 @@ from pathlib import Path  # noqa: E402  (kept in this section to keep merges cle
 
 SOURCE_OPTION = typer.Option(
     "mp", "--source", "-s",
-    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts).")
+    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts), "
+         "mlip:[MODEL:]PATH (structures relaxed with an ML potential).")
 OFFLINE_OPTION = typer.Option(
     False, "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")
 
@@ -217,6 +218,48 @@ def entries_prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical sys
         return
     print_table(f"MP entries cached in {mp.cache_root}", ["chemsys", "entries", "file"],
                 [[r["chemsys"], r["entries"], r["path"]] for r in rows])
+
+
+# entries from structures (issue 9)
+
+
+@entries_app.command("from-structures")
+def entries_from_structures_command(
+    files: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, pymatgen JSON) or folders."),
+    output: Path = typer.Option(..., "-o", "--output", help="Entries file to write (.json or .json.gz)."),
+    model: str = typer.Option("chgnet", "--model", help="Potential from `ssbkit potentials list`."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    mp2020: bool | None = typer.Option(None, "--mp2020/--no-mp2020",
+                                       help="Add MP2020 corrections (default: decided per model)."),
+    formation_energies: bool = typer.Option(
+        False, "--formation-energies",
+        help="Write formation energies (elements at 0) to combine with the experimental source."),
+    fmax: float = typer.Option(0.05, "--fmax", help="Force threshold of the relaxation (eV/Å)."),
+    steps: int = typer.Option(500, "--steps", help="Maximum relaxation steps."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Relax structures with an ML potential and write entries on the Materials Project energy scale."""
+    import sys
+
+    from ssbkit.interfaces.entries import save_entries
+    from ssbkit.interfaces.mlip import entries_from_structures, formation_energy_entries, read_structures
+    from ssbkit.potentials import load
+
+    named = [pair for path in files for pair in read_structures(path)]
+    calculator = load(model, device=device)
+    entries = entries_from_structures([s for _, s in named], calculator, names=[n for n, _ in named],
+                                      mp2020_corrections=mp2020, fmax=fmax, steps=steps,
+                                      progress=sys.stderr.isatty() and not json_output)
+    save_entries(formation_energy_entries(entries) if formation_energies else entries, output)
+    columns = ["name", "formula", "formation_energy_eV_per_atom", "relax_steps", "volume_change"]
+    rows = [[e.data["name"], e.composition.reduced_formula, e.data["formation_energy_per_atom"],
+             e.data["relax_steps"], e.data["volume_change"]] for e in entries]
+    if json_output:
+        emit_json({"output": str(output), "model": entries[0].data["model"],
+                   "entries": [dict(zip(columns, row, strict=True)) for row in rows]})
+    else:
+        print_table(f"Entries from {model} -> {output}",
+                    ["name", "formula", "E_form (eV/atom)", "steps", "volume change"], rows)
 
 
 # --- potentials: list, check, compare, fit (issue 4) ---
@@ -643,7 +686,8 @@ def adhesion_command(
     result = adhesion(atoms, calculator,
                       film_bulk=load_bulk(film_bulk) if film_bulk else None,
                       substrate_bulk=load_bulk(substrate_bulk) if substrate_bulk else None,
-                      relax_positions=relax, fmax=fmax, steps=steps)
+                      relax_positions=relax, fmax=fmax, steps=steps,
+                      progress=not json_output and sys.stderr.isatty())
     if json_output:
         emit_json(result)
         return
@@ -654,6 +698,45 @@ def adhesion_command(
                  ["substrate surface energy (J/m²)", result.substrate_surface_energy_J_m2 if result.substrate_surface_energy_J_m2 is not None else "-"],
                  ["area (Å²)", result.area_A2], ["converged", result.converged]])
 
+
+
+# reference structures (issue 9)
+
+
+@build_app.command("reference")
+def build_reference(
+    name: str = typer.Argument(..., help="Library name, e.g. Li6PS5Cl (see `ssbkit build references`)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output file: .cif, .vasp/POSCAR, .json or .extxyz."),
+    disordered: bool = typer.Option(False, "--disordered", help="Keep partial occupancies (CIF/JSON only)."),
+    primitive: bool = typer.Option(False, "--primitive", help="Write the primitive cell."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write a reference crystal structure from the literature library."""
+    from ssbkit.interfaces.library import load_reference_structure, reference_structure_info, write_structure
+
+    info = reference_structure_info(name)
+    structure = load_reference_structure(name, ordered=not disordered)
+    if primitive:
+        structure = structure.get_primitive_structure()
+    write_structure(structure, output)
+    if json_output:
+        emit_json({**info.to_dict(), "output": str(output), "n_sites": len(structure)})
+    else:
+        typer.echo(f"wrote {info.name} ({structure.composition.formula}, {len(structure)} sites) to {output}")
+        typer.echo(f"source: {info.source}")
+
+
+@build_app.command("references")
+def build_references(json_output: bool = JSON_OPTION) -> None:
+    """List the reference structures with their space group and literature source."""
+    from ssbkit.interfaces.library import list_reference_structures
+
+    infos = list_reference_structures()
+    if json_output:
+        emit_json(infos)
+        return
+    print_table("Reference structures", ["name", "category", "space group", "ordering", "source"],
+                [[i.name, i.category, i.space_group, "Ewald" if i.disordered else "-", i.source] for i in infos])
 
 
 # --- diffusion (issue 7) ---
