@@ -764,6 +764,25 @@ def _grain_boundary(planes: str | None, axis: int, width: float):
     return GrainBoundaryRegion(planes=fractions, axis=axis, width=width)
 
 
+def _diffusion_structure(source: str):
+    """A structure file, a reference-structure library name (e.g. Li6PS5Cl), an element or llzo-cubic."""
+    from pathlib import Path
+
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ssbkit.errors import InputError
+    from ssbkit.interfaces.library import list_reference_structures, load_reference_structure
+    from ssbkit.interfaces.structures.bulk import load_bulk
+
+    names = sorted(info.name for info in list_reference_structures())
+    if not Path(source).exists() and source in names:
+        return AseAtomsAdaptor.get_atoms(load_reference_structure(source))
+    try:
+        return load_bulk(source)
+    except InputError as exc:
+        raise InputError(f"{exc}, nor a reference structure ({', '.join(names)})") from exc
+
+
 def _report_diffusion(result, json_output: bool) -> None:
     if json_output:
         emit_json(result)
@@ -790,7 +809,8 @@ def _report_diffusion(result, json_output: bool) -> None:
 @diffusion_app.command("run")
 def diffusion_run(
     structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz with a grain array for "
-                                    "bicrystals), an element, or llzo-cubic."),
+                                    "bicrystals), a reference-structure name (Li6PS5Cl, ...), an element, "
+                                    "or llzo-cubic."),
     temperatures: list[float] = typer.Option(..., "--temperature", "-t", help="Temperature (K); repeat."),
     model: str = typer.Option("chgnet", help="Potential: chgnet, sevennet-0, mace:PATH."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -813,7 +833,6 @@ def diffusion_run(
     from pathlib import Path
 
     from ssbkit.errors import InputError
-    from ssbkit.interfaces.structures.bulk import load_bulk
     from ssbkit.potentials import load
     from ssbkit.workflows.diffusion import diffusion, write_result
     from ssbkit.workflows.md import check_temperatures
@@ -826,7 +845,7 @@ def diffusion_run(
         raise InputError(f"--supercell takes three integers such as 2,2,2, got {supercell!r}") from exc
     if len(repeat) != 3 or min(repeat) < 1:
         raise InputError(f"--supercell takes three positive integers such as 2,2,2, got {supercell!r}")
-    atoms = load_bulk(structure).repeat(repeat)
+    atoms = _diffusion_structure(structure).repeat(repeat)
     calculator = load(model, device=device, task="md")
     result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
                        equilibration_steps=equilibration_steps, production_steps=production_steps,
