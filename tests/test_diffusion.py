@@ -193,8 +193,13 @@ def test_blow_up_stops_with_error_and_keeps_the_trajectory(tmp_path):
     with pytest.raises(CalculationError, match="unstable dynamics"):
         run_replicas([argon], [3000], lj, tmp_path, timestep=25.0, equilibration_steps=0,
                      production_steps=500, save_every=1)
-    frames = read_production(tmp_path / "replica00_3000K.extxyz")
+    path = tmp_path / "replica00_3000K.extxyz"
+    frames = read_production(path)
     assert len(frames) >= 2  # everything up to the failing step is on disk and readable
+    # A frame cut short (as by a killed process) is skipped; the complete ones are still read.
+    with path.open("a") as stream:
+        stream.write(path.read_text().splitlines(keepends=True)[0] + "Ar 0.0 0.0\n")
+    assert len(read_production(path)) == len(frames)
 
 
 def test_nan_forces_stop_the_run(tmp_path):

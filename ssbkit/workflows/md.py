@@ -23,7 +23,7 @@ from typing import IO
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
-from ase.io import read, write
+from ase.io import iread, write
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.neighborlist import neighbor_list
 
@@ -262,15 +262,18 @@ def run_replicas(
 
 
 def read_production(path: str | Path) -> list[Atoms]:
-    """Production frames of a trajectory written by :func:`run_replicas` (all frames if untagged)."""
+    """Production frames of a trajectory written by :func:`run_replicas` (all frames if untagged).
+
+    A last frame cut short by a crash is ignored; the complete frames before it are returned."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"trajectory {path} does not exist")
+    frames: list[Atoms] = []
     try:
-        frames = read(path, index=":")
-    except Exception as exc:  # ase raises many types for a corrupt file
-        raise InputError(f"cannot read trajectory {path}: {exc}") from exc
-    if not isinstance(frames, list):
-        frames = [frames]
+        for frame in iread(path, index=":", format="extxyz"):
+            frames.append(frame)
+    except Exception as exc:  # ase raises many types for a corrupt or truncated file
+        if not frames:
+            raise InputError(f"cannot read trajectory {path}: {exc}") from exc
     tagged = [frame for frame in frames if frame.info.get("phase") == PRODUCTION]
     return tagged if any("phase" in frame.info for frame in frames) else frames
