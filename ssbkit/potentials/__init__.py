@@ -36,10 +36,9 @@ from ssbkit.potentials.registry import (
 )
 from ssbkit.results import Result
 
-#: Edges (bonds, plus angles for CHGNet) per batch. On CPU the forward/backward cost is linear in
-#: edges and batching only saves Python overhead, so batches stay small (benchmarks/batching.py);
-#: on CUDA larger batches fill the device.
-MAX_BATCH_EDGES = {"cpu": 4_000, "cuda": 300_000}
+#: Edges (bonds, plus angles for CHGNet) per batch on CUDA, where large batches fill the device. On
+#: CPU each backend's measured ``Backend.cpu_batch_edges`` applies (see backends.py).
+CUDA_BATCH_EDGES = 300_000
 DTYPES = ("float32", "float64")
 
 
@@ -168,7 +167,8 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     """Evaluate energies, forces and stresses of several structures with one calculator.
 
     CHGNet, SevenNet and MACE calculators evaluate graph batches of up to ``max_batch_edges`` edges
-    (default per device in ``MAX_BATCH_EDGES``); other ASE calculators are called one by one.
+    (default: ``CUDA_BATCH_EDGES`` on CUDA, the backend's measured ``cpu_batch_edges`` on CPU);
+    other ASE calculators are called one by one.
     Raises ModelError for elements the model does not cover, CalculationError for NaN/inf results.
     """
     atoms_list = [_as_atoms(s) for s in structures]
@@ -181,7 +181,8 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     if backend is None:
         raw = [_one_by_one(atoms, calculator) for atoms in atoms_list]
     else:
-        budget = max_batch_edges or MAX_BATCH_EDGES[_device_type(calculator)]
+        budget = max_batch_edges or (CUDA_BATCH_EDGES if _device_type(calculator) == "cuda"
+                                     else backend.cpu_batch_edges)
         graphs = [backend.graph(calculator, atoms) for atoms in atoms_list]
         raw = []
         for batch in edge_batches([backend.edges(g) for g in graphs], budget):
@@ -201,7 +202,7 @@ __all__ = [
     "CARDS",
     "DEFAULT_DTYPE",
     "DEFAULT_MODEL",
-    "MAX_BATCH_EDGES",
+    "CUDA_BATCH_EDGES",
     "ModelCard",
     "Prediction",
     "card",
