@@ -65,13 +65,13 @@ def mace_like(size: str, directory: Path) -> str:
     return f"mace:{path}"
 
 
-def timed(function: Callable[[], object], repeats: int, device: str) -> float:
+def timed(function: Callable[[], object], repeats: int, device: str, wall: bool = False) -> float:
     """Median time (s) of ``repeats`` calls after one warm-up call.
 
     On CPU this is the process's CPU time, which other users of a shared machine do not inflate
-    (with one torch thread it equals the uncontended wall time); on CUDA it is wall time.
+    (with one torch thread it equals the uncontended wall time); on CUDA, or with ``wall``, wall time.
     """
-    clock = time.perf_counter if device.startswith("cuda") else time.process_time
+    clock = time.perf_counter if wall or device.startswith("cuda") else time.process_time
     function()
     times = []
     for _ in range(repeats):
@@ -112,59 +112,62 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sizes = [64, 128] if args.quick else [64, 128, 256, 512]
     repeats = 1 if args.quick else 5
-    default_threads = torch.get_num_threads()
     clock = "wall" if args.device.startswith("cuda") else "process CPU"
-    print(f"device={args.device} torch threads={default_threads} torch={torch.__version__}; "
+    print(f"device={args.device} torch threads={torch.get_num_threads()} torch={torch.__version__}; "
           f"times are {clock} seconds")
 
-    scratch = tempfile.TemporaryDirectory(prefix="ssbkit-bench-")
-    for name in args.models.split(","):
-        model = mace_like(name.removeprefix("mace-like-"), Path(scratch.name)) if name.startswith(
-            "mace-like-") else name
-        calculator = load(model, device=args.device)
-        print(f"\n== {name} ({calculator.ssbkit_dtype})")
-        print("1. seconds per evaluation (energy, forces, stress)")
-        for n in sizes:
-            atoms = lif_cell(n)
-            seconds = timed(lambda a=atoms: predict([a], calculator), repeats, args.device)
-            print(f"   {n:4d} atoms: {seconds:.4f} s  ({seconds / n * 1e3:.3f} ms/atom)")
+    with tempfile.TemporaryDirectory(prefix="ssbkit-bench-") as scratch:
+        for name in args.models.split(","):
+            model = (mace_like(name.removeprefix("mace-like-"), Path(scratch))
+                     if name.startswith("mace-like-") else name)
+            calculator = load(model, device=args.device)
+            print(f"\n== {name} ({calculator.ssbkit_dtype})")
+            benchmark_model(name, calculator, sizes, repeats, args)
 
-        print("2. 8 structures: graph batches vs one at a time")
-        for n in ([8] if args.quick else [8, 64, 256]):
-            cells = [lif_cell(n, seed=i) for i in range(8)]
-            one = timed(lambda c=cells: [predict([a], calculator) for a in c], repeats, args.device)
-            batched = timed(lambda c=cells: predict(c, calculator), repeats, args.device)
-            forced = timed(lambda c=cells: predict(c, calculator, max_batch_edges=10**9), repeats,
-                           args.device)
-            print(f"   {len(cells[0]):4d}-atom cells: one-by-one {one:.3f} s, predict {batched:.3f} s "
-                  f"(speed-up {one / batched:.2f}x), all in one batch {forced:.3f} s "
-                  f"({one / forced:.2f}x)")
 
-        print("3. wrapper overhead: predict([atoms]) vs the calculator through ASE")
-        atoms = lif_cell(64)
-        raw = timed(direct(calculator, [atoms]), repeats * 2, args.device)
-        ours = timed(lambda: predict([atoms], calculator), repeats * 2, args.device)
-        print(f"   64 atoms: calculator {raw:.4f} s, predict {ours:.4f} s, "
-              f"overhead {100 * (ours / raw - 1):+.1f}%")
-        if name == "chgnet":
-            from chgnet.model import CHGNetCalculator
+def benchmark_model(name: str, calculator, sizes: list[int], repeats: int,
+                    args: argparse.Namespace) -> None:
+    """Print sections 1-4 of the module docstring for one loaded model."""
+    device = args.device
+    print("1. seconds per evaluation (energy, forces, stress)")
+    for n in sizes:
+        atoms = lif_cell(n)
+        seconds = timed(lambda a=atoms: predict([a], calculator), repeats, device)
+        print(f"   {n:4d} atoms: {seconds:.4f} s  ({seconds / n * 1e3:.3f} ms/atom)")
 
-            stock = CHGNetCalculator(model=calculator.model, use_device=calculator.device)
-            base = timed(direct(stock, [atoms]), repeats * 2, args.device)
-            print(f"   chgnet's own CHGNetCalculator {base:.4f} s vs ssbkit's {raw:.4f} s: "
-                  f"{base / raw:.2f}x faster")
+    print("2. 8 structures: graph batches vs one at a time")
+    for n in ([8] if args.quick else [8, 64, 256]):
+        cells = [lif_cell(n, seed=i) for i in range(8)]
+        one = timed(lambda c=cells: [predict([a], calculator) for a in c], repeats, device)
+        batched = timed(lambda c=cells: predict(c, calculator), repeats, device)
+        forced = timed(lambda c=cells: predict(c, calculator, max_batch_edges=10**9), repeats, device)
+        print(f"   {n:4d}-atom cells: one-by-one {one:.3f} s, predict {batched:.3f} s "
+              f"(speed-up {one / batched:.2f}x), all in one batch {forced:.3f} s ({one / forced:.2f}x)")
 
-        if args.device == "cpu" and default_threads > 1:
-            print(f"4. torch threads: 1 vs {default_threads}")
-            atoms = lif_cell(64)
-            many = timed(lambda: predict([atoms], calculator), repeats, args.device)
-            torch.set_num_threads(1)
-            one = timed(lambda: predict([atoms], calculator), repeats, args.device)
-            torch.set_num_threads(default_threads)
-            print(f"   64 atoms: {default_threads} threads {many:.4f} s, 1 thread {one:.4f} s "
-                  f"(1 thread is {many / one:.2f}x the speed)")
+    print("3. wrapper overhead: predict([atoms]) vs the calculator through ASE")
+    atoms = lif_cell(64)
+    raw = timed(direct(calculator, [atoms]), repeats * 2, device)
+    ours = timed(lambda: predict([atoms], calculator), repeats * 2, device)
+    print(f"   64 atoms: calculator {raw:.4f} s, predict {ours:.4f} s, "
+          f"overhead {100 * (ours / raw - 1):+.1f}%")
+    if name == "chgnet":
+        from chgnet.model import CHGNetCalculator
+
+        stock = CHGNetCalculator(model=calculator.model, use_device=calculator.device)
+        base = timed(direct(stock, [atoms]), repeats * 2, device)
+        print(f"   chgnet's own CHGNetCalculator {base:.4f} s vs ssbkit's {raw:.4f} s: "
+              f"{base / raw:.2f}x faster")
+
+    threads = torch.get_num_threads()
+    if device == "cpu" and threads > 1:
+        print(f"4. torch threads: 1 vs {threads} (wall time)")
+        many = timed(lambda: predict([atoms], calculator), repeats, device, wall=True)
+        torch.set_num_threads(1)
+        one = timed(lambda: predict([atoms], calculator), repeats, device, wall=True)
+        torch.set_num_threads(threads)
+        print(f"   64 atoms: {threads} threads {many:.4f} s, 1 thread {one:.4f} s "
+              f"(1 thread is {many / one:.2f}x the speed)")
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     main()

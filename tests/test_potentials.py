@@ -122,7 +122,10 @@ def test_unknown_model_name_lists_known_ones():
 def test_foundation_names_resolve_to_mace_torchs_urls_and_cache(tmp_path, monkeypatch):
     # Reference: mace-torch's own URL table and its download_mace_mp_checkpoint, which returns the
     # cached file without downloading when it exists. Both must agree with our card and cache path.
-    from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_urls
+    from mace.calculators.foundations_models import (
+        download_mace_mp_checkpoint,
+        mace_mp_urls,
+    )
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     for ours, theirs in [("mace-mp-0-small", "small"), ("mace-mp-0-medium", "medium"),

@@ -200,9 +200,9 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
 
 __all__ = [
     "CARDS",
+    "CUDA_BATCH_EDGES",
     "DEFAULT_DTYPE",
     "DEFAULT_MODEL",
-    "CUDA_BATCH_EDGES",
     "ModelCard",
     "Prediction",
     "card",
