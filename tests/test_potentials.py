@@ -204,6 +204,15 @@ def test_chgnet_calculator_matches_chgnets_own(chgnet):
     assert atoms.get_magnetic_moments().shape == (len(atoms),)
 
 
+def test_chgnet_calculator_pickles_for_worker_processes(chgnet):
+    import pickle
+
+    atoms = rattled_cells("Li", 3.44, "bcc")[0]
+    copy = pickle.loads(pickle.dumps(chgnet))
+    assert copy.ssbkit_card.name == "chgnet"
+    assert predict([atoms], copy)[0].energy == predict([atoms], chgnet)[0].energy
+
+
 def test_chgnet_batched_equals_one_by_one(chgnet):
     cells = rattled_cells("Li", 3.44, "bcc")
     references = one_by_one(cells, chgnet)

@@ -95,6 +95,7 @@ def _chgnet_elements(calc: Calculator) -> frozenset[int]:
 
 
 def _chgnet_calculator_class() -> type[Calculator]:
+    """Build ``SsbkitCHGNetCalculator`` on first use, so importing ssbkit does not import chgnet."""
     from chgnet.model.dynamics import CHGNetCalculator
 
     class SsbkitCHGNetCalculator(CHGNetCalculator):
@@ -108,7 +109,16 @@ def _chgnet_calculator_class() -> type[Calculator]:
             self.results = {"energy": energy, "free_energy": energy, "forces": out["forces"][0],
                             "stress": out["stress"][0], "magmoms": out["magmoms"][0]}
 
+    SsbkitCHGNetCalculator.__module__ = __name__  # picklable as a module attribute (see __getattr__)
+    SsbkitCHGNetCalculator.__qualname__ = "SsbkitCHGNetCalculator"
     return SsbkitCHGNetCalculator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SsbkitCHGNetCalculator":
+        globals()[name] = _chgnet_calculator_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def chgnet_calculator(device: str) -> Calculator:
@@ -119,7 +129,7 @@ def chgnet_calculator(device: str) -> Calculator:
 
     with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
         model = CHGNet.load(verbose=False, use_device=device)
-        return _chgnet_calculator_class()(model=model, use_device=device)
+        return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
 
 # --- SevenNet ---------------------------------------------------------------------------------
