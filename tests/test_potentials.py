@@ -189,6 +189,14 @@ def test_uncovered_elements_are_named(sevennet, chgnet):
         check_coverage([cell], chgnet)
 
 
+def test_edge_batches_fill_up_to_the_budget_and_keep_oversized_graphs_alone():
+    from ssbkit.potentials.backends import edge_batches
+
+    assert edge_batches([3, 3, 3, 10, 1], 6) == [slice(0, 2), slice(2, 3), slice(3, 4), slice(4, 5)]
+    assert edge_batches([1, 1, 1], 100) == [slice(0, 3)]
+    assert edge_batches([], 10) == []
+
+
 # --- CHGNet -------------------------------------------------------------------------------------
 
 def test_chgnet_calculator_matches_chgnets_own(chgnet):
