@@ -24,7 +24,13 @@ from ase.data import chemical_symbols
 
 from ssbkit.errors import CalculationError, InputError, ModelError
 from ssbkit.potentials._compat import configure_e3nn
-from ssbkit.potentials.backends import backend_for, edge_batches, elements_of
+from ssbkit.potentials.backends import (
+    Backend,
+    backend_for,
+    cpu_batch_edges,
+    edge_batches,
+    elements_of,
+)
 from ssbkit.potentials.registry import (
     CARDS,
     DEFAULT_DTYPE,
@@ -155,6 +161,14 @@ def _device_type(calculator: Calculator) -> str:
     return "cuda" if str(device).startswith("cuda") else "cpu"
 
 
+def _batch_edges(backend: Backend, calculator: Calculator) -> int:
+    import torch
+
+    if _device_type(calculator) == "cuda":
+        return CUDA_BATCH_EDGES
+    return cpu_batch_edges(backend, torch.get_num_threads())
+
+
 def _one_by_one(atoms: Atoms, calculator: Calculator) -> tuple[float, np.ndarray, np.ndarray | None]:
     atoms = atoms.copy()
     atoms.calc = calculator
@@ -167,7 +181,8 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     """Evaluate energies, forces and stresses of several structures with one calculator.
 
     CHGNet, SevenNet and MACE calculators evaluate graph batches of up to ``max_batch_edges`` edges
-    (default: ``CUDA_BATCH_EDGES`` on CUDA, the backend's measured ``cpu_batch_edges`` on CPU);
+    (default: ``CUDA_BATCH_EDGES`` on CUDA; on CPU the backend's measured budget for the current
+    torch thread count, see ``backends.cpu_batch_edges``);
     other ASE calculators are called one by one.
     Raises ModelError for elements the model does not cover, CalculationError for NaN/inf results.
     """
@@ -181,8 +196,7 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     if backend is None:
         raw = [_one_by_one(atoms, calculator) for atoms in atoms_list]
     else:
-        budget = max_batch_edges or (CUDA_BATCH_EDGES if _device_type(calculator) == "cuda"
-                                     else backend.cpu_batch_edges)
+        budget = max_batch_edges or _batch_edges(backend, calculator)
         graphs = [backend.graph(calculator, atoms) for atoms in atoms_list]
         raw = []
         for batch in edge_batches([backend.edges(g) for g in graphs], budget):

@@ -39,10 +39,21 @@ class Backend:
     graph: Callable[[Calculator, Atoms], Any]
     edges: Callable[[Any], int]
     evaluate: Callable[[Calculator, list[Any]], list[Evaluation]]
-    #: Edges per batch on CPU. Batches there only save Python overhead and lose cache locality, so
-    #: they stay small; measured in benchmarks/potentials_speed.py (8-atom LiF cells, one thread):
-    #: CHGNet and SevenNet gain 7-12% at these budgets, MACE nothing (0.77x in one big batch).
+    #: Edges per batch on CPU with one torch thread. There batches only save Python overhead and
+    #: lose cache locality; measured in benchmarks/potentials_speed.py (8 rattled 8-atom LiF cells,
+    #: process CPU time): CHGNet 1.07x and SevenNet 1.12x at this budget vs one-by-one, while one
+    #: batch of all eight ran at 0.88x (CHGNet) and 0.77x (MACE). With several threads every op pays a
+    #: synchronisation cost and batches win big (CHGNet, 2 threads: 3.2x for one batch of eight), so
+    #: ``cpu_batch_edges(threads)`` scales the budget by MULTI_THREAD_BATCH_FACTOR.
     cpu_batch_edges: int = 4_000
+
+
+MULTI_THREAD_BATCH_FACTOR = 8
+
+
+def cpu_batch_edges(backend: Backend, threads: int) -> int:
+    """Edge budget per batch for ``backend`` on a CPU running ``threads`` torch threads."""
+    return backend.cpu_batch_edges * (1 if threads <= 1 else MULTI_THREAD_BATCH_FACTOR)
 
 
 def _voigt(stress_3x3: torch.Tensor) -> np.ndarray:
