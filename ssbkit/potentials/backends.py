@@ -7,7 +7,7 @@ graphs into batches under an edge budget and calls ``evaluate`` once per batch.
 
 CHGNet's own ``predict_graph`` differentiates with ``create_graph=True`` and runs two backward
 passes (forces, then stress); that keeps a double-backward graph alive and makes it 2-5x slower on
-CPU than one first-order backward for both. ``chgnet_evaluate`` takes the gradient with respect to
+CPU than one first-order backward for both. ``chgnet_forward`` takes the gradient with respect to
 positions and strains in a single first-order pass; ``SsbkitCHGNetCalculator`` uses it for
 single-structure calls too, so relaxations, NEB and MD get the same speed-up.
 """
@@ -73,7 +73,7 @@ def _chgnet_graph(calc: Calculator, atoms: Atoms) -> Any:
 
 
 def chgnet_forward(model: Any, graphs: list[Any]) -> dict[str, Any]:
-    """Energies (eV), forces (eV/Å), stresses (eV/Å³, 3x3) and magmoms (μB) of CHGNet graphs."""
+    """Energies (eV), forces (eV/Å), stresses (eV/Å³, Voigt) and magmoms (μB) of CHGNet graphs."""
     from chgnet.model.model import BatchedGraph
 
     batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
@@ -139,7 +139,7 @@ def chgnet_calculator(device: str) -> Calculator:
     from chgnet.model import CHGNet
 
     with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
-        model = CHGNet.load(verbose=False, use_device=device)
+        model = CHGNet.load(verbose=False, use_device=device).requires_grad_(False)  # inference only
         return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
 
@@ -178,7 +178,9 @@ def sevennet_calculator(checkpoint: str, device: str) -> Calculator:
     """A SevenNet checkpoint shipped in the sevenn wheel (e.g. ``7net-0``) as an ASE calculator."""
     from sevenn.calculator import SevenNetCalculator
 
-    return SevenNetCalculator(checkpoint, device=device)
+    calculator = SevenNetCalculator(checkpoint, device=device)
+    calculator.model.requires_grad_(False)  # inference only: forces are gradients w.r.t. positions
+    return calculator
 
 
 # --- MACE -------------------------------------------------------------------------------------
