@@ -319,10 +319,13 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
     segments = [Segment(a, b, float(energies[a:b + 1].max() - energies[a]),
                         float(energies[a:b + 1].max() - energies[b])) for a, b in zip(stops[:-1], stops[1:])]
     if minima:
+        below = min(energies[i] for i in minima) < min(energies[0], energies[-1])
+        meaning = ("the path dips below its endpoints, which are not the lowest sites on it: the migration "
+                   "barrier is energy_span, not barrier_forward" if below else
+                   "a metastable site lies between the endpoints")
         warnings.append(f"intermediate minima at images {minima} (energies "
                         f"{', '.join(f'{energies[i] - energies[0]:+.3f}' for i in minima)} eV vs initial): "
-                        "the endpoints are not the lowest sites on this path; read segments/energy_span, "
-                        "or re-run between the minima (resolve_minima)")
+                        f"{meaning}; see segments, or re-run between the minima (resolve_minima)")
     if saddle in (0, len(images) - 1):
         warnings.append("the highest point of the path is an endpoint: no barrier between these endpoints")
     start, end = images[0], images[-1]
@@ -448,3 +451,18 @@ def _atomic_write(path: Path, writer: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_structure(path: str | Path) -> Atoms:
+    """Read one structure file (any format ASE reads), as InputError when it cannot be read."""
+    from ase.io import read
+
+    if not Path(path).is_file():
+        raise InputError(f"structure file not found: {path}")
+    try:
+        atoms = read(path)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read a structure from {path}: {exc}") from exc
+    if not isinstance(atoms, Atoms) or len(atoms) == 0:
+        raise InputError(f"no atoms in {path}")
+    return atoms

@@ -1,0 +1,128 @@
+"""Built-in Li hop studies and the ``ssbkit neb`` command (issue 10).
+
+Site geometry is checked against textbook coordination: in bcc (lattice a) the tetrahedral site has 4
+host neighbours at a*sqrt(5)/4 and the octahedral site 2 at a/2 and 4 at a/sqrt(2); the hcp octahedral
+site has 6 equidistant neighbours; the bcc(110) threefold hollow has 3 surface neighbours, two of them
+equidistant. Model runs (CHGNet/SevenNet-0) are production physics and marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from ase.io import write
+from ase.mep import NEB
+from ase.optimize import FIRE
+from typer.testing import CliRunner
+
+from ssbkit.cli import app
+from ssbkit.workflows.neb import neb
+from ssbkit.workflows.neb_studies import LI_A, MG_A, STUDIES, W_A, build_study
+
+runner = CliRunner()
+
+
+def li_neighbour_distances(atoms, index: int) -> np.ndarray:
+    others = [i for i in range(len(atoms)) if i != index]
+    return np.sort(atoms.get_distances(index, others, mic=True))
+
+
+def test_w_tetrahedral_and_octahedral_sites():
+    study = build_study("w-bulk-tt")
+    li = study.moving_index
+    assert study.initial[li].symbol == "Li" and len(study.initial) == 17
+    for atoms in (study.initial, study.final):
+        distances = li_neighbour_distances(atoms, li)
+        assert distances[:5] == pytest.approx([W_A * 5**0.5 / 4] * 4 + [W_A * 13**0.5 / 4], abs=1e-6)
+    hop = np.linalg.norm(study.final.positions[li] - study.initial.positions[li])
+    assert hop == pytest.approx(W_A * 2**0.5 / 4)
+    through_o = build_study("w-bulk-tot")
+    midpoint = through_o.initial.copy()
+    midpoint.positions[li] = (through_o.initial.positions[li] + through_o.final.positions[li]) / 2
+    assert li_neighbour_distances(midpoint, li)[:6] == pytest.approx([W_A / 2] * 2 + [W_A / 2**0.5] * 4)
+    assert len(build_study("w-bulk-tt", full=True).initial) == 129
+
+
+def test_w110_hollow_sites():
+    for name in ("w110-long-bridge", "w110-short-bridge"):
+        study = build_study(name)
+        li = study.moving_index
+        for atoms in (study.initial, study.final):
+            lateral = atoms.copy()
+            lateral.positions[:, 2] = 0.0  # in-plane distances to the top layer
+            top = [i for i in range(len(atoms) - 1) if atoms.get_tags()[i] == 1]
+            distances = np.sort(lateral.get_distances(li, top, mic=True))
+            assert distances[1] == pytest.approx(distances[2], abs=1e-6)  # the two equidistant corners
+            assert distances[2] < distances[3] - 0.3  # threefold: a clear gap to the fourth atom
+        assert study.reference_barrier == 0.1
+
+
+def test_mg_and_li_hops():
+    c_hop = build_study("mg-interstitial-c")
+    li = c_hop.moving_index
+    assert np.ptp(li_neighbour_distances(c_hop.initial, li)[:6]) < 0.05  # octahedral: 6 equidistant
+    basal = build_study("mg-interstitial-basal")
+    assert np.linalg.norm(basal.final.positions[li] - basal.initial.positions[li]) == pytest.approx(MG_A)
+    for name, length in (("mg-vacancy-basal", MG_A), ("li-vacancy", LI_A * 3**0.5 / 2)):
+        study = build_study(name)
+        moving = study.moving_index
+        assert study.initial[moving].symbol == "Li"
+        step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
+        assert step == pytest.approx(length, abs=1e-6)
+    out_of_plane = build_study("mg-vacancy-c")
+    moving = out_of_plane.moving_index
+    assert abs(out_of_plane.final.positions[moving, 2] - out_of_plane.initial.positions[moving, 2]) > 1.0
+    assert set(STUDIES) >= {"w-bulk-tt", "w110-long-bridge", "mg-vacancy-c", "li-vacancy"}
+
+
+def test_cli_errors_exit_2(tmp_path):
+    result = runner.invoke(app, ["neb", "run", str(tmp_path / "missing.xyz"), str(tmp_path / "b.xyz")])
+    assert result.exit_code == 2 and "not found" in result.output
+    garbage = tmp_path / "garbage.xyz"
+    garbage.write_text("not a structure\n")
+    result = runner.invoke(app, ["neb", "run", str(garbage), str(garbage)])
+    assert result.exit_code == 2 and "cannot read" in result.output
+    result = runner.invoke(app, ["neb", "study", "w-bulk-xx"])
+    assert result.exit_code == 2 and "unknown NEB study" in result.output
+
+
+@pytest.mark.slow
+def test_cli_run_chgnet_li_vacancy(tmp_path):
+    """End to end with CHGNet: bcc Li vacancy hop in a 2x2x2 cell through `ssbkit neb run --json`."""
+    study = build_study("li-vacancy")
+    small = [atoms[[i for i in range(len(atoms)) if np.all(atoms.positions[i] < 2 * LI_A - 0.1)]]
+             for atoms in (study.initial, study.final)]
+    for atoms in small:
+        atoms.set_cell(np.eye(3) * 2 * LI_A)
+    write(tmp_path / "a.extxyz", small[0])
+    write(tmp_path / "b.extxyz", small[1])
+    result = runner.invoke(app, ["neb", "run", str(tmp_path / "a.extxyz"), str(tmp_path / "b.extxyz"),
+                                 "--images", "3", "--json", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert 0.0 < document["barrier_forward"] < 0.5 and document["model"] == "chgnet"
+    assert (tmp_path / "out" / "neb_profile.png").exists()
+
+
+@pytest.mark.slow
+def test_batched_matches_ase_with_chgnet():
+    """Li T -> T in a 2x2x2 W cell with CHGNet: ssbkit's batched NEB and ase.mep.NEB agree within 1 meV."""
+    from ssbkit.potentials import load
+
+    calculator = load("chgnet", device="cpu")
+    study = build_study("w-bulk-tt")
+    ours = neb(study.initial, study.final, calculator, n_images=3, fmax=0.05, steps=100,
+               moving_index=study.moving_index)
+    images = [ours.images[0].copy()] + [ours.images[0].copy() for _ in range(3)] + [ours.images[-1].copy()]
+    for image in images:
+        image.calc = calculator
+    band = NEB(images, climb=True, method="improvedtangent", allow_shared_calculator=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        band.interpolate(method="idpp", mic=True, apply_constraint=True)
+    FIRE(band, logfile=None).run(fmax=0.05, steps=100)
+    energies = np.array([image.get_potential_energy() for image in images])
+    assert ours.barrier_forward == pytest.approx(energies.max() - energies[0], abs=1e-3)
