@@ -409,7 +409,7 @@ def _equivalent(a: Atoms, b: Atoms) -> bool:
 
 
 def _mic_displacements(a: Atoms, b: Atoms) -> np.ndarray:
-    vectors, lengths = find_mic(b.positions - a.positions, a.cell, a.pbc)
+    _, lengths = find_mic(b.positions - a.positions, a.cell, a.pbc)
     return lengths
 
 
