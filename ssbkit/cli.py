@@ -4,6 +4,7 @@ stdout and nothing else; user errors print one line on stderr and exit with code
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -72,11 +73,374 @@ def version(json_output: bool = JSON_OPTION) -> None:
 
 # --- thermodynamics: window, react, screen, entries prefetch (issue 3) ---
 
+from pathlib import Path  # noqa: E402  (kept in this section to keep merges clean)
+
+SOURCE_OPTION = typer.Option(
+    "mp", "--source", "-s",
+    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts).")
+OFFLINE_OPTION = typer.Option(
+    False, "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")
+
+
+def _entry_source(spec: str, offline: bool):
+    from ssbkit.interfaces.entries import SourceOptions, parse_source
+
+    return parse_source(spec, SourceOptions(offline=True if offline else None))
+
+
+def _fmt_voltage(value: float) -> str:
+    return "none (no Li to release)" if value == float("inf") else f"{value:.3f}"
+
+
+@app.command()
+def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
+           source: str = SOURCE_OPTION, offline: bool = OFFLINE_OPTION,
+           plot: Path | None = typer.Option(None, "--plot", help="Save the Li-uptake profile to this image."),
+           json_output: bool = JSON_OPTION) -> None:
+    """Electrochemical stability window vs Li/Li+ from the Li grand-potential phase diagram."""
+    from ssbkit.interfaces.stability import plot_window, stability_window
+
+    result = stability_window(formula, _entry_source(source, offline))
+    if plot is not None:
+        plot_window(result, plot)
+    if json_output:
+        emit_json(result)
+        return
+    hull = result.energy_above_hull_eV_per_atom
+    flag = {None: "no entry with this composition", True: "ABOVE HULL", False: "on hull"}[result.above_hull]
+    typer.echo(f"{result.formula} ({result.source}): {result.reduction_limit_V:.3f} - "
+               f"{_fmt_voltage(result.oxidation_limit_V)} V vs Li/Li+; "
+               f"E_hull = {'n/a' if hull is None else f'{hull:.4f} eV/atom'} ({flag})")
+    print_table("Li-open decomposition profile", ["V from", "V to", "Li uptake / f.u.", "products"],
+                [[s.voltage_min_V, "and above" if s.voltage_max_V == float("inf") else s.voltage_max_V,
+                  s.li_uptake_per_formula_unit,
+                  " + ".join(s.products)] for s in result.profile])
+
+
+@app.command()
+def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x = its atomic fraction)."),
+          reactant_b: str = typer.Argument(..., help="Second reactant formula."),
+          voltage: float | None = typer.Option(None, "--voltage", "-V",
+                                               help="Open to Li at this voltage (V vs Li/Li+); closed if omitted."),
+          source: str = SOURCE_OPTION, offline: bool = OFFLINE_OPTION,
+          plot: Path | None = typer.Option(None, "--plot", help="Save energy vs mixing ratio to this image."),
+          json_output: bool = JSON_OPTION) -> None:
+    """Reaction energy of two phases vs mixing ratio (closed, or Li-open with --voltage)."""
+    from ssbkit.interfaces.reactions import plot_reaction, reaction_profile
+
+    result = reaction_profile(reactant_a, reactant_b, _entry_source(source, offline), voltage=voltage)
+    if plot is not None:
+        plot_reaction(result, plot)
+    if json_output:
+        emit_json(result)
+        return
+    where = "closed" if voltage is None else f"Li-open at {voltage:g} V"
+    typer.echo(f"{' + '.join(result.reactants)} ({where}, {result.source}): min "
+               f"{result.min_reaction_energy_eV_per_atom:.4f} eV/atom at x = {result.mixing_ratio:.4f}: "
+               f"{result.reaction}")
+    print_table("Kinks", ["x", "eV/atom", "reaction"],
+                [[k.x, k.energy_eV_per_atom, k.reaction] for k in result.profile])
+
+
+def _voltage_range(text: str | None) -> tuple[float, float] | None:
+    from ssbkit.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--voltage-range must be LO,HI in V vs Li/Li+, e.g. 2.5,4.2; got {text!r}") from None
+    return low, high
+
+
+@app.command()
+def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electrolyte formula, e.g. Li6PS5Cl."),
+           electrode: str = typer.Option(..., "--electrode", help="Electrode formula, e.g. LiCoO2 or Li."),
+           candidates: str | None = typer.Option(None, "--candidates", help="Comma-separated candidate formulas."),
+           candidates_file: Path | None = typer.Option(None, "--candidates-file",
+                                                       help="File with one candidate formula per line."),
+           voltage_range: str | None = typer.Option(None, "--voltage-range",
+                                                    help="Operating range LO,HI in V vs Li/Li+."),
+           source: str = SOURCE_OPTION, offline: bool = OFFLINE_OPTION,
+           csv_path: Path | None = typer.Option(None, "--csv", help="Also write the ranked table as CSV."),
+           plot: Path | None = typer.Option(None, "--plot", help="Save a bar chart of the ranking."),
+           json_output: bool = JSON_OPTION) -> None:
+    """Rank coating/interlayer candidates by stability against an electrolyte and an electrode."""
+    from ssbkit.errors import InputError
+    from ssbkit.interfaces.screening import plot_screening, read_candidates, screen_candidates, write_csv
+
+    formulas = [f.strip() for f in (candidates or "").split(",") if f.strip()]
+    if candidates_file is not None:
+        formulas += read_candidates(candidates_file)
+    if not formulas:
+        raise InputError("give candidates with --candidates A,B,C or --candidates-file FILE")
+    result = screen_candidates(formulas, electrolyte, electrode, _entry_source(source, offline),
+                               _voltage_range(voltage_range), progress=not json_output)
+    if csv_path is not None:
+        write_csv(result, csv_path)
+    if plot is not None:
+        plot_screening(result, plot)
+    if json_output:
+        emit_json(result)
+        return
+    columns = ["rank", "candidate", "E_hull", "window (V)", "covers", "vs electrolyte", "vs electrode"]
+    rows = [[c.rank, c.candidate,
+             "n/a" if c.energy_above_hull_eV_per_atom is None else c.energy_above_hull_eV_per_atom,
+             f"{c.reduction_limit_V:.2f}-{c.oxidation_limit_V:.2f}",
+             "n/a" if c.covers_voltage_range is None else ("yes" if c.covers_voltage_range else "no"),
+             c.electrolyte_worst_eV_per_atom, c.electrode_worst_eV_per_atom] for c in result.candidates]
+    print_table(f"Candidates between {result.electrolyte} and {result.electrode} ({result.source})", columns, rows)
+    typer.echo(f"E_hull and reaction energies in eV/atom; reaction energies are the most negative over mixing "
+               f"ratio, closed and Li-open at the range ends. Ranking: {result.ranking_rule}. "
+               f"Phase diagrams built: {result.phase_diagrams_built}.")
+
+
+@entries_app.command("prefetch")
+def entries_prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical systems, e.g. Li-P-S-Cl Li-Co-O."),
+                     json_output: bool = JSON_OPTION) -> None:
+    """Download MP entries for chemical systems (and their subsystems) into the cache, for offline runs."""
+    from ssbkit.interfaces.entries import MPSource, parse_chemsys
+
+    import sys
+
+    from tqdm import tqdm
+
+    systems = [parse_chemsys(text) for text in chemsys]
+    mp = MPSource(offline=False)
+    rows = []
+    for elements in tqdm(systems, desc="prefetch", unit="chemsys", disable=json_output or not sys.stderr.isatty()):
+        entries = mp.fetch(elements)
+        rows.append({"chemsys": "-".join(elements), "entries": len(entries), "path": str(mp.cache_path(elements))})
+    if json_output:
+        emit_json({"cache_dir": str(mp.cache_root), "systems": rows})
+        return
+    print_table(f"MP entries cached in {mp.cache_root}", ["chemsys", "entries", "file"],
+                [[r["chemsys"], r["entries"], r["path"]] for r in rows])
+
 
 # --- potentials: list, check, compare, fit (issue 4) ---
 
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda[:N].")
+
+
+def _read_atoms(path: Path) -> Any:
+    """One structure from any file ASE reads (CIF, POSCAR, extxyz, ...); InputError otherwise."""
+    from ase.io import read
+
+    from ssbkit.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"structure file not found: {path}")
+    try:
+        return read(path)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read a structure from {path}: {exc}") from exc
+
+
+@potentials_app.command("list")
+def potentials_list(json_output: bool = JSON_OPTION) -> None:
+    """List the registered models with their model cards."""
+    from ssbkit.potentials import CARDS
+    from ssbkit.potentials.registry import mace_cache_path
+
+    def weights(card: Any) -> str:
+        if card.offline:
+            return "in wheel"
+        return "cached" if mace_cache_path(card.url).is_file() else "download"
+
+    if json_output:
+        emit_json(list(CARDS.values()))
+        return
+    print_table("Potentials (also mace:PATH for a local MACE file; --json for full cards)",
+                ["name", "version", "training data", "licence", "elements", "weights"],
+                [[c.name, c.version, c.training_data, c.license, c.elements, weights(c)]
+                 for c in CARDS.values()])
+
+
+@potentials_app.command("check")
+def potentials_check(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    model: str = typer.Option("chgnet", "--model", "-m", help="Model name or mace:PATH."),
+    device: str = DEVICE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Say whether MODEL covers every element of STRUCTURE and time one evaluation.
+
+    Exits with code 1 when an element is not covered.
+    """
+    from ssbkit.potentials.assess import check_model
+
+    result = check_model(_read_atoms(structure), model, device=device)
+    if json_output:
+        emit_json(result)
+    elif result.covered:
+        print_table(f"{result.model} on {result.formula} ({result.n_atoms} atoms)", ["quantity", "value"], [
+            ["elements covered", "all"], ["load time (s)", result.load_seconds],
+            ["first evaluation (s)", result.first_evaluation_seconds],
+            ["evaluation (s)", result.seconds_per_evaluation],
+            ["energy (eV/atom)", result.energy_per_atom], ["max force (eV/Å)", result.max_force]])
+    else:
+        typer.echo(f"{result.model} does not cover: {', '.join(result.missing_elements)}")
+    if not result.covered:
+        raise typer.Exit(1)
+
+
+@potentials_app.command("compare")
+def potentials_compare(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    models: str = typer.Option("chgnet,sevennet-0", "--models", help="Comma-separated model names."),
+    fmax: float = typer.Option(0.05, help="Relaxation force threshold (eV/Å)."),
+    steps: int = typer.Option(300, help="Maximum relaxation steps."),
+    relax_cell: bool = typer.Option(True, "--relax-cell/--fixed-cell", help="Relax the cell too."),
+    device: str = DEVICE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Relax STRUCTURE with each model and report the spread between them."""
+    import sys
+
+    from ssbkit.potentials.assess import compare_models
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    result = compare_models(_read_atoms(structure), names, fmax=fmax, steps=steps, relax_cell=relax_cell,
+                            device=device, progress=not json_output and sys.stderr.isatty())
+    if json_output:
+        emit_json(result)
+        return
+    rows = [[o.model, o.energy_per_atom, o.max_force, o.relaxed_energy_per_atom,
+             *o.lattice[:3], o.volume_per_atom, "yes" if o.converged else f"no ({o.steps} steps)"]
+            for o in result.outcomes]
+    s = result.spread
+    rows.append(["spread (max-min)", s["energy_per_atom"], s["max_force"], s["relaxed_energy_per_atom"],
+                 s["a"], s["b"], s["c"], s["volume_per_atom"], ""])
+    print_table(f"{result.formula}: input E, max force; relaxed E, lattice", [
+        "model", "E (eV/atom)", "max F (eV/Å)", "relaxed E (eV/atom)", "a (Å)", "b (Å)", "c (Å)",
+        "V (Å³/atom)", "converged"], rows)
+
+
+@potentials_app.command("fit")
+def potentials_fit(
+    data: Path = typer.Argument(..., help="Labelled structures (extxyz with energies and forces)."),
+    output: Path = typer.Option(Path("mace-fit"), "--output", "-o", help="Output directory."),
+    foundation: str | None = typer.Option(None, help="MACE model to fine-tune (name or mace:PATH)."),
+    epochs: int = typer.Option(50, help="Training epochs."),
+    batch_size: int = typer.Option(4, help="Structures per training batch."),
+    valid_fraction: float = typer.Option(0.2, help="Fraction held out for validation."),
+    channels: int = typer.Option(32, help="MACE channels (from scratch only)."),
+    max_l: int = typer.Option(1, "--max-L", help="Equivariant message order (from scratch only)."),
+    r_max: float = typer.Option(5.0, help="Cutoff radius in Å (from scratch only)."),
+    energy_key: str = typer.Option("energy", help="info key of energies when the file has no calculator."),
+    forces_key: str = typer.Option("forces", help="arrays key of forces when the file has no calculator."),
+    device: str = DEVICE_OPTION,
+    dtype: str = typer.Option("float64", help="float64 or float32."),
+    seed: int = typer.Option(0, help="Random seed for the split and the initial weights."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Train (or fine-tune) a MACE model on DATA; write the model and a parity report."""
+    from ssbkit.potentials.fit import MaceArchitecture, fit_mace
+
+    architecture = MaceArchitecture(channels=channels, max_L=max_l, r_max=r_max)
+    result = fit_mace(data, output, foundation=foundation, epochs=epochs, batch_size=batch_size,
+                      valid_fraction=valid_fraction, architecture=architecture, device=device,
+                      dtype=dtype, seed=seed, energy_key=energy_key, forces_key=forces_key,
+                      verbose=not json_output)
+    if json_output:
+        emit_json(result)
+        return
+    print_table(f"MACE fit: {result.model_path}", ["set", "structures", "energy MAE (eV/atom)",
+                                                   "force MAE (eV/Å)"], [
+        ["train", result.n_train, result.train_energy_mae, result.train_force_mae],
+        ["valid", result.n_valid, result.valid_energy_mae, result.valid_force_mae]])
+    typer.echo(f"parity report: {result.report_path}, plot: {result.plot_path}")
+
 
 # --- runner: run, status, results, submit (issue 5) ---
+
+SPEC_ARGUMENT = typer.Argument(..., help="YAML batch spec (see ssbkit.workflows.runner.spec).")
+
+
+@app.command("run")
+def run_command(
+    spec: str = SPEC_ARGUMENT,
+    task_index: int | None = typer.Option(None, "--task-index", help="Run only task I of the spec (0-based)."),
+    executor: str = typer.Option("local", "--executor", help="local (sequential), pool or dask."),
+    workers: int = typer.Option(1, "--workers", help="Processes (pool) or Dask workers; one GPU each."),
+    retries: int | None = typer.Option(None, "--retries", help="Failed attempts allowed per task beyond the first."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Same-kind tasks per batched model call."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run a batch spec; finished tasks are skipped, so rerunning resumes. Exit code 1 if tasks failed."""
+    from ssbkit.workflows.runner import load_spec, run_spec
+
+    summary = run_spec(load_spec(spec), executor=executor, workers=workers, retries=retries,
+                       task_index=task_index, batch_size=batch_size, progress=False if json_output else None)
+    if json_output:
+        emit_json(summary)
+    else:
+        typer.echo(f"{summary.done}/{summary.tasks} done, {summary.failed} failed, "
+                   f"{summary.pending + summary.running} not finished; {summary.seconds:.1f} s; store {summary.run_dir}")
+        for failure in summary.failures:
+            typer.echo(f"  task {failure['index']} {failure['labels']}: {failure['error']}", err=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(spec: str = SPEC_ARGUMENT, json_output: bool = JSON_OPTION) -> None:
+    """Show how many tasks of a spec are pending, running, done or failed."""
+    from ssbkit.workflows.runner import load_spec, spec_status
+
+    status = spec_status(load_spec(spec))
+    if json_output:
+        emit_json(status)
+        return
+    print_table(f"{status.spec}: " + ", ".join(f"{n} {state}" for state, n in status.counts.items()),
+                ["index", "kind", "labels", "state", "failures", "seconds", "error"],
+                [[r["index"], r["kind"], ", ".join(f"{k}={v}" for k, v in r["labels"].items()), r["state"],
+                  r["failures"], r["seconds"] if r["seconds"] is not None else "", r["error"] or ""]
+                 for r in status.tasks])
+
+
+@app.command("results")
+def results_command(
+    spec: str = SPEC_ARGUMENT,
+    json_output: bool = JSON_OPTION,
+    csv_output: bool = typer.Option(False, "--csv", help="Print a CSV table (scalar result fields) on stdout."),
+) -> None:
+    """Print the stored results of a spec's tasks, in spec order."""
+    from ssbkit.workflows.runner import load_spec, results_csv, spec_results
+
+    loaded = load_spec(spec)
+    if csv_output:
+        typer.echo(results_csv(loaded), nl=False)
+    elif json_output:
+        emit_json([{"index": t.index} | record.__dict__ for t, record in zip(loaded.tasks, spec_results(loaded))])
+    else:
+        from ssbkit.workflows.runner import results_table
+
+        columns, rows = results_table(loaded)
+        print_table(str(loaded.path), columns, [["" if v is None else v for v in row] for row in rows])
+
+
+@app.command("submit")
+def submit_command(
+    spec: str = SPEC_ARGUMENT,
+    slurm: bool = typer.Option(False, "--slurm", help="Write a Slurm array script (one element per task)."),
+    retries: int | None = typer.Option(None, "--retries", help="Passed to each element's ssbkit run."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write a Slurm array script for the unfinished tasks; element i runs `ssbkit run SPEC --task-index i`."""
+    from ssbkit.errors import InputError
+    from ssbkit.workflows.runner import load_spec, write_slurm_script
+
+    if not slurm:
+        raise InputError("choose a scheduler: --slurm (for Dask, use `ssbkit run SPEC --executor dask`)")
+    path, elements = write_slurm_script(load_spec(spec), retries=retries)
+    if json_output:
+        emit_json({"script": path, "elements": elements, "command": f"sbatch {path}"})
+    else:
+        typer.echo(f"wrote {path} ({elements} array elements); submit with: sbatch {path}")
+
 
 
 # --- structures: build slab/interface/gb/sites, adhesion (issue 6) ---

@@ -55,3 +55,11 @@ def test_e3nn_imports_on_new_torch_through_the_shim():
     # e3nn 0.4.4 loads pickled slices with torch.load at import; torch >= 2.6 refuses them by default.
     code = "from ssbkit.potentials._compat import allow_e3nn_constants; allow_e3nn_constants(); import e3nn.o3"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_usage_error_exits_with_code_2():
+    # Usage errors share the exit code of SsbkitError (tested per command in each area's CLI tests).
+    result = subprocess.run([sys.executable, "-m", "ssbkit", "version", "--bogus-option"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stdout == ""

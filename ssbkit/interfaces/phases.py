@@ -1,0 +1,115 @@
+"""Phase diagrams built once per chemical system from an entry source or an entry list.
+
+Voltages are V vs Li/Li+: ``mu_Li = mu_Li(metal) - e*V``, with ``mu_Li(metal)`` the energy per atom of the
+lowest Li entry, so 0 V is equilibrium with Li metal.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Collection, Iterable
+
+from pymatgen.analysis.phase_diagram import GrandPotentialPhaseDiagram, PhaseDiagram
+from pymatgen.core import Composition, Element
+from pymatgen.entries import Entry
+
+from ssbkit.errors import DataError, InputError
+from ssbkit.interfaces.entries import EntrySource, chemsys_of, entries_within
+
+LI = Element("Li")
+
+
+def parse_formula(formula: str) -> Composition:
+    """A composition from a formula like ``Li6PS5Cl`` (InputError if it is not a valid formula)."""
+    text = formula.strip()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            composition = Composition(text)
+    except Exception as exc:  # pymatgen raises ValueError / KeyError / CompositionError
+        raise InputError(f"invalid formula {formula!r}: {exc}") from exc
+    if not text or composition.num_atoms <= 0 or any(amount < 0 for amount in composition.values()):
+        raise InputError(f"invalid formula {formula!r}")
+    unknown = [el.symbol for el in composition.elements if not isinstance(el, Element)]
+    if unknown:
+        raise InputError(f"invalid formula {formula!r}: unknown element(s) {', '.join(unknown)}")
+    return composition
+
+
+class PhaseDiagrams:
+    """Closed and Li-open phase diagrams, each built at most once per chemical system (and voltage).
+
+    Takes an entry source (entries fetched per chemical system, on demand) or a plain list of entries.
+    Holds no state beyond one analysis: make one per screening or per notebook session.
+    """
+
+    def __init__(self, entries: EntrySource | Iterable[Entry]):
+        if isinstance(entries, EntrySource):
+            self.source: EntrySource | None = entries
+            self._entries: list[Entry] | None = None
+            self.source_name = entries.name
+        else:
+            self.source = None
+            self._entries = list(entries)
+            self.source_name = "entries"
+            if not self._entries:
+                raise DataError("the entry list is empty")
+        self._fetched: dict[frozenset[str], list[Entry]] = {}
+        self._closed: dict[frozenset[str], PhaseDiagram] = {}
+        self._open: dict[tuple[frozenset[str], float], GrandPotentialPhaseDiagram] = {}
+        self.builds = 0  # phase diagrams constructed, for reuse statistics
+
+    @classmethod
+    def of(cls, entries: PhaseDiagrams | EntrySource | Iterable[Entry]) -> PhaseDiagrams:
+        """Reuse ``entries`` if it already is a PhaseDiagrams, else wrap it."""
+        return entries if isinstance(entries, PhaseDiagrams) else cls(entries)
+
+    def entries(self, elements: Collection[str]) -> list[Entry]:
+        """Entries of the chemical system ``elements`` and its subsystems."""
+        key = frozenset(str(e) for e in elements)
+        if key in self._fetched:
+            return self._fetched[key]
+        superset = next((k for k in self._fetched if key <= k), None)
+        if superset is not None:
+            found = entries_within(self._fetched[superset], key)
+        elif self._entries is not None:
+            found = entries_within(self._entries, key)
+        else:
+            found = self.source.get_entries(key)
+        self._fetched[key] = found
+        return found
+
+    def closed(self, elements: Collection[str]) -> PhaseDiagram:
+        """The phase diagram of a chemical system (DataError if an element has no entry)."""
+        key = frozenset(str(e) for e in elements)
+        if key not in self._closed:
+            entries = self.entries(key)
+            present = {str(el) for entry in entries if entry.is_element for el in entry.composition.elements}
+            missing = sorted(key - present)
+            if missing:
+                raise DataError(f"entry source '{self.source_name}' has no entry for element(s) "
+                                f"{', '.join(missing)} (needed for {chemsys_of(key)})")
+            self._closed[key] = PhaseDiagram(entries)
+            self.builds += 1
+        return self._closed[key]
+
+    def li_metal_energy(self, elements: Collection[str]) -> float:
+        """mu_Li of Li metal (eV/atom) in this chemical system's diagram."""
+        return self.closed(set(elements) | {"Li"}).el_refs[LI].energy_per_atom
+
+    def li_open(self, elements: Collection[str], voltage: float) -> GrandPotentialPhaseDiagram:
+        """Grand-potential diagram open to Li at ``voltage`` (V vs Li/Li+)."""
+        key = frozenset(str(e) for e in elements) | {"Li"}
+        if len(key) < 2:
+            raise InputError("a Li-open diagram needs at least one element besides Li")
+        voltage = round(float(voltage), 9)
+        if (key, voltage) not in self._open:
+            closed = self.closed(key)
+            mu_li = closed.el_refs[LI].energy_per_atom - voltage
+            self._open[key, voltage] = GrandPotentialPhaseDiagram(closed.all_entries, {LI: mu_li})
+            self.builds += 1
+        return self._open[key, voltage]
+
+
+def elements_of(*compositions: Composition) -> set[str]:
+    return {str(el) for c in compositions for el in c.elements}

@@ -1,0 +1,121 @@
+"""Interface reaction energies vs mixing ratio (pymatgen's InterfacialReactivity underneath).
+
+The mixture is ``x A + (1 - x) B`` per atom (pymatgen's convention: ``x`` is the atomic fraction of reactant
+A). The reaction energy at ``x`` is the hull energy of the mixture minus the reactants' energies, in eV per
+atom of mixture.
+
+- Closed system: reactants at the energy of their lowest entry (the hull energy if no entry has their
+  composition), so an above-hull reactant's own decomposition is part of the reaction energy.
+- Li-open at ``voltage`` (V vs Li/Li+): grand-potential energies per atom of non-Li elements; reactants at
+  their Li-open hull energy, so the energy counts only the reaction between the two, not each reactant's
+  own lithiation or delithiation at that voltage (that is what :func:`~ssbkit.interfaces.stability.stability_window`
+  reports).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymatgen.analysis.interface_reactions import GrandPotentialInterfacialReactivity, InterfacialReactivity
+from pymatgen.entries import Entry
+
+from ssbkit.errors import InputError
+from ssbkit.interfaces.entries import EntrySource
+from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
+from ssbkit.results import Result
+
+
+@dataclass
+class ReactionKink(Result):
+    """A mixing ratio where the reaction products change."""
+
+    x: float  # atomic fraction of reactant A
+    energy_eV_per_atom: float
+    reaction: str
+
+
+@dataclass
+class ReactionProfile(Result):
+    """Reaction energy of two reactants vs mixing ratio."""
+
+    reactants: list[str]
+    source: str
+    voltage_V: float | None  # None: closed system; else Li-open at this voltage vs Li/Li+
+    min_reaction_energy_eV_per_atom: float
+    mixing_ratio: float  # x at the most negative reaction energy
+    reaction: str  # the reaction at that x
+    products: list[str]  # its products
+    profile: list[ReactionKink]
+
+
+def _clean(energy: float) -> float:
+    """Round floating-point noise (|E| < 1e-10 eV/atom) to exactly zero."""
+    return 0.0 if abs(energy) < 1e-10 else energy
+
+
+def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry],
+                     voltage: float | None = None) -> ReactionProfile:
+    """Reaction energy of ``reactant_a`` with ``reactant_b`` at every kink, closed or Li-open at ``voltage``."""
+    comp_a, comp_b = parse_formula(reactant_a), parse_formula(reactant_b)
+    if comp_a.reduced_composition == comp_b.reduced_composition:
+        raise InputError(f"identical reactants {reactant_a!r} and {reactant_b!r}: nothing to react")
+    diagrams = PhaseDiagrams.of(entries)
+    elements = elements_of(comp_a, comp_b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns when it falls back to a hull energy
+        if voltage is None:
+            reactivity = InterfacialReactivity(comp_a, comp_b, diagrams.closed(elements), norm=True,
+                                               use_hull_energy=False)
+        else:
+            for formula, comp in ((reactant_a, comp_a), (reactant_b, comp_b)):
+                if elements_of(comp) == {"Li"}:
+                    raise InputError(f"{formula} is pure Li, the open element at a fixed voltage; "
+                                     "react it in the closed system (no --voltage)")
+            if voltage < 0:
+                raise InputError(f"voltage {voltage} V vs Li/Li+ is below Li plating (0 V)")
+            reactivity = GrandPotentialInterfacialReactivity(
+                comp_a, comp_b, diagrams.li_open(elements, voltage), diagrams.closed(elements | {"Li"}),
+                include_no_mixing_energy=False, norm=True, use_hull_energy=True)
+        raw_kinks = reactivity.get_kinks()
+    kinks = [ReactionKink(x=min(max(float(x), 0.0), 1.0), energy_eV_per_atom=_clean(float(energy)),
+                          reaction=str(reaction)) for _, x, energy, reaction, _ in raw_kinks]
+    lowest = min(range(len(kinks)), key=lambda i: kinks[i].energy_eV_per_atom)
+    return ReactionProfile(
+        reactants=[comp_a.reduced_formula, comp_b.reduced_formula],
+        source=diagrams.source_name,
+        voltage_V=voltage,
+        min_reaction_energy_eV_per_atom=kinks[lowest].energy_eV_per_atom,
+        mixing_ratio=kinks[lowest].x,
+        reaction=kinks[lowest].reaction,
+        products=sorted(c.reduced_formula for c in raw_kinks[lowest][3].products),
+        profile=kinks,
+    )
+
+
+def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:
+    """Save reaction energy vs mixing ratio, kinks marked and the minimum labelled, as an image (Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a, b = profile.reactants
+    xs = [k.x for k in profile.profile]
+    energies = [k.energy_eV_per_atom for k in profile.profile]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, energies, "o-", color="tab:blue")
+    ax.annotate(profile.reaction, (profile.mixing_ratio, profile.min_reaction_energy_eV_per_atom), fontsize=7,
+                xytext=(0, 10), textcoords="offset points", ha="center", va="bottom")
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xlabel(f"x in x {a} + (1-x) {b} (atomic fraction)")
+    ax.set_ylabel("Reaction energy (eV/atom)")
+    where = "closed" if profile.voltage_V is None else f"Li-open at {profile.voltage_V:g} V vs Li/Li+"
+    ax.set_title(f"{a} | {b}, {where} ({profile.source})")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

@@ -1,0 +1,215 @@
+"""Screening coating / interlayer candidates between an electrolyte and an electrode.
+
+For every candidate: its energy above hull, its stability window vs Li/Li+, and its most negative reaction
+energy (eV/atom, over mixing ratio) with the electrolyte and with the electrode, closed and, when a voltage
+range is given, Li-open at both ends of it. Phase diagrams are built once per chemical system within one
+call and shared by all candidates that need them (candidates with the same elements, windows sharing
+``candidate + Li``, the Li-open diagrams of a system at each voltage).
+
+Ranking rule (best first):
+
+1. candidates whose window covers the voltage range (when one is given) before those that do not;
+2. then by the worst (most negative) of their reaction energies, least negative first;
+3. then by energy above hull, lowest first (unknown last).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from pymatgen.entries import Entry
+
+from ssbkit.errors import InputError
+from ssbkit.interfaces.entries import EntrySource
+from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
+from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
+from ssbkit.interfaces.stability import stability_window
+from ssbkit.results import Result
+
+RANKING_RULE = ("window covers the voltage range first; then worst (most negative) reaction energy, least "
+                "negative first; then energy above hull, lowest first")
+
+
+@dataclass
+class CandidateScore(Result):
+    """One screened candidate. Energies in eV/atom; voltages in V vs Li/Li+; None where not computed."""
+
+    rank: int
+    candidate: str
+    energy_above_hull_eV_per_atom: float | None
+    reduction_limit_V: float
+    oxidation_limit_V: float
+    covers_voltage_range: bool | None
+    electrolyte_closed_eV_per_atom: float
+    electrode_closed_eV_per_atom: float
+    electrolyte_open_low_eV_per_atom: float | None
+    electrolyte_open_high_eV_per_atom: float | None
+    electrode_open_low_eV_per_atom: float | None
+    electrode_open_high_eV_per_atom: float | None
+    electrolyte_worst_eV_per_atom: float  # most negative of the electrolyte columns
+    electrode_worst_eV_per_atom: float  # most negative of the electrode columns
+    worst_reaction_energy_eV_per_atom: float
+    worst_reaction: str
+
+
+@dataclass
+class ScreeningResult(Result):
+    """Ranked candidates (best first) and how many phase diagrams were built for them."""
+
+    electrolyte: str
+    electrode: str
+    source: str
+    voltage_range_V: list[float] | None
+    ranking_rule: str
+    candidates: list[CandidateScore]
+    phase_diagrams_built: int
+
+
+def _worst(profiles: dict[str, ReactionProfile | None]) -> tuple[float, str]:
+    computed = [(p.min_reaction_energy_eV_per_atom, f"{label}: {p.reaction}")
+                for label, p in profiles.items() if p is not None]  # closed is always computed
+    return min(computed, key=lambda pair: pair[0])
+
+
+def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: str,
+                      entries: PhaseDiagrams | EntrySource | Iterable[Entry],
+                      voltage_range: tuple[float, float] | None = None, *, progress: bool = False
+                      ) -> ScreeningResult:
+    """Screen and rank ``candidates`` (formulas) against ``electrolyte`` and ``electrode``."""
+    if not candidates:
+        raise InputError("no candidates to screen")
+    if voltage_range is not None:
+        low, high = (float(v) for v in voltage_range)
+        if not 0 <= low <= high:
+            raise InputError(f"voltage range {low},{high} must satisfy 0 <= LO <= HI (V vs Li/Li+)")
+    partners = {"electrolyte": parse_formula(electrolyte), "electrode": parse_formula(electrode)}
+    seen: set[str] = set()
+    for formula in candidates:
+        composition = parse_formula(formula)
+        for role, partner in partners.items():
+            if composition.reduced_composition == partner.reduced_composition:
+                raise InputError(f"candidate {formula} is the {role} itself")
+        if composition.reduced_formula in seen:
+            raise InputError(f"candidate {formula} is listed twice")
+        seen.add(composition.reduced_formula)
+
+    diagrams = PhaseDiagrams.of(entries)
+    iterator: Iterable[str] = candidates
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(candidates, desc="screening", unit="candidate", disable=not sys.stderr.isatty())
+    scores = []
+    for formula in iterator:
+        window = stability_window(formula, diagrams)
+        per_partner: dict[str, dict[str, ReactionProfile | None]] = {}
+        for role, partner in partners.items():
+            text = partner.reduced_formula
+            open_to_li = voltage_range is not None and elements_of(partner) != {"Li"}  # Li metal: no Li-open
+            per_partner[role] = {"closed": reaction_profile(formula, text, diagrams)} | {
+                f"{end} ({voltage:g} V)": reaction_profile(formula, text, diagrams, voltage=voltage) if open_to_li
+                else None for end, voltage in zip(("low", "high"), voltage_range or (0.0, 0.0), strict=True)}
+        worst = {role: _worst(profiles) for role, profiles in per_partner.items()}
+        overall_role = min(worst, key=lambda role: worst[role][0])
+
+        def energy(role: str, key: str) -> float | None:
+            profile = next((p for k, p in per_partner[role].items() if k.startswith(key)), None)
+            return None if profile is None else profile.min_reaction_energy_eV_per_atom
+
+        scores.append(CandidateScore(
+            rank=0, candidate=window.formula,
+            energy_above_hull_eV_per_atom=window.energy_above_hull_eV_per_atom,
+            reduction_limit_V=window.reduction_limit_V, oxidation_limit_V=window.oxidation_limit_V,
+            covers_voltage_range=None if voltage_range is None else window.covers(*voltage_range),
+            electrolyte_closed_eV_per_atom=energy("electrolyte", "closed"),
+            electrode_closed_eV_per_atom=energy("electrode", "closed"),
+            electrolyte_open_low_eV_per_atom=energy("electrolyte", "low"),
+            electrolyte_open_high_eV_per_atom=energy("electrolyte", "high"),
+            electrode_open_low_eV_per_atom=energy("electrode", "low"),
+            electrode_open_high_eV_per_atom=energy("electrode", "high"),
+            electrolyte_worst_eV_per_atom=worst["electrolyte"][0],
+            electrode_worst_eV_per_atom=worst["electrode"][0],
+            worst_reaction_energy_eV_per_atom=worst[overall_role][0],
+            worst_reaction=f"with {overall_role}, {worst[overall_role][1]}"))
+
+    def sort_key(score: CandidateScore) -> tuple:
+        e_hull = score.energy_above_hull_eV_per_atom
+        return (score.covers_voltage_range is False, -score.worst_reaction_energy_eV_per_atom,
+                math.inf if e_hull is None else e_hull)
+
+    scores.sort(key=sort_key)
+    for rank, score in enumerate(scores, start=1):
+        score.rank = rank
+    return ScreeningResult(
+        electrolyte=partners["electrolyte"].reduced_formula, electrode=partners["electrode"].reduced_formula,
+        source=diagrams.source_name, voltage_range_V=None if voltage_range is None else list(voltage_range),
+        ranking_rule=RANKING_RULE, candidates=scores, phase_diagrams_built=diagrams.builds)
+
+
+def read_candidates(path: str | os.PathLike) -> list[str]:
+    """Candidate formulas from a text file: one per line (or comma-separated); '#' starts a comment."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"candidates file {path} does not exist")
+    formulas = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        formulas += [f.strip() for f in line.split("#")[0].split(",") if f.strip()]
+    if not formulas:
+        raise InputError(f"candidates file {path} lists no formulas")
+    return formulas
+
+
+def write_csv(result: ScreeningResult, path: str | os.PathLike) -> Path:
+    """Write the ranked table as CSV, atomically (temp file + rename)."""
+    path = Path(path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    names = [f.name for f in fields(CandidateScore)]
+    writer.writerow(names)
+    for row in result.to_dict()["candidates"]:
+        writer.writerow(["" if row[name] is None else row[name] for name in names])
+    handle, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(buffer.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
+    """Save a bar chart of each candidate's worst reaction energy (green: window covers the range), Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result.candidates
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.3 * len(rows)))
+    colours = ["tab:green" if r.covers_voltage_range is not False else "tab:red" for r in rows]
+    energies = [r.worst_reaction_energy_eV_per_atom for r in rows]
+    ax.barh([r.candidate for r in rows], energies, color=colours)
+    for index, value in enumerate(energies):
+        ax.annotate(f"{value:.3f}", (value, index), xytext=(-3, 0), textcoords="offset points", ha="right",
+                    va="center", fontsize=7)
+    ax.axvline(0.0, color="grey", lw=0.5)
+    ax.set_xlim(min(energies + [0.0]) * 1.25 - 0.02, 0.02)
+    ax.invert_yaxis()
+    ax.set_xlabel("Worst reaction energy (eV/atom); green: window covers the range")
+    range_text = "" if result.voltage_range_V is None else " at {:g}-{:g} V".format(*result.voltage_range_V)
+    ax.set_title(f"{result.electrolyte} | coating | {result.electrode}{range_text}", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

@@ -1,0 +1,136 @@
+"""Electrochemical stability windows vs Li/Li+ from the Li grand-potential phase diagram.
+
+Method of Richards et al. (Chem. Mater. 28, 266, 2016) and Zhu, He, Mo (ACS AMI 7, 23685, 2015): the
+composition is equilibrated with a Li reservoir at chemical potential ``mu_Li = mu_Li(metal) - eV``; at each
+voltage it decomposes into the phases of the Li-open hull, taking up Li (reduction) or releasing it
+(oxidation). The window is the voltage range over which it exchanges no Li. A compound above the hull is
+analysed at its composition (what it decomposes into) and flagged with its decomposition energy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pymatgen.entries import Entry
+
+from ssbkit.errors import InputError
+from ssbkit.interfaces.entries import EntrySource
+from ssbkit.interfaces.phases import LI, PhaseDiagrams, elements_of, parse_formula
+from ssbkit.results import Result
+
+LI_EXCHANGE_TOL = 1e-6  # Li per formula unit below which a step counts as exchanging no Li
+ABOVE_HULL_TOL = 1e-6  # eV/atom above which a phase is flagged as above the hull
+
+
+@dataclass
+class VoltageStep(Result):
+    """One voltage interval of the Li-open decomposition profile."""
+
+    voltage_min_V: float
+    voltage_max_V: float  # inf (null in JSON) for the last, highest step
+    li_uptake_per_formula_unit: float  # > 0: takes up Li (reduction); < 0: releases Li (oxidation)
+    products: list[str]
+    reaction: str
+
+
+@dataclass
+class StabilityWindow(Result):
+    """Electrochemical stability window of one composition, voltages in V vs Li/Li+."""
+
+    formula: str
+    source: str
+    reduction_limit_V: float  # 0.0: stable against Li metal
+    oxidation_limit_V: float  # inf (null in JSON): releases no Li at any voltage (no Li in it)
+    reduction_products: list[str]  # phases just below the window ([] if stable against Li metal)
+    oxidation_products: list[str]  # phases just above the window ([] if it never oxidises by Li release)
+    profile: list[VoltageStep]
+    energy_above_hull_eV_per_atom: float | None  # None if no entry has this composition
+    above_hull: bool | None  # None if no entry has this composition (stability of the phase unknown)
+    hull_decomposition: list[str] = field(default_factory=list)  # hull phases at this composition
+
+    def covers(self, low_V: float, high_V: float) -> bool:
+        """Whether the window contains the whole range [low_V, high_V]."""
+        return bool(self.reduction_limit_V <= low_V and high_V <= self.oxidation_limit_V)
+
+
+def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry]) -> StabilityWindow:
+    """Stability window of ``formula`` vs Li/Li+ with the decomposition products at every voltage step."""
+    composition = parse_formula(formula)
+    elements = elements_of(composition)
+    if elements == {"Li"}:
+        raise InputError("Li metal is the reference electrode; it has no stability window vs Li/Li+")
+    diagrams = PhaseDiagrams.of(entries)
+    diagram = diagrams.closed(elements | {"Li"})
+    mu_li_metal = diagram.el_refs[LI].energy_per_atom
+
+    profile_data = diagram.get_element_profile(LI, composition)
+    voltages = [max(0.0, float(mu_li_metal - step["chempot"])) for step in profile_data]
+    steps = []
+    for index, step in enumerate(profile_data):
+        upper = voltages[index + 1] if index + 1 < len(profile_data) else math.inf
+        if upper - voltages[index] <= 1e-9:
+            continue  # zero-width step at a degenerate critical chemical potential
+        steps.append(VoltageStep(
+            voltage_min_V=voltages[index], voltage_max_V=upper,
+            li_uptake_per_formula_unit=0.0 if abs(step["evolution"]) < LI_EXCHANGE_TOL else float(step["evolution"]),
+            products=sorted({entry.composition.reduced_formula for entry in step["entries"]}),
+            reaction=str(step["reaction"])))
+
+    first_no_uptake = next(i for i, s in enumerate(steps) if s.li_uptake_per_formula_unit <= LI_EXCHANGE_TOL)
+    first_release = next((i for i, s in enumerate(steps) if s.li_uptake_per_formula_unit < -LI_EXCHANGE_TOL),
+                         None)
+    reduction_limit = steps[first_no_uptake].voltage_min_V
+    oxidation_limit = steps[first_release].voltage_min_V if first_release is not None else math.inf
+
+    same_composition = [e for e in diagram.all_entries
+                        if e.composition.reduced_composition == composition.reduced_composition]
+    if same_composition:
+        lowest = min(same_composition, key=lambda e: e.energy_per_atom)
+        e_above_hull: float | None = float(diagram.get_e_above_hull(lowest, allow_negative=True))
+    else:
+        e_above_hull = None
+    decomposition = diagram.get_decomposition(composition)
+
+    return StabilityWindow(
+        formula=composition.reduced_formula,
+        source=diagrams.source_name,
+        reduction_limit_V=reduction_limit,
+        oxidation_limit_V=oxidation_limit,
+        reduction_products=steps[first_no_uptake - 1].products if first_no_uptake > 0 else [],
+        oxidation_products=steps[first_release].products if first_release is not None else [],
+        profile=steps,
+        energy_above_hull_eV_per_atom=e_above_hull,
+        above_hull=None if e_above_hull is None else e_above_hull > ABOVE_HULL_TOL,
+        hull_decomposition=sorted(entry.composition.reduced_formula for entry in decomposition),
+    )
+
+
+def plot_window(window: StabilityWindow, path: str | Path) -> Path:
+    """Save the Li uptake per formula unit vs voltage, with the window shaded, as an image (Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finite_top = max([s.voltage_min_V for s in window.profile] + [window.reduction_limit_V]) + 1.0
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for step in window.profile:
+        top = min(step.voltage_max_V, finite_top)
+        ax.plot([step.voltage_min_V, top], [step.li_uptake_per_formula_unit] * 2, color="k")
+        ax.annotate(" + ".join(step.products), ((step.voltage_min_V + top) / 2, step.li_uptake_per_formula_unit),
+                    fontsize=7, ha="center", va="bottom", rotation=30)
+    ax.axvspan(window.reduction_limit_V, min(window.oxidation_limit_V, finite_top), color="tab:green", alpha=0.2,
+               label="stability window")
+    ax.set_xlim(0, finite_top)
+    ax.set_xlabel("Voltage (V vs Li/Li+)")
+    ax.set_ylabel("Li taken up per formula unit")
+    ax.set_title(f"{window.formula} ({window.source})")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

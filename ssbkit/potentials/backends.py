@@ -1,0 +1,273 @@
+"""Per-backend graph building and batched evaluation for CHGNet, SevenNet and MACE.
+
+Each backend turns ``ase.Atoms`` into its own graph type, reports the graph's edge count, and
+evaluates a list of graphs in one forward/backward pass through its own batching
+(CHGNet ``BatchedGraph``, torch-geometric ``Batch`` for SevenNet and MACE). ``predict`` groups
+graphs into batches under an edge budget and calls ``evaluate`` once per batch.
+
+CHGNet's own ``predict_graph`` differentiates with ``create_graph=True`` and runs two backward
+passes (forces, then stress); that keeps a double-backward graph alive and makes it 2-5x slower on
+CPU than one first-order backward for both. ``chgnet_evaluate`` takes the gradient with respect to
+positions and strains in a single first-order pass; ``SsbkitCHGNetCalculator`` uses it for
+single-structure calls too, so relaxations, NEB and MD get the same speed-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+#: Results of one structure: energy (eV), forces (eV/Å), stress (eV/Å³, Voigt: xx yy zz yz xz xy).
+Evaluation = tuple[float, np.ndarray, np.ndarray]
+
+_VOIGT = (0, 1, 2, 1, 0, 0), (0, 1, 2, 2, 2, 1)  # (row, column) of xx yy zz yz xz xy
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How to build graphs for one model family and evaluate a batch of them."""
+
+    name: str
+    elements: Callable[[Calculator], frozenset[int]]
+    graph: Callable[[Calculator, Atoms], Any]
+    edges: Callable[[Any], int]
+    evaluate: Callable[[Calculator, list[Any]], list[Evaluation]]
+
+
+def _voigt(stress_3x3: torch.Tensor) -> np.ndarray:
+    return stress_3x3.detach().cpu().numpy()[..., _VOIGT[0], _VOIGT[1]].astype(np.float64)
+
+
+def _split_atoms(values: torch.Tensor, counts: list[int]) -> list[np.ndarray]:
+    return [v.detach().cpu().numpy().astype(np.float64) for v in torch.split(values, counts)]
+
+
+# --- CHGNet -----------------------------------------------------------------------------------
+
+def _chgnet_graph(calc: Calculator, atoms: Atoms) -> Any:
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    return calc.model.graph_converter(AseAtomsAdaptor.get_structure(atoms)).to(calc.device)
+
+
+def chgnet_forward(model: Any, graphs: list[Any]) -> dict[str, Any]:
+    """Energies (eV), forces (eV/Å), stresses (eV/Å³, 3x3) and magmoms (μB) of CHGNet graphs."""
+    from chgnet.model.model import BatchedGraph
+
+    batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
+                                       angle_basis_expansion=model.angle_basis_expansion,
+                                       compute_stress=True)
+    out = model._compute(batched, compute_magmom=True)
+    atoms_per_graph = torch.bincount(batched.atom_owners)
+    energy = out["e"]
+    if model.composition_model is not None:
+        energy = energy + model.composition_model(graphs)
+    if model.is_intensive:
+        energy = energy * atoms_per_graph
+    grads = torch.autograd.grad(energy.sum(), [*batched.atom_positions, *batched.strains])
+    n = len(graphs)
+    return {
+        "energy": energy.detach().cpu().numpy().astype(np.float64),
+        "forces": [-g.detach().cpu().numpy().astype(np.float64) for g in grads[:n]],
+        "stress": [_voigt(g / v) for g, v in zip(grads[n:], batched.volumes, strict=True)],
+        "magmoms": [m.detach().cpu().numpy() for m in out["m"]],
+    }
+
+
+def _chgnet_evaluate(calc: Calculator, graphs: list[Any]) -> list[Evaluation]:
+    out = chgnet_forward(calc.model, graphs)
+    return list(zip(out["energy"].tolist(), out["forces"], out["stress"], strict=True))
+
+
+def _chgnet_elements(calc: Calculator) -> frozenset[int]:
+    return frozenset(range(1, calc.model.atom_embedding.embedding.num_embeddings + 1))
+
+
+def _chgnet_calculator_class() -> type[Calculator]:
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    class SsbkitCHGNetCalculator(CHGNetCalculator):
+        """CHGNetCalculator whose forces and stress come from one first-order backward pass."""
+
+        def calculate(self, atoms: Atoms | None = None, properties: list | None = None,
+                      system_changes: list | None = None, task: str = "efsm") -> None:
+            Calculator.calculate(self, atoms, properties, system_changes or all_changes)
+            out = chgnet_forward(self.model, [_chgnet_graph(self, self.atoms)])
+            energy = float(out["energy"][0])
+            self.results = {"energy": energy, "free_energy": energy, "forces": out["forces"][0],
+                            "stress": out["stress"][0], "magmoms": out["magmoms"][0]}
+
+    return SsbkitCHGNetCalculator
+
+
+def chgnet_calculator(device: str) -> Calculator:
+    """CHGNet 0.3.0 (weights from the chgnet wheel) as an ASE calculator on ``device``."""
+    import contextlib
+
+    from chgnet.model import CHGNet
+
+    with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
+        model = CHGNet.load(verbose=False, use_device=device)
+        return _chgnet_calculator_class()(model=model, use_device=device)
+
+
+# --- SevenNet ---------------------------------------------------------------------------------
+
+def _sevennet_graph(calc: Calculator, atoms: Atoms) -> Any:
+    from sevenn.atom_graph_data import AtomGraphData
+    from sevenn.train.dataload import unlabeled_atoms_to_graph
+
+    return AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, calc.cutoff))
+
+
+def _sevennet_evaluate(calc: Calculator, graphs: list[Any]) -> list[Evaluation]:
+    import sevenn._keys as KEY
+    from torch_geometric.data import Batch
+
+    batch = Batch.from_data_list(graphs).to(calc.device)
+    calc.model.set_is_batch_data(True)
+    try:
+        out = calc.model(batch)
+    finally:
+        calc.model.set_is_batch_data(False)  # the calculator's own calls are unbatched
+    counts = [g.num_nodes for g in graphs]
+    # SevenNet's stress is (xx yy zz xy yz zx) with the opposite sign to ASE's.
+    stress = (-out[KEY.PRED_STRESS]).detach().cpu().numpy()[:, [0, 1, 2, 4, 5, 3]]
+    energies = out[KEY.PRED_TOTAL_ENERGY].detach().cpu().reshape(-1).tolist()
+    forces = _split_atoms(out[KEY.PRED_FORCE], counts)
+    return list(zip(energies, forces, stress.astype(np.float64), strict=True))
+
+
+def _sevennet_elements(calc: Calculator) -> frozenset[int]:
+    return frozenset(int(z) for z in calc.type_map)
+
+
+def sevennet_calculator(checkpoint: str, device: str) -> Calculator:
+    """A SevenNet checkpoint shipped in the sevenn wheel (e.g. ``7net-0``) as an ASE calculator."""
+    from sevenn.calculator import SevenNetCalculator
+
+    return SevenNetCalculator(checkpoint, device=device)
+
+
+# --- MACE -------------------------------------------------------------------------------------
+
+def _mace_graph(calc: Calculator, atoms: Atoms) -> Any:
+    from mace import data as mace_data
+    from mace.tools import torch_tools
+
+    keyspec = mace_data.KeySpecification(info_keys=calc.info_keys,
+                                         arrays_keys={**calc.arrays_keys, calc.charges_key: "charges"})
+    with torch_tools.default_dtype(calc.default_dtype):
+        config = mace_data.config_from_atoms(atoms, key_specification=keyspec, head_name=calc.head)
+        return mace_data.AtomicData.from_config(config, z_table=calc.z_table, cutoff=calc.r_max,
+                                                heads=calc.available_heads)
+
+
+def _mace_evaluate(calc: Calculator, graphs: list[Any]) -> list[Evaluation]:
+    from mace.tools import torch_geometric
+
+    batch = torch_geometric.Batch.from_data_list(graphs).to(calc.device)
+    energies, forces, stresses = 0.0, 0.0, 0.0
+    for model in calc.models:  # a committee averages its members, as MACECalculator does
+        out = model(batch.to_dict(), compute_stress=True, training=False)
+        energies = energies + out["energy"].detach()
+        forces = forces + out["forces"].detach()
+        stresses = stresses + out["stress"].detach()
+    n_models = len(calc.models)
+    counts = [int(g.num_nodes) for g in graphs]
+    return list(zip((energies / n_models).cpu().tolist(), _split_atoms(forces / n_models, counts),
+                    _voigt(stresses / n_models), strict=True))
+
+
+def _mace_elements(calc: Calculator) -> frozenset[int]:
+    return frozenset(int(z) for z in calc.z_table.zs)
+
+
+def mace_calculator(path: str, device: str, dtype: str) -> Calculator:
+    """A MACE model file as an ASE calculator in ``dtype`` on ``device``."""
+    import logging
+
+    from mace.calculators import MACECalculator
+
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # MACE logs dtype conversions and heads at INFO/WARNING
+    try:
+        return MACECalculator(model_paths=path, device=device, default_dtype=dtype)
+    finally:
+        logger.setLevel(level)
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+def _mace_batchable(calc: Calculator) -> bool:
+    return not calc.use_compile and calc.pad_num_atoms == 0 and calc.model_type == "MACE"
+
+
+def _sevennet_batchable(calc: Calculator) -> bool:
+    return isinstance(calc.model, torch.nn.Module) and not isinstance(calc.model, torch.jit.ScriptModule)
+
+
+BACKENDS = {
+    "chgnet": Backend("chgnet", _chgnet_elements, _chgnet_graph,
+                      lambda g: int(g.atom_graph.shape[0] + g.bond_graph.shape[0]), _chgnet_evaluate),
+    "sevennet": Backend("sevennet", _sevennet_elements, _sevennet_graph,
+                        lambda g: int(g["edge_index"].shape[1]), _sevennet_evaluate),
+    "mace": Backend("mace", _mace_elements, _mace_graph,
+                    lambda g: int(g["edge_index"].shape[1]), _mace_evaluate),
+}
+
+
+_CALCULATOR_CLASSES = {
+    "chgnet.model.dynamics.CHGNetCalculator": "chgnet",
+    "sevenn.calculator.SevenNetCalculator": "sevennet",
+    "mace.calculators.mace.MACECalculator": "mace",
+}
+
+
+def family_of(calculator: Calculator) -> str | None:
+    """"chgnet", "sevennet" or "mace" for those calculators (and subclasses), else None.
+
+    Matched by class name so that checking a calculator never imports the other backends.
+    """
+    for cls in type(calculator).__mro__:
+        family = _CALCULATOR_CLASSES.get(f"{cls.__module__}.{cls.__name__}")
+        if family is not None:
+            return family
+    return None
+
+
+def backend_for(calculator: Calculator) -> Backend | None:
+    """The batching backend for a calculator, or None where batching does not apply."""
+    family = family_of(calculator)
+    if family == "sevennet" and not _sevennet_batchable(calculator):
+        return None
+    if family == "mace" and not _mace_batchable(calculator):
+        return None
+    return BACKENDS.get(family) if family else None
+
+
+def elements_of(calculator: Calculator) -> frozenset[int] | None:
+    """Atomic numbers a calculator's model covers, or None when it does not say."""
+    family = family_of(calculator)
+    return BACKENDS[family].elements(calculator) if family else None
+
+
+def edge_batches(edge_counts: Sequence[int], max_edges: int) -> list[slice]:
+    """Consecutive slices whose summed edge counts stay within ``max_edges`` (at least one each)."""
+    batches, start, total = [], 0, 0
+    for i, edges in enumerate(edge_counts):
+        if i > start and total + edges > max_edges:
+            batches.append(slice(start, i))
+            start, total = i, 0
+        total += edges
+    if start < len(edge_counts):
+        batches.append(slice(start, len(edge_counts)))
+    return batches
