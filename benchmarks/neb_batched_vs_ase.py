@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    calculator = load(args.model, device=args.device)
+    calculator = load(args.model, device=args.device, task="neb")
     study = build_study(args.study, full=args.full)
     start = relax(study.initial, calculator, fmax=0.02).atoms
     end = relax(study.final, calculator, fmax=0.02).atoms

@@ -502,7 +502,7 @@ def neb_run(
     from ssbkit.workflows.neb import neb, read_structure
 
     start, end = read_structure(initial), read_structure(final)
-    result = neb(start, end, load(model, device=device), n_images=images, fmax=fmax, steps=steps,
+    result = neb(start, end, load(model, device=device, task="neb"), n_images=images, fmax=fmax, steps=steps,
                  climb=climb, moving_index=moving_index, resolve_minima=resolve_minima, output_dir=output,
                  model=model, progress=sys.stderr.isatty() and not json_output)
     if json_output:
@@ -539,7 +539,7 @@ def neb_study(
     results = []
     for model in models:
         out = Path(output) / model if output else None
-        results.append(neb(study.initial, study.final, load(model, device=device), n_images=images,
+        results.append(neb(study.initial, study.final, load(model, device=device, task="neb"), n_images=images,
                            fmax=fmax, steps=steps, moving_index=study.moving_index,
                            resolve_minima=resolve_minima, output_dir=out, model=model,
                            progress=sys.stderr.isatty() and not json_output))

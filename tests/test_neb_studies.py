@@ -33,7 +33,7 @@ def li_neighbour_distances(atoms, index: int) -> np.ndarray:
 def test_w_tetrahedral_and_octahedral_sites():
     study = build_study("w-bulk-tt")
     li = study.moving_index
-    assert study.initial[li].symbol == "Li" and len(study.initial) == 17
+    assert study.initial[li].symbol == "Li" and len(study.initial) == 55
     for atoms in (study.initial, study.final):
         distances = li_neighbour_distances(atoms, li)
         assert distances[:5] == pytest.approx([W_A * 5**0.5 / 4] * 4 + [W_A * 13**0.5 / 4], abs=1e-6)
@@ -43,7 +43,7 @@ def test_w_tetrahedral_and_octahedral_sites():
     midpoint = through_o.initial.copy()
     midpoint.positions[li] = (through_o.initial.positions[li] + through_o.final.positions[li]) / 2
     assert li_neighbour_distances(midpoint, li)[:6] == pytest.approx([W_A / 2] * 2 + [W_A / 2**0.5] * 4)
-    assert len(build_study("w-bulk-tt", full=True).initial) == 129
+    assert len(build_study("w-bulk-tt", full=True).initial) == 251
 
 
 def test_w110_hollow_sites():

@@ -27,7 +27,7 @@ from ase.optimize import BFGS, FIRE, MDMin
 from ase.utils.forcecurve import fit_raw
 
 from ssbkit.errors import CalculationError, InputError
-from ssbkit.potentials import predict
+from ssbkit.potentials import model_name, predict
 from ssbkit.results import Result
 from ssbkit.workflows.relax import relax
 
@@ -205,7 +205,7 @@ def neb(
                         f"{fmax} eV/Å); the path so far is returned")
     result = _analyse(images, moving_index, site_shift, minimum_depth, warnings)
     result = NEBResult(**result, converged=converged, steps=n_steps, fmax=residual,
-                       endpoints_equivalent=endpoints_equivalent, model=model or _model_name(calculator),
+                       endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
                        settings=settings, n_model_calls=band.n_batches, warnings=warnings)
     if resolve_minima and result.intermediate_minima:
         result.segment_results = neb_between_minima(result, calculator)
@@ -427,10 +427,6 @@ def _fit(images: list[Atoms]) -> Any:
     return fit_raw([image.get_potential_energy() for image in images],
                    [image.get_forces() for image in images], [image.positions for image in images],
                    images[0].cell, images[0].pbc)
-
-
-def _model_name(calculator: Calculator) -> str:
-    return str(getattr(calculator, "model_name", None) or type(calculator).__name__)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
