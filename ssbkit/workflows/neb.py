@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class BatchedBand:
 class ImageCalculator(Calculator):
     """Per-image view on a ``BatchedBand``: asking it for a property evaluates the whole band."""
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ("energy", "free_energy", "forces")
 
     def __init__(self, band: BatchedBand) -> None:
         super().__init__()
@@ -176,11 +177,10 @@ def neb(
     _check_inputs(initial, final, n_images, fmax, steps, optimizer, moving_index)
     if moving_index is None:
         moving_index = int(np.argmax(_mic_displacements(initial, final)))
-    settings = dict(n_images=n_images, fmax=fmax, steps=steps, climb=climb,
-                    spring_constant=spring_constant, optimizer=optimizer,
-                    relax_endpoints=relax_endpoints, endpoint_fmax=endpoint_fmax,
-                    site_tolerance=site_tolerance, minimum_depth=minimum_depth, method="improvedtangent",
-                    interpolation="idpp")
+    settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
+                "spring_constant": spring_constant, "optimizer": optimizer, "relax_endpoints": relax_endpoints,
+                "endpoint_fmax": endpoint_fmax, "site_tolerance": site_tolerance, "minimum_depth": minimum_depth,
+                "method": "improvedtangent", "interpolation": "idpp"}
     warnings: list[str] = []
     start, end = (_relaxed_endpoint(atoms, calculator, relax_endpoints, endpoint_fmax, endpoint_steps,
                                     name, warnings) for atoms, name in ((initial, "initial"), (final, "final")))
@@ -266,7 +266,7 @@ def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBRes
     for stop in stops:
         stop.calc = None
     return [neb(a, b, calculator, moving_index=result.hop.index, model=result.model, **settings)
-            for a, b in zip(stops[:-1], stops[1:])]
+            for a, b in pairwise(stops)]
 
 
 def write_outputs(result: NEBResult, output_dir: Path) -> None:
@@ -317,7 +317,7 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
     minima = intermediate_minima(energies, minimum_depth)
     stops = [0] + minima + [len(energies) - 1]
     segments = [Segment(a, b, float(energies[a:b + 1].max() - energies[a]),
-                        float(energies[a:b + 1].max() - energies[b])) for a, b in zip(stops[:-1], stops[1:])]
+                        float(energies[a:b + 1].max() - energies[b])) for a, b in pairwise(stops)]
     if minima:
         below = min(energies[i] for i in minima) < min(energies[0], energies[-1])
         meaning = ("the path dips below its endpoints, which are not the lowest sites on it: the migration "
@@ -335,10 +335,10 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
         saddle_position=images[saddle].positions[moving_index].copy(),
         hop_distance=float(np.linalg.norm(_mic_vector(start, end, moving_index))),
         initial_site_displacement=site_shift[0], final_site_displacement=site_shift[1])
-    return dict(barrier_forward=e_max - float(energies[0]), barrier_backward=e_max - float(energies[-1]),
-                reaction_energy=float(energies[-1] - energies[0]), energy_span=e_max - float(energies.min()),
-                energies=energies, reaction_coordinate=np.array(_fit(images).path), saddle_index=saddle,
-                hop=hop, intermediate_minima=minima, segments=segments, images=images)
+    return {"barrier_forward": e_max - float(energies[0]), "barrier_backward": e_max - float(energies[-1]),
+            "reaction_energy": float(energies[-1] - energies[0]), "energy_span": e_max - float(energies.min()),
+            "energies": energies, "reaction_coordinate": np.array(_fit(images).path), "saddle_index": saddle,
+            "hop": hop, "intermediate_minima": minima, "segments": segments, "images": images}
 
 
 def intermediate_minima(energies: Sequence[float], minimum_depth: float = 0.01) -> list[int]:
