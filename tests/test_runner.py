@@ -25,7 +25,7 @@ from ase.io import write
 from typer.testing import CliRunner
 
 from ssbkit.cli import app
-from ssbkit.errors import InputError
+from ssbkit.errors import InputError, SsbkitError
 from ssbkit.workflows.relax import relax
 from ssbkit.workflows.runner import load_spec, run_spec, spec_results, spec_status
 from ssbkit.workflows.runner.batching import run_lockstep
@@ -107,13 +107,13 @@ tasks:
   - kind: relax
     product: {atoms: [cu, cu.extxyz, noisy.extxyz, moved.extxyz], fmax: [0.05, 0.050000000000001]}
   - kind: relax
-    model: other-model
+    model: chgnet
     inputs: {atoms: cu}
 """))
     # cu (built), cu.extxyz and noisy.extxyz are one structure, the two fmax values one number:
     # duplicates are dropped, leaving cu, moved, and the other model.
     assert [t.labels["atoms"] for t in spec.tasks] == ["cu", "moved.extxyz", "cu"]
-    assert spec.tasks[2].model == "other-model"
+    assert spec.tasks[2].model == "chgnet"
 
 
 @pytest.mark.parametrize("body, message", [
@@ -125,9 +125,10 @@ tasks:
     ("tasks:\n  - kind: relax\n    inputs: {atoms: bulk:Xx}\n", "cannot build structure"),
     ("tasks:\n  - kind: relax\n    parameters: {fmax: 0.1}\n", "needs inputs ['atoms']"),
     ("tasks: 3\n", "needs a 'tasks' list"),
+    ("tasks:\n  - kind: relax\n    model: nomodel\n    inputs: {atoms: bulk:Cu}\n", "unknown model 'nomodel'"),
 ])
 def test_bad_specs_are_named(tmp_path, body, message):
-    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(SsbkitError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_spec(write_spec(tmp_path, body))
 
 
@@ -138,6 +139,35 @@ def test_cli_bad_spec_exits_2(tmp_path):
     assert "unknown task kind" in result.output
     result = CliRunner().invoke(app, ["run", str(path.with_name("absent.yaml"))])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("journal_mode", ["wal", "delete"])
+def test_claims_respect_live_holders_and_take_over_dead_ones(tmp_path, journal_mode):
+    """The claim rules: a live holder on this host or an unexpired lease elsewhere keeps its task;
+    a dead process on this host or an expired lease elsewhere loses it; done is final."""
+    import socket
+    from types import SimpleNamespace
+
+    store = RunStore(tmp_path / "store.sqlite", journal_mode=journal_mode)
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == journal_mode
+    tasks = [SimpleNamespace(key=f"k{i}", kind="relax", model="emt", labels={}) for i in range(4)]
+    store.register(tasks)
+    store.register(tasks)  # registering again changes nothing
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert store.claim("k0", me, lease_s=60, retries=0)
+    assert not store.claim("k0", f"{socket.gethostname()}:1", lease_s=60, retries=0)  # live holder (me)
+    assert store.claim("k1", f"{socket.gethostname()}:{dead.pid}", lease_s=60, retries=0)
+    assert store.claim("k1", me, lease_s=60, retries=0)  # holder process is gone
+    assert store.claim("k2", "elsewhere:7", lease_s=60, retries=0)
+    assert not store.claim("k2", me, lease_s=60, retries=0)  # lease on another host still valid
+    assert store.claim("k3", "elsewhere:8", lease_s=-1, retries=0)
+    assert store.claim("k3", me, lease_s=60, retries=0)  # lease on another host expired
+    assert not store.finish("k3", "elsewhere:8", {}, {}, 1.0, None, None)  # lost its claim: not written
+    assert store.finish("k0", me, {"energy": -1.0}, {}, 1.0, None, None)
+    assert not store.claim("k0", me, lease_s=60, retries=5)
+    assert store.states() == {"k0": "done", "k1": "running", "k2": "running", "k3": "running"}
 
 
 # --- running ------------------------------------------------------------------------------------------
@@ -211,8 +241,8 @@ tasks:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
-        rows = store_rows(path)
-        if sum(state == "done" for state, _, _ in rows.values()) >= 2:
+        states = [state for state, _, _ in store_rows(path).values()]
+        if states.count("done") >= 2 and "running" in states:  # kill while a task is held
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -334,6 +364,41 @@ def test_dask_slurm_cluster_settings_from_spec():
         slurm_cluster_kwargs({"cluster": "slurm", "gpu": 1})
 
 
+def test_window_and_react_kinds_match_direct_calls(tmp_path):
+    """Thermodynamics through the runner: the experimental-enthalpy source ships with pymatgen, so this is
+    offline. Reference: Richards et al., Chem. Mater. 28, 266 (2016), Fig. 1c, LiI oxidises at 2.80 V;
+    and the same functions called directly (identical numbers expected)."""
+    from ssbkit.interfaces.entries import ExperimentalSource
+    from ssbkit.interfaces.reactions import reaction_profile
+    from ssbkit.interfaces.stability import stability_window
+
+    path = write_spec(tmp_path, """
+tasks:
+  - kind: window
+    parameters: {source: experimental}
+    product: {formula: [LiI, LiNbO3]}
+  - kind: react
+    parameters: {source: experimental}
+    zip: {reactant_a: [LiNbO3], reactant_b: [Li]}
+""")
+    spec = load_spec(path)
+    assert [t.model for t in spec.tasks] == [None] * 3
+    assert run_spec(spec).done == 3
+    records = spec_results(spec)
+    assert records[0].result["oxidation_limit_V"] == pytest.approx(2.80, abs=0.015)
+    source = ExperimentalSource()
+    for task, record in zip(spec.tasks[:2], records[:2]):
+        direct = stability_window(task.inputs["formula"], source)
+        assert record.result["oxidation_limit_V"] == pytest.approx(direct.oxidation_limit_V, abs=1e-12)
+        assert record.result["oxidation_products"] == direct.oxidation_products
+    for task, record in zip(spec.tasks[2:], records[2:]):
+        direct = reaction_profile(task.inputs["reactant_a"], task.inputs["reactant_b"], source)
+        assert record.result["min_reaction_energy_eV_per_atom"] == pytest.approx(
+            direct.min_reaction_energy_eV_per_atom, abs=1e-12)
+    csv_header = CliRunner().invoke(app, ["results", str(path), "--csv"]).stdout.splitlines()[0]
+    assert "formula" in csv_header and "oxidation_limit_V" in csv_header
+
+
 # --- batching -----------------------------------------------------------------------------------------
 
 
@@ -374,7 +439,7 @@ tasks:
         assert b.result["energy"] == pytest.approx(a.result["energy"], abs=1e-9)
     batched_records = spec_results(batched)
     assert [r.provenance["batch_size"] for r in batched_records] == [2, 2, 3, 3, 3]
-    assert batched_records[2].provenance["model_calls"] == 1  # three single points, one predict call
+    assert batched_records[2].provenance["batched_model_calls"] == 1  # three single points, one predict call
 
 
 @pytest.mark.gpu
@@ -399,7 +464,8 @@ tasks:
     spec = load_spec(path)
     assert run_spec(spec).done == 12
     records = spec_results(spec)
-    assert records[0].provenance["model_calls"] == 1 and records[0].provenance["device"].startswith("cuda")
+    assert records[0].provenance["batched_model_calls"] == 1
+    assert records[0].provenance["device"].startswith("cuda")
     calculator = load_model("chgnet", device="cuda")
     for task, record in zip(spec.tasks[:8], records[:8]):
         atoms = task.inputs["atoms"].copy()

@@ -1,17 +1,20 @@
 """Task kinds: the adapters between the workflow runner and ssbkit's physics functions.
 
 A kind turns ``(inputs, parameters, calculator, context)`` into a ``Result``. The runner knows only
-this registry; physics modules know nothing of the runner. Adding a kind is a short adapter::
+this registry; physics modules know nothing of the runner. Adding a kind is a short adapter, as for
+``react`` below::
 
-    def _window(inputs, parameters, calculator, context):
-        from ssbkit.thermo import stability_window          # heavy imports inside the adapter
-        return stability_window(inputs["formula"], **parameters)
+    def _react(inputs, parameters, calculator, context):
+        from ssbkit.interfaces.reactions import reaction_profile    # heavy imports inside the adapter
+        return reaction_profile(inputs["reactant_a"], inputs["reactant_b"],
+                                _entry_source(parameters, context), voltage=parameters.get("voltage"))
 
     register(TaskKind(
-        name="window", function=_window,
-        inputs=("formula",), structures=(),                  # inputs that are structures (ase.Atoms)
-        parameters=("source", "temperature"),                # allowed parameter names (None: any)
-        needs_model=False))                                  # no calculator is loaded
+        "react", _react,
+        inputs=("reactant_a", "reactant_b"),      # names the spec gives (product/zip/inputs); optional=...
+        structures=(),                            # inputs built as ase.Atoms from structure references
+        parameters=("source", "offline", "voltage"),   # allowed parameter names (None: any)
+        needs_model=False))                       # True: a calculator from the spec's model is passed
 
 Kinds whose function uses the calculator only through ASE calls (``get_forces``...) may set
 ``batchable=True``: the runner then evaluates tasks of that kind in lockstep so that each model call
@@ -39,11 +42,14 @@ from ssbkit.results import Result
 
 @dataclass
 class TaskContext:
-    """Where a running task may write files: its log and a trajectory path (Å, eV in ASE's format)."""
+    """Where a running task may write files (its log, a trajectory path) and the spec's directory,
+    against which relative paths in parameters (e.g. ``file:entries.json.gz`` sources) are resolved."""
 
     directory: Path
     log: logging.Logger
     trajectory: Path
+    spec_dir: Path
+    output_dir: Path  # this task's own directory for files (not created until the kind needs it)
 
 
 KindFunction = Callable[[dict[str, Any], dict[str, Any], Calculator | None, TaskContext], Result]
@@ -57,10 +63,12 @@ class TaskKind:
     function: KindFunction
     inputs: tuple[str, ...] = ("atoms",)
     structures: tuple[str, ...] = ("atoms",)
+    optional: tuple[str, ...] = ()  # inputs a spec may leave out
     parameters: tuple[str, ...] | None = None
     needs_model: bool = True
     batchable: bool = False
     version: str = "1"
+    model_task: str = "relax"  # precision preset for ssbkit.potentials.load: relax | neb (float64), md (float32)
 
 
 KINDS: dict[str, TaskKind] = {}
@@ -68,8 +76,8 @@ KINDS: dict[str, TaskKind] = {}
 
 def register(kind: TaskKind) -> TaskKind:
     """Add a kind to the registry (replacing one of the same name)."""
-    if not set(kind.structures) <= set(kind.inputs):
-        raise ValueError(f"kind {kind.name}: structures {kind.structures} must be among inputs {kind.inputs}")
+    if not set(kind.structures) | set(kind.optional) <= set(kind.inputs):
+        raise ValueError(f"kind {kind.name}: structures and optional must be among inputs {kind.inputs}")
     KINDS[kind.name] = kind
     return kind
 
@@ -84,11 +92,12 @@ def get_kind(name: str) -> TaskKind:
 # --- models -------------------------------------------------------------------------------------
 
 
-def load_model(name: str, device: str = "auto") -> Calculator:
+def load_model(name: str, device: str = "auto", task: str = "relax") -> Calculator:
     """The one place where the runner turns a model name into a calculator.
 
     ``emt`` is ASE's effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt, with H, C, N, O): cheap,
-    CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load``.
+    CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load`` (``task`` picks
+    its default precision).
     """
     if name == "emt":
         from ase.calculators.emt import EMT
@@ -96,7 +105,7 @@ def load_model(name: str, device: str = "auto") -> Calculator:
         return EMT()
     from ssbkit.potentials import load
 
-    return load(name, device=device)
+    return load(name, device=device, task=task)
 
 
 def _installed(package: str) -> str:
@@ -106,17 +115,28 @@ def _installed(package: str) -> str:
         return "absent"
 
 
+BACKEND_PACKAGES = {"chgnet": "chgnet", "sevennet": "sevenn", "mace": "mace-torch"}
+
+
 @cache
 def model_version(name: str) -> str:
-    """A version string that changes when the model's weights or code change (enters task keys)."""
+    """What identifies a model's predictions in task keys: weights version and backend package version.
+
+    Read from the potentials registry's model card (no weights loaded); a local ``mace:PATH`` file is
+    identified by its SHA-256. ModelError for names the registry does not know.
+    """
+    if name == "emt":
+        return f"ase {_installed('ase')} EMT"
+    from ssbkit.potentials.registry import card
+
     if name.startswith("mace:"):
         path = Path(name.removeprefix("mace:")).expanduser()
         if not path.is_file():
             raise ModelError(f"MACE model file {path} not found")
-        return "mace-torch " + _installed("mace-torch") + " sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    packages = {"chgnet": "chgnet", "sevennet-0": "sevenn", "emt": "ase"}
-    package = packages.get(name.split(":")[0], name.split(":")[0])
-    return f"{package} {_installed(package)}"
+        return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()} mace-torch {_installed('mace-torch')}"
+    model_card = card(name)
+    package = BACKEND_PACKAGES.get(model_card.backend, model_card.backend)
+    return f"{model_card.version} {package} {_installed(package)}"
 
 
 # --- kinds ----------------------------------------------------------------------------------------
@@ -157,5 +177,35 @@ def _singlepoint(inputs: dict[str, Any], parameters: dict[str, Any], calculator:
     )
 
 
+def _entry_source(parameters: dict[str, Any], context: TaskContext) -> Any:
+    """The entry source named in ``parameters`` (default mp), ``file:`` paths relative to the spec."""
+    from ssbkit.interfaces.entries import SourceOptions, parse_source
+
+    parts = []
+    for part in str(parameters.get("source", "mp")).split(","):
+        prefix, _, argument = part.strip().partition(":")
+        parts.append(f"file:{context.spec_dir / argument}" if prefix == "file" and argument else part.strip())
+    return parse_source(",".join(parts), SourceOptions(offline=parameters.get("offline")))
+
+
+def _window(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+            context: TaskContext) -> Result:
+    from ssbkit.interfaces.stability import stability_window
+
+    return stability_window(inputs["formula"], _entry_source(parameters, context))
+
+
+def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+           context: TaskContext) -> Result:
+    from ssbkit.interfaces.reactions import reaction_profile
+
+    return reaction_profile(inputs["reactant_a"], inputs["reactant_b"], _entry_source(parameters, context),
+                            voltage=parameters.get("voltage"))
+
+
 register(TaskKind("relax", _relax, parameters=("fmax", "steps", "relax_cell", "optimizer"), batchable=True))
 register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
+register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
+                  needs_model=False))
+register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),
+                  parameters=("source", "offline", "voltage"), needs_model=False))

@@ -79,7 +79,8 @@ def run_spec(spec: Spec, executor: str = "local", workers: int = 1, retries: int
     """Run the spec's unfinished tasks (or only task ``task_index``); finished tasks are never redone.
 
     ``retries``: failed attempts allowed per task beyond the first, counted over all runs of the store.
-    ``devices``: GPUs to spread over pool/Dask workers, one per worker (default: all visible GPUs).
+    ``devices``: GPUs to spread over pool/LocalCluster workers, one per worker (default: all visible
+    GPUs; workers of a Slurm-backed Dask cluster get theirs from Slurm).
     ``progress``: show a progress bar (default: when stderr is a terminal).
     """
     if executor not in EXECUTORS:
@@ -94,10 +95,12 @@ def run_spec(spec: Spec, executor: str = "local", workers: int = 1, retries: int
     store = _store(spec)
     states = store.states([t.key for t in selected])
     todo = [t for t in selected if states[t.key] != "done"]
-    if devices is None:
-        devices = visible_gpus() if executor != "local" and workers > 1 and spec.device != "cpu" else ()
-    settings = WorkerSettings(run_dir=str(spec.run_dir), device=spec.device, retries=retries,
-                              lease_s=spec.lease_s, journal_mode=spec.journal_mode, executor=executor,
+    if devices is None:  # GPUs of this host, for workers on this host (pool, Dask LocalCluster) only
+        local_workers = executor == "pool" or (executor == "dask" and not spec.dask.get("address")
+                                               and spec.dask.get("cluster", "local") == "local")
+        devices = visible_gpus() if local_workers and workers > 1 and spec.device != "cpu" else ()
+    settings = WorkerSettings(run_dir=str(spec.run_dir), spec_dir=str(spec.path.parent), device=spec.device,
+                              retries=retries, lease_s=spec.lease_s, journal_mode=spec.journal_mode, executor=executor,
                               devices=tuple(devices))
     groups = make_groups(todo, batch_size or spec.batch_size or default_batch_size(spec.device), workers)
     from tqdm import tqdm

@@ -41,6 +41,7 @@ class WorkerSettings:
     """What a worker needs besides its tasks (plain values: it travels to other processes and hosts)."""
 
     run_dir: str
+    spec_dir: str = "."
     device: str = "auto"
     retries: int = 0
     lease_s: float = 300.0
@@ -63,8 +64,9 @@ def _store(path: str, journal_mode: str, thread: int) -> RunStore:
 
 
 @cache
-def _calculator(model: str, device: str) -> Calculator:
-    return load_model(model, device=device)
+def _calculator(model: str, device: str, task: str) -> Calculator:
+    """This process's calculator for a model (loaded once, reused by every task)."""
+    return load_model(model, device=device, task=task)
 
 
 def pin_device(devices: Sequence[str], worker_number: int) -> None:
@@ -123,7 +125,7 @@ def _heartbeat(settings: WorkerSettings, keys: list[str], holder: str) -> Iterat
         thread.join()
 
 
-def _task_context(task: Task, run_dir: Path) -> TaskContext:
+def _task_context(task: Task, run_dir: Path, spec_dir: Path) -> TaskContext:
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "trajectories").mkdir(parents=True, exist_ok=True)
     log = logging.getLogger(f"ssbkit.task.{task.key}")
@@ -133,7 +135,8 @@ def _task_context(task: Task, run_dir: Path) -> TaskContext:
         handler = logging.FileHandler(run_dir / "logs" / f"{task.key}.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
-    return TaskContext(directory=run_dir, log=log, trajectory=run_dir / "trajectories" / f"{task.key}.traj")
+    return TaskContext(directory=run_dir, log=log, trajectory=run_dir / "trajectories" / f"{task.key}.traj",
+                       spec_dir=spec_dir, output_dir=run_dir / "tasks" / task.key)
 
 
 def _close_log(context: TaskContext) -> None:
@@ -157,10 +160,14 @@ def _timed(function: Callable[[Calculator | None], Any]) -> Callable[[Calculator
     return run
 
 
-def _run_claimed(tasks: list[Task], settings: WorkerSettings, contexts: list[TaskContext]) -> tuple[list[Any], int]:
-    """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception."""
+def _run_claimed(tasks: list[Task], settings: WorkerSettings,
+                 contexts: list[TaskContext]) -> tuple[list[Any], int | None]:
+    """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception.
+
+    Also returns the number of batched model calls made (None when the tasks ran one by one).
+    """
     kind = get_kind(tasks[0].kind)
-    calculator = _calculator(tasks[0].model, settings.device) if kind.needs_model else None
+    calculator = _calculator(tasks[0].model, settings.device, kind.model_task) if kind.needs_model else None
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
             for t, c in zip(tasks, contexts)]
     if kind.batchable and calculator is not None and len(tasks) > 1:
@@ -171,7 +178,7 @@ def _run_claimed(tasks: list[Task], settings: WorkerSettings, contexts: list[Tas
             outcomes.append(job(calculator))
         except Exception as exc:
             outcomes.append(exc)
-    return outcomes, len(jobs)
+    return outcomes, None
 
 
 def _relative(path: Path, run_dir: Path) -> str | None:
@@ -194,7 +201,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
         claimed = [t for t in remaining if store.claim(t.key, holder, settings.lease_s, settings.retries)]
         if not claimed:
             break
-        contexts = [_task_context(t, run_dir) for t in claimed]
+        contexts = [_task_context(t, run_dir, Path(settings.spec_dir)) for t in claimed]
         for task, context in zip(claimed, contexts):
             context.log.info("task %d (%s, %s) claimed by %s; labels %s", task.index, task.kind, task.model,
                              holder, task.labels)
@@ -204,7 +211,7 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
             try:
                 outcomes, model_calls = _run_claimed(claimed, settings, contexts)
             except Exception as exc:  # the model failed to load: every task of the group fails with it
-                outcomes, model_calls = [exc] * len(claimed), 0
+                outcomes, model_calls = [exc] * len(claimed), None
         device = _device_description(settings.device) if claimed[0].model else "none"
         remaining = []
         for task, context, outcome in zip(claimed, contexts, outcomes):
@@ -212,8 +219,8 @@ def execute_group(tasks: Sequence[Task], settings: WorkerSettings) -> dict[str, 
                 "worker": holder, "host": socket.gethostname(), "executor": settings.executor,
                 "device": device, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "model": task.model, "model_version": model_version(task.model) if task.model else None,
-                "batch_size": len(claimed), "model_calls": model_calls, "started": started,
-                "versions": _versions(),
+                "batch_size": len(claimed), "batched_model_calls": model_calls, "started": started,
+                "versions": _versions(), "output_dir": _relative(context.output_dir, run_dir),
             }
             log_path = _relative(run_dir / "logs" / f"{task.key}.log", run_dir)
             if not isinstance(outcome, Exception):

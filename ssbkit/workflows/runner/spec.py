@@ -233,7 +233,7 @@ def _expand_template(template: Any, position: str) -> tuple[TaskKind, list[tuple
     for row in rows:
         inputs = dict(fixed_inputs) | {k: v for k, v in row.items() if k in kind.inputs}
         parameters = dict(fixed_parameters) | {k: v for k, v in row.items() if k not in kind.inputs}
-        if missing := set(kind.inputs) - set(inputs):
+        if missing := set(kind.inputs) - set(kind.optional) - set(inputs):
             raise InputError(f"{position}: kind {kind.name!r} needs inputs {sorted(missing)}")
         if unknown := set(inputs) - set(kind.inputs):
             raise InputError(f"{position}: kind {kind.name!r} takes inputs {list(kind.inputs)}, not {sorted(unknown)}")
@@ -273,7 +273,7 @@ def load_spec(path: str | Path) -> Spec:
         if kind.needs_model and not model:
             raise InputError(f"{path.name}: tasks[{number}] (kind {kind.name}) needs a 'model'")
         for inputs, parameters, labels in rows:
-            for input_name in kind.structures:
+            for input_name in sorted(set(kind.structures) & set(inputs)):
                 reference = inputs[input_name]
                 cache_key = json.dumps(reference, sort_keys=True)
                 if cache_key not in structure_cache:
