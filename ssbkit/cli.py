@@ -725,7 +725,7 @@ def neb_run(
 def neb_study(
     name: str = typer.Argument(..., help="w-bulk-tt, w-bulk-tot, w110-long-bridge, w110-short-bridge, "
                                "mg-interstitial-c, mg-interstitial-basal, mg-vacancy-basal, mg-vacancy-c, "
-                               "li-vacancy."),
+                               "li-vacancy, llzo-bulk, llzo-gb-along, llzo-gb-across."),
     models: list[str] = typer.Option(["chgnet"], "--model", "-m", help="Model; repeat to compare models."),
     device: str = _NEB_DEVICE,
     full: bool = typer.Option(False, "--full", help="Production-size cells instead of small ones."),
@@ -737,7 +737,7 @@ def neb_study(
     output: str | None = _NEB_OUTPUT,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """A built-in Li hop (W, Mg, Li hosts) with one or more models, next to the published barrier."""
+    """A built-in Li hop (W, Mg, Li, LLZO) with one or more models, next to the published barrier."""
     import sys
     from pathlib import Path
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from ssbkit.cli import app
 from ssbkit.workflows.neb import neb
-from ssbkit.workflows.neb_studies import LI_A, MG_A, STUDIES, W_A, build_study
+from ssbkit.workflows.neb_studies import LI_A, MG_A, MG_C, STUDIES, W_A, build_study
 
 runner = CliRunner()
 
@@ -64,7 +64,11 @@ def test_mg_and_li_hops():
     c_hop = build_study("mg-interstitial-c")
     li = c_hop.moving_index
     assert np.ptp(li_neighbour_distances(c_hop.initial, li)[:6]) < 0.05  # octahedral: 6 equidistant
+    step = c_hop.final.positions[li] - c_hop.initial.positions[li]
+    assert step == pytest.approx([0, 0, MG_C / 2], abs=1e-6) or step == pytest.approx([0, 0, -MG_C / 2], abs=1e-6)
     basal = build_study("mg-interstitial-basal")
+    li = basal.moving_index
+    assert np.ptp(li_neighbour_distances(basal.final, li)[:6]) < 0.05
     assert np.linalg.norm(basal.final.positions[li] - basal.initial.positions[li]) == pytest.approx(MG_A)
     for name, length in (("mg-vacancy-basal", MG_A), ("li-vacancy", LI_A * 3**0.5 / 2)):
         study = build_study(name)
@@ -72,10 +76,22 @@ def test_mg_and_li_hops():
         assert study.initial[moving].symbol == "Li"
         step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
         assert step == pytest.approx(length, abs=1e-6)
+    assert build_study("mg-vacancy-basal").initial.get_chemical_symbols().count("Li") == 1
     out_of_plane = build_study("mg-vacancy-c")
     moving = out_of_plane.moving_index
     assert abs(out_of_plane.final.positions[moving, 2] - out_of_plane.initial.positions[moving, 2]) > 1.0
-    assert set(STUDIES) >= {"w-bulk-tt", "w110-long-bridge", "mg-vacancy-c", "li-vacancy"}
+    assert set(STUDIES) >= {"w-bulk-tt", "w110-long-bridge", "mg-vacancy-c", "li-vacancy", "llzo-bulk"}
+
+
+def test_llzo_bulk_hop():
+    """Shortest distinct vacancy hop of the Ewald-ordered cubic LLZO cell: 24d -> 96h, 2.41 Å
+    (Geiger et al. 2011 coordinates as built by the structures module)."""
+    study = build_study("llzo-bulk")
+    moving = study.moving_index
+    assert len(study.initial) == 191 and study.initial[moving].symbol == "Li"
+    step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
+    assert 2.0 < step < 2.6
+    assert study.reference_barrier == 0.26
 
 
 def test_cli_errors_exit_2(tmp_path):

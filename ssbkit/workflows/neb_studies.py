@@ -1,8 +1,9 @@
-"""Li hops users study with NEB: start and end structures built from known site coordinates.
+"""Li hops users study with NEB: start and end structures for named hops in W, Mg, Li and LLZO.
 
-Hosts are built at experimental lattice constants (fixed cell, as the NEB runs). ``full=False`` gives
-small cells for quick looks; ``full=True`` production sizes. Fractional site coordinates refer to the
-conventional cell of the host.
+Bulk hops come from the shared site finder (``ssbkit.interfaces.structures.sites.migration_hops``:
+Voronoi interstitials, symmetry-distinct hops), picked by geometry; the W(110) adatom hops and the LLZO
+grain-boundary hops are placed here. Hosts are built at experimental lattice constants (the NEB runs at
+fixed cell). ``full=False`` gives small cells for quick looks, ``full=True`` production sizes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from ase import Atom, Atoms
 from ase.build import bcc110, bulk
 from ase.constraints import FixAtoms
 
-from ssbkit.errors import InputError
+from ssbkit.errors import CalculationError, InputError
+from ssbkit.interfaces.structures.sites import (
+    Hop,
+    interstitial_sites,
+    make_vacancy,
+    migration_hops,
+)
 from ssbkit.results import Result
 
 W_A = 3.165  # Å, bcc W at room temperature
@@ -42,35 +49,44 @@ def _with_li(host: Atoms, position: np.ndarray) -> Atoms:
     return atoms
 
 
-def _interstitial_hop(host: Atoms, conventional: np.ndarray, start: tuple[float, float, float],
-                      end: tuple[float, float, float]) -> tuple[Atoms, Atoms]:
-    """Li at fractional ``start`` and ``end`` of the conventional cell (rows of ``conventional``)."""
-    return (_with_li(host, np.dot(start, conventional)), _with_li(host, np.dot(end, conventional)))
+def _pick_hop(host: Atoms, species: str, mechanism: str, max_length: float, min_width: float,
+              accept: Callable[[Hop], bool], what: str) -> Hop:
+    """The shortest symmetry-distinct hop accepted by ``accept``, in a supercell ``min_width`` Å wide."""
+    for hop in migration_hops(host, species, mechanism, max_length=max_length, supercell_min_length=min_width):
+        if accept(hop):
+            return hop
+    raise CalculationError(f"the site finder found no {what} in {host.get_chemical_formula()}")
 
 
-def _w_bulk(full: bool) -> tuple[Atoms, np.ndarray]:
-    """3x3x3 (54 W) or 5x5x5 (250 W) conventional cells: in 2x2x2 Li images 6.3 Å apart and the
-    stiff small cell push the octahedral site up by 0.15-0.7 eV, depending on the model."""
-    repeat = 5 if full else 3
-    host = bulk("W", "bcc", a=W_A, cubic=True).repeat(repeat)
-    return host, np.eye(3) * W_A
+def _vector(hop: Hop) -> np.ndarray:
+    return hop.end.positions[hop.moving_index] - hop.start.positions[hop.moving_index]
+
+
+def _study(hop: Hop, name: str, description: str, reference: float | None = None,
+           source: str | None = None) -> HopStudy:
+    return HopStudy(name, description, hop.start, hop.end, hop.moving_index, reference, source)
+
+
+def _w_bulk_hop(full: bool, length: float, what: str) -> Hop:
+    """Li interstitial hop between tetrahedral sites of bcc W (the site finder's only bcc void), in a
+    3x3x3 (54 W) or 5x5x5 (250 W) cell: in 2x2x2 the Li images 6.3 Å apart and the stiff small cell push
+    the octahedral site up by 0.15-0.7 eV, depending on the model."""
+    host = bulk("W", "bcc", a=W_A, cubic=True)
+    return _pick_hop(host, "Li", "interstitial", 1.7, 15.0 if full else 9.0,
+                     lambda hop: abs(hop.length_A - length) < 0.01, what)
 
 
 def w_bulk_tt(full: bool = False) -> HopStudy:
-    """Li in bcc W between nearest tetrahedral sites (1/2,1/4,0) -> (1/4,1/2,0), 1.12 Å apart."""
-    host, conv = _w_bulk(full)
-    initial, final = _interstitial_hop(host, conv, (0.5, 0.25, 0.0), (0.25, 0.5, 0.0))
-    return HopStudy("w-bulk-tt", "Li in bcc W: tetrahedral -> nearest tetrahedral", initial, final,
-                    len(host), 0.28, "DFT NEB, Wang et al., Adv. Mater. 2025")
+    """Li in bcc W between nearest tetrahedral sites, a*sqrt(2)/4 = 1.12 Å apart."""
+    hop = _w_bulk_hop(full, W_A * np.sqrt(2) / 4, "nearest tetrahedral-tetrahedral hop")
+    return _study(hop, "w-bulk-tt", "Li in bcc W: tetrahedral -> nearest tetrahedral", 0.28,
+                  "DFT NEB, Wang et al., Adv. Mater. 2025")
 
 
 def w_bulk_tot(full: bool = False) -> HopStudy:
-    """Li in bcc W from tetrahedral (1/2,1/4,0) to tetrahedral (1/2,3/4,0) straight through the
-    octahedral site (1/2,1/2,0)."""
-    host, conv = _w_bulk(full)
-    initial, final = _interstitial_hop(host, conv, (0.5, 0.25, 0.0), (0.5, 0.75, 0.0))
-    return HopStudy("w-bulk-tot", "Li in bcc W: tetrahedral -> octahedral -> tetrahedral", initial, final,
-                    len(host))
+    """Li in bcc W between tetrahedral sites a/2 apart, straight through the octahedral site."""
+    hop = _w_bulk_hop(full, W_A / 2, "tetrahedral-tetrahedral hop through the octahedral site")
+    return _study(hop, "w-bulk-tot", "Li in bcc W: tetrahedral -> octahedral -> tetrahedral")
 
 
 def _w110(full: bool) -> Atoms:
@@ -104,74 +120,114 @@ def w110_short_bridge(full: bool = False) -> HopStudy:
                      "Li on W(110): hollow -> hollow over the short bridge")
 
 
-def _mg_host(full: bool) -> tuple[Atoms, np.ndarray]:
-    unit = bulk("Mg", "hcp", a=MG_A, c=MG_C)
-    host = unit.repeat((4, 4, 3) if full else (2, 2, 2))
-    return host, np.array(unit.cell)
+def _mg_host() -> Atoms:
+    return bulk("Mg", "hcp", a=MG_A, c=MG_C)
+
+
+def _mg_interstitial(full: bool, along_c: bool) -> Hop:
+    """Li between octahedral sites of hcp Mg: along c (c/2 = 2.61 Å) or in the basal plane (a = 3.21 Å)."""
+    host = _mg_host()
+    octahedral = {site.label for site in interstitial_sites(host, "Li") if site.kind == "octahedral"}
+
+    def accept(hop: Hop) -> bool:
+        step = _vector(hop)
+        in_plane = abs(step[2]) < 0.01
+        on_axis = np.linalg.norm(step[:2]) < 0.01
+        return {hop.start_label, hop.end_label} <= octahedral and (on_axis if along_c else in_plane)
+
+    where = "along c" if along_c else "in the basal plane"
+    return _pick_hop(host, "Li", "interstitial", 3.3, 12.0 if full else 6.0, accept,
+                     f"octahedral-octahedral hop {where}")
 
 
 def mg_interstitial_c(full: bool = False) -> HopStudy:
-    """Li interstitial in hcp Mg: octahedral (2/3,1/3,1/4) -> octahedral (2/3,1/3,3/4) along c
-    (Mg at (0,0,0) and (1/3,2/3,1/2), ASE's setting)."""
-    host, conv = _mg_host(full)
-    initial, final = _interstitial_hop(host, conv, (2 / 3, 1 / 3, 0.25), (2 / 3, 1 / 3, 0.75))
-    return HopStudy("mg-interstitial-c", "Li interstitial in hcp Mg: octahedral -> octahedral along c",
-                    initial, final, len(host))
+    """Li interstitial in hcp Mg: octahedral -> octahedral along c."""
+    return _study(_mg_interstitial(full, True), "mg-interstitial-c",
+                  "Li interstitial in hcp Mg: octahedral -> octahedral along c")
 
 
 def mg_interstitial_basal(full: bool = False) -> HopStudy:
-    """Li interstitial in hcp Mg: octahedral (2/3,1/3,1/4) -> neighbouring octahedral (5/3,1/3,1/4)
-    in the basal plane."""
-    host, conv = _mg_host(full)
-    initial, final = _interstitial_hop(host, conv, (2 / 3, 1 / 3, 0.25), (5 / 3, 1 / 3, 0.25))
-    return HopStudy("mg-interstitial-basal", "Li interstitial in hcp Mg: octahedral -> octahedral in the "
-                    "basal plane", initial, final, len(host))
+    """Li interstitial in hcp Mg: octahedral -> neighbouring octahedral in the basal plane."""
+    return _study(_mg_interstitial(full, False), "mg-interstitial-basal",
+                  "Li interstitial in hcp Mg: octahedral -> octahedral in the basal plane")
 
 
-def _vacancy_hop(host: Atoms, mover: int, vacancy: int, symbol: str) -> tuple[Atoms, Atoms, int]:
-    """Atom ``mover`` (made ``symbol``) hops into the site of the removed atom ``vacancy``."""
-    initial = host.copy()
-    initial[mover].symbol = symbol
-    final = initial.copy()
-    final.positions[mover] = host.positions[vacancy]
-    del initial[vacancy]
-    del final[vacancy]
-    return initial, final, mover - (1 if vacancy < mover else 0)
-
-
-def _nearest(host: Atoms, index: int, in_plane: bool | None) -> int:
-    """Nearest neighbour of ``index``; ``in_plane`` True/False restricts to the same/another z plane."""
-    vectors = host.get_distances(index, range(len(host)), mic=True, vector=True)
-    distances = np.linalg.norm(vectors, axis=1)
-    distances[index] = np.inf
-    if in_plane is not None:
-        same_plane = np.abs(vectors[:, 2]) < 0.1
-        distances[same_plane != in_plane] = np.inf
-    return int(np.argmin(distances))
-
-
-def _mg_vacancy(full: bool, in_plane: bool, name: str, description: str) -> HopStudy:
-    host, _ = _mg_host(full)
-    mover = 0
-    initial, final, moving = _vacancy_hop(host, mover, _nearest(host, mover, in_plane), "Li")
-    return HopStudy(name, description, initial, final, moving)
+def _mg_vacancy(full: bool, in_plane: bool) -> Hop:
+    """Mg vacancy hop from the site finder with the moving atom made Li: a substitutional Li jumping into
+    a vacant nearest Mg site in its basal plane (a = 3.21 Å) or the next one (3.20 Å)."""
+    hop = _pick_hop(_mg_host(), "Mg", "vacancy", 3.3, 12.0 if full else 6.0,
+                    lambda hop: (abs(_vector(hop)[2]) < 0.01) == in_plane,
+                    "vacancy hop " + ("in the basal plane" if in_plane else "out of the basal plane"))
+    for atoms in (hop.start, hop.end):
+        atoms[hop.moving_index].symbol = "Li"
+    return hop
 
 
 def mg_vacancy_basal(full: bool = False) -> HopStudy:
     """Substitutional Li in hcp Mg hopping into a vacant nearest Mg site in the same basal plane."""
-    return _mg_vacancy(full, True, "mg-vacancy-basal", "Li in hcp Mg: vacancy-mediated hop in the basal plane")
+    return _study(_mg_vacancy(full, True), "mg-vacancy-basal",
+                  "Li in hcp Mg: vacancy-mediated hop in the basal plane")
 
 
 def mg_vacancy_c(full: bool = False) -> HopStudy:
     """Substitutional Li in hcp Mg hopping into a vacant nearest Mg site of the next basal plane."""
-    return _mg_vacancy(full, False, "mg-vacancy-c", "Li in hcp Mg: vacancy-mediated hop out of the basal plane")
+    return _study(_mg_vacancy(full, False), "mg-vacancy-c",
+                  "Li in hcp Mg: vacancy-mediated hop out of the basal plane")
 
 
 def li_vacancy(full: bool = False) -> HopStudy:
-    """Li in bcc Li hopping into a vacant nearest-neighbour site (a*sqrt(3)/2 = 3.04 Å)."""
-    host = bulk("Li", "bcc", a=LI_A, cubic=True).repeat(4 if full else 3)
-    initial, final, moving = _vacancy_hop(host, 0, _nearest(host, 0, None), "Li")
-    return HopStudy("li-vacancy", "Li vacancy hop in bcc Li", initial, final, moving)
+    """Li in bcc Li hopping into a vacant nearest-neighbour site (a*sqrt(3)/2 = 3.04 Å), 3x3x3 or 4x4x4."""
+    hop = _pick_hop(bulk("Li", "bcc", a=LI_A, cubic=True), "Li", "vacancy", 3.1, 13.0 if full else 9.0,
+                    lambda hop: True, "nearest-neighbour vacancy hop")
+    return _study(hop, "li-vacancy", "Li vacancy hop in bcc Li")
+
+
+def llzo_bulk(full: bool = False) -> HopStudy:
+    """Li in cubic LLZO (Ewald-ordered Li7, 192-atom conventional cell; 2x2x2 with ``full``): the
+    shortest symmetry-distinct vacancy hop (tetrahedral 24d -> octahedral 96h, 2.4 Å)."""
+    from ssbkit.interfaces.structures.llzo import cubic_llzo
+    from ssbkit.interfaces.structures.sites import migration_hops
+
+    host = cubic_llzo((2, 2, 2) if full else (1, 1, 1))
+    hop = migration_hops(host, "Li", "vacancy", max_length=3.0)[0]
+    return HopStudy("llzo-bulk", "Li vacancy hop in cubic LLZO", hop.start, hop.end, hop.moving_index,
+                    0.26, "AIMD activation energy, He et al., npj Comput. Mater. 4, 18 (2018)")
+
+
+def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
+    """Vacancy hop of the Li nearest a sigma-5 (100) twist boundary of cubic LLZO, to the nearest Li site
+    in the same grain (along) or in the other grain (across)."""
+    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+    from ssbkit.interfaces.structures.llzo import cubic_llzo
+
+    gb = build_grain_boundary(cubic_llzo(), 5, (1, 0, 0), expand_times=2 if full else 1).atoms
+    grain = gb.arrays["grain"]
+    z = gb.positions[:, 2]
+    plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
+    li = np.flatnonzero(np.array(gb.get_chemical_symbols()) == "Li")
+    mover = int(li[np.argmin(np.abs(z[li] - plane))])
+    candidates = li[(grain[li] != grain[mover]) if across else (grain[li] == grain[mover])]
+    candidates = candidates[candidates != mover]
+    steps = gb.get_distances(mover, candidates, mic=True, vector=True)
+    nearest = int(np.argmin(np.linalg.norm(steps, axis=1)))
+    vacancy = int(candidates[nearest])
+    initial = make_vacancy(gb, vacancy)
+    moving = mover - (1 if vacancy < mover else 0)
+    final = initial.copy()
+    final.positions[moving] += steps[nearest]
+    where = "across" if across else "along"
+    return HopStudy(f"llzo-gb-{where}", f"Li vacancy hop {where} a sigma-5 (100) twist boundary of cubic LLZO",
+                    initial, final, moving)
+
+
+def llzo_gb_along(full: bool = False) -> HopStudy:
+    """Li vacancy hop next to a sigma-5 (100) LLZO boundary, staying in its grain (~1900 atoms: GPU)."""
+    return _llzo_gb_hop(full, across=False)
+
+
+def llzo_gb_across(full: bool = False) -> HopStudy:
+    """Li vacancy hop across a sigma-5 (100) LLZO boundary into the other grain (~1900 atoms: GPU)."""
+    return _llzo_gb_hop(full, across=True)
 
 
 STUDIES: dict[str, Callable[[bool], HopStudy]] = {
@@ -184,6 +240,9 @@ STUDIES: dict[str, Callable[[bool], HopStudy]] = {
     "mg-vacancy-basal": mg_vacancy_basal,
     "mg-vacancy-c": mg_vacancy_c,
     "li-vacancy": li_vacancy,
+    "llzo-bulk": llzo_bulk,
+    "llzo-gb-along": llzo_gb_along,
+    "llzo-gb-across": llzo_gb_across,
 }
 
 
