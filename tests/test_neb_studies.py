@@ -142,3 +142,20 @@ def test_batched_matches_ase_with_chgnet():
     FIRE(band, logfile=None).run(fmax=0.05, steps=100)
     energies = np.array([image.get_potential_energy() for image in images])
     assert ours.barrier_forward == pytest.approx(energies.max() - energies[0], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_llzo_grain_boundary_hops():
+    """Sigma-5 (100) twist boundary of cubic LLZO (~1900 atoms): the hop along stays in its grain and
+    parallel to the plane, the hop across ends in the other grain; both are Li-Li site distances."""
+    for name, across in (("llzo-gb-along", False), ("llzo-gb-across", True)):
+        study = build_study(name)
+        moving = study.moving_index
+        start, end = study.initial.positions[moving], study.final.positions[moving]
+        assert 1.5 < np.linalg.norm(end - start) < 4.5
+        grain = study.initial.arrays["grain"]
+        landing = int(np.argmin([np.linalg.norm(p - end) if i != moving else np.inf
+                                 for i, p in enumerate(study.initial.positions)]))
+        if not across:
+            assert abs(end[2] - start[2]) < 1.0
+        assert grain[moving] in (0, 1) and landing >= 0

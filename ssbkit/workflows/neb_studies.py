@@ -206,11 +206,16 @@ def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
     plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
     li = np.flatnonzero(np.array(gb.get_chemical_symbols()) == "Li")
     mover = int(li[np.argmin(np.abs(z[li] - plane))])
-    candidates = li[(grain[li] != grain[mover]) if across else (grain[li] == grain[mover])]
-    candidates = candidates[candidates != mover]
-    steps = gb.get_distances(mover, candidates, mic=True, vector=True)
-    nearest = int(np.argmin(np.linalg.norm(steps, axis=1)))
-    vacancy = int(candidates[nearest])
+    others = li[li != mover]
+    steps = gb.get_distances(mover, others, mic=True, vector=True)
+    # across: into the other grain; along: same grain, moving parallel to the plane (|dz| < 1 Å)
+    allowed = (grain[others] != grain[mover]) if across else (
+        (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 1.0))
+    if not allowed.any():
+        raise CalculationError("no Li site to hop to next to the boundary Li")
+    lengths = np.where(allowed, np.linalg.norm(steps, axis=1), np.inf)
+    nearest = int(np.argmin(lengths))
+    vacancy = int(others[nearest])
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
     final = initial.copy()
