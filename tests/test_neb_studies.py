@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.io import write
 from ase.mep import NEB
 from ase.optimize import FIRE
@@ -108,11 +109,11 @@ def test_cli_errors_exit_2(tmp_path):
 @pytest.mark.slow
 def test_cli_run_chgnet_li_vacancy(tmp_path):
     """End to end with CHGNet: bcc Li vacancy hop in a 2x2x2 cell through `ssbkit neb run --json`."""
-    study = build_study("li-vacancy")
-    small = [atoms[[i for i in range(len(atoms)) if np.all(atoms.positions[i] < 2 * LI_A - 0.1)]]
-             for atoms in (study.initial, study.final)]
-    for atoms in small:
-        atoms.set_cell(np.eye(3) * 2 * LI_A)
+    host = bulk("Li", "bcc", a=LI_A, cubic=True).repeat(2)  # atom 1 sits at (a/2, a/2, a/2)
+    initial = host[1:]
+    final = initial.copy()
+    final.positions[0] = host.positions[0]
+    small = (initial, final)
     write(tmp_path / "a.extxyz", small[0])
     write(tmp_path / "b.extxyz", small[1])
     result = runner.invoke(app, ["neb", "run", str(tmp_path / "a.extxyz"), str(tmp_path / "b.extxyz"),
