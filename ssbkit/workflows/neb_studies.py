@@ -195,8 +195,8 @@ def llzo_bulk(full: bool = False) -> HopStudy:
 
 
 def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
-    """Vacancy hop of the Li nearest a sigma-5 (100) twist boundary of cubic LLZO, to the nearest Li site
-    in the same grain (along) or in the other grain (across)."""
+    """Shortest Li vacancy hop starting next to a sigma-5 (100) twist boundary of cubic LLZO (from the 12
+    Li nearest the plane): into the other grain (across) or within the grain, parallel to the plane (along)."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
@@ -205,21 +205,25 @@ def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
     z = gb.positions[:, 2]
     plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
     li = np.flatnonzero(np.array(gb.get_chemical_symbols()) == "Li")
-    mover = int(li[np.argmin(np.abs(z[li] - plane))])
-    others = li[li != mover]
-    steps = gb.get_distances(mover, others, mic=True, vector=True)
-    # across: into the other grain; along: same grain, moving parallel to the plane (|dz| < 1 Å)
-    allowed = (grain[others] != grain[mover]) if across else (
-        (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 1.0))
-    if not allowed.any():
-        raise CalculationError("no Li site to hop to next to the boundary Li")
-    lengths = np.where(allowed, np.linalg.norm(steps, axis=1), np.inf)
-    nearest = int(np.argmin(lengths))
-    vacancy = int(others[nearest])
+    best = (np.inf, -1, -1, np.zeros(3))
+    for mover in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
+        others = li[li != mover]
+        steps = gb.get_distances(mover, others, mic=True, vector=True)
+        lengths = np.linalg.norm(steps, axis=1)
+        # across: into the other grain; along: same grain, more parallel to the plane than across it
+        allowed = (grain[others] != grain[mover]) if across else (
+            (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 0.5 * lengths))
+        lengths[~allowed] = np.inf
+        k = int(np.argmin(lengths))
+        if lengths[k] < best[0]:
+            best = (lengths[k], int(mover), int(others[k]), steps[k])
+    length, mover, vacancy, step = best
+    if not np.isfinite(length):
+        raise CalculationError("no Li site to hop to next to the boundary")
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
     final = initial.copy()
-    final.positions[moving] += steps[nearest]
+    final.positions[moving] += step
     where = "across" if across else "along"
     return HopStudy(f"llzo-gb-{where}", f"Li vacancy hop {where} a sigma-5 (100) twist boundary of cubic LLZO",
                     initial, final, moving)
