@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
 from ase.io import write
 from ase.mep import NEB
@@ -106,14 +107,19 @@ def test_cli_errors_exit_2(tmp_path):
     assert result.exit_code == 2 and "unknown NEB study" in result.output
 
 
-@pytest.mark.slow
-def test_cli_run_chgnet_li_vacancy(tmp_path):
-    """End to end with CHGNet: bcc Li vacancy hop in a 2x2x2 cell through `ssbkit neb run --json`."""
-    host = bulk("Li", "bcc", a=LI_A, cubic=True).repeat(2)  # atom 1 sits at (a/2, a/2, a/2)
+def small_li_vacancy_hop() -> tuple[Atoms, Atoms]:
+    """bcc Li 2x2x2 (15 atoms): the atom at (a/2, a/2, a/2) hops into the vacancy at the origin."""
+    host = bulk("Li", "bcc", a=LI_A, cubic=True).repeat(2)
     initial = host[1:]
     final = initial.copy()
     final.positions[0] = host.positions[0]
-    small = (initial, final)
+    return initial, final
+
+
+@pytest.mark.slow
+def test_cli_run_chgnet_li_vacancy(tmp_path):
+    """End to end with CHGNet: bcc Li vacancy hop in a 2x2x2 cell through `ssbkit neb run --json`."""
+    small = small_li_vacancy_hop()
     write(tmp_path / "a.extxyz", small[0])
     write(tmp_path / "b.extxyz", small[1])
     result = runner.invoke(app, ["neb", "run", str(tmp_path / "a.extxyz"), str(tmp_path / "b.extxyz"),
@@ -126,13 +132,13 @@ def test_cli_run_chgnet_li_vacancy(tmp_path):
 
 @pytest.mark.slow
 def test_batched_matches_ase_with_chgnet():
-    """Li T -> T in a 2x2x2 W cell with CHGNet: ssbkit's batched NEB and ase.mep.NEB agree within 1 meV."""
+    """Li vacancy hop in 2x2x2 bcc Li with CHGNet: ssbkit's batched NEB (graph-batched float32 model
+    calls) and ase.mep.NEB (the calculator image by image) agree within 1 meV."""
     from ssbkit.potentials import load
 
-    calculator = load("chgnet", device="cpu")
-    study = build_study("w-bulk-tt")
-    ours = neb(study.initial, study.final, calculator, n_images=3, fmax=0.05, steps=100,
-               moving_index=study.moving_index)
+    calculator = load("chgnet", device="cpu", task="neb")
+    initial, final = small_li_vacancy_hop()
+    ours = neb(initial, final, calculator, n_images=3, fmax=0.05, steps=100)
     images = [ours.images[0].copy()] + [ours.images[0].copy() for _ in range(3)] + [ours.images[-1].copy()]
     for image in images:
         image.calc = calculator
