@@ -96,8 +96,10 @@ pd.DataFrame([{"phase": w.formula, "reduced below (V)": w.reduction_limit_V,
                "oxidation products": " + ".join(w.oxidation_products)} for w in windows.values()])
 
 # %%
-plot_window(windows[ELECTROLYTE], OUT / "window_Li6PS5Cl.png")
-print(" + ".join(windows[ELECTROLYTE].hull_decomposition) or "on the hull")
+argyrodite = windows[ELECTROLYTE]
+plot_window(argyrodite, OUT / "window_Li6PS5Cl.png")
+print(f"at 0 V: {' + '.join(argyrodite.profile[0].products)}; {argyrodite.energy_above_hull_eV_per_atom:.3f} eV/atom "
+      f"above the hull of {' + '.join(argyrodite.hull_decomposition)}")
 
 # %% [markdown]
 # The argyrodite's window sits far below the cathode's operating range, and at 0 V it is reduced to
@@ -170,8 +172,8 @@ ranking(anode_side)
 
 # %% [markdown]
 # The halides, being decomposition products of the electrolyte, do not react with it: their only
-# "reaction" is the argyrodite's own metastability. Li3N and Li2O are stable on Li but react with the
-# electrolyte (to P3N5 / Li3PO4 and Li2S).
+# "reaction" is the argyrodite's own metastability. Li2O, Li3P and Li3N are stable on Li but react with
+# the electrolyte (to Li2S and LiCl with Li3PO4, P or P3N5).
 #
 # ## Windows against operating ranges
 
