@@ -228,13 +228,13 @@ tasks:
 
 
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path):
-    # Six relaxations of about a second each: the kill lands after two have finished.
+    # Six relaxations of a fraction of a second each: the kill lands after two have finished.
     tasks = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [2, 2, 2], rattle: 0.1, seed: {i}}}" for i in range(6))
     path = write_spec(tmp_path, f"""
 batch_size: 1
 tasks:
   - kind: relax
-    parameters: {{fmax: 0.002}}
+    parameters: {{fmax: 0.01}}
     product: {{atoms: [{tasks}]}}
 """)
     process = subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path)], env=ENV, cwd=tmp_path,
@@ -263,7 +263,7 @@ tasks:
     records = {r.key: r for r in store.records()}
     spec = load_spec(path)
     resumed = next(t for t in spec.tasks if t.key not in finished)  # physics of a task run after the kill
-    direct = relax(resumed.inputs["atoms"], EMT(), fmax=0.002)
+    direct = relax(resumed.inputs["atoms"], EMT(), fmax=0.01)
     assert records[resumed.key].result["energy"] == pytest.approx(direct.energy, abs=1e-9)
 
 
@@ -273,7 +273,7 @@ def test_four_processes_share_one_store(tmp_path):
 batch_size: 1
 tasks:
   - kind: relax
-    parameters: {{fmax: 0.002}}
+    parameters: {{fmax: 0.01}}
     product: {{atoms: [{seeds}]}}
 """)
     processes = [subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path), "--json"], env=ENV,
@@ -287,50 +287,52 @@ tasks:
     assert [r.claims for r in records] == [1] * 8  # no task ran twice
     assert len({r.provenance["worker"] for r in records}) >= 2  # the work really was shared
     assert RunStore(spec.store_path).integrity_ok()
-    direct = relax(spec.tasks[-1].inputs["atoms"], EMT(), fmax=0.002)
+    direct = relax(spec.tasks[-1].inputs["atoms"], EMT(), fmax=0.01)
     assert records[-1].result["energy"] == pytest.approx(direct.energy, abs=1e-9)
 
 
 def test_dask_local_cluster_gives_the_local_results(tmp_path):
+    # Relaxations only: the worker processes then never import torch (single points would, via predict).
     body = STRUCTURES + """
 tasks:
   - kind: relax
     parameters: {fmax: 0.05}
-    zip: {atoms: [cu]}
-  - kind: singlepoint
     zip: {atoms: [cu, al, "bulk:Ni"]}
 """
     local = load_spec(write_spec(tmp_path, body, "local.yaml"))
     distributed = load_spec(write_spec(tmp_path, body, "dask.yaml"))
-    assert run_spec(local).done == 4
-    assert run_spec(distributed, executor="dask", workers=2).done == 4
+    assert run_spec(local).done == 3
+    assert run_spec(distributed, executor="dask", workers=2).done == 3
     for a, b in zip(spec_results(local), spec_results(distributed)):
         assert a.key == b.key
         assert b.provenance["executor"] == "dask"
         assert b.result["energy"] == pytest.approx(a.result["energy"], abs=1e-9)
-        np.testing.assert_allclose(np.array(b.result.get("forces", 0.0)), np.array(a.result.get("forces", 0.0)),
-                                   atol=1e-9)
+        assert b.result["steps"] == a.result["steps"]
+        np.testing.assert_allclose(b.result["atoms"]["positions"]["__ndarray__"][2],
+                                   a.result["atoms"]["positions"]["__ndarray__"][2], atol=1e-9)
 
 
 def test_pool_pins_one_gpu_per_worker(tmp_path):
     path = write_spec(tmp_path, STRUCTURES + """
 batch_size: 1
 tasks:
-  - kind: singlepoint
+  - kind: relax
+    parameters: {fmax: 0.1}
     zip: {atoms: [cu, al, "bulk:Ni", "bulk:Ag"]}
 """)
     summary = run_spec(load_spec(path), executor="pool", workers=2, devices=("5", "7"))
     assert summary.done == 4
     records = spec_results(load_spec(path))
     assert {r.provenance["cuda_visible_devices"] for r in records} <= {"5", "7"}
-    assert records[0].result["energy"] == pytest.approx(emt_energy(rattled("Cu", 1)), abs=1e-9)
+    assert records[0].result["energy"] == pytest.approx(relax(rattled("Cu", 1), EMT(), fmax=0.1).energy, abs=1e-9)
 
 
 def test_slurm_array_element_runs_its_task(tmp_path):
     path = write_spec(tmp_path, STRUCTURES + """
 slurm: {partition: gpu, time: "01:00:00", gpus: 1, setup: ["echo setup-ran"]}
 tasks:
-  - kind: singlepoint
+  - kind: relax
+    parameters: {fmax: 0.1}
     zip: {atoms: [cu, al, "bulk:Ni"]}
 """)
     result = CliRunner().invoke(app, ["submit", str(path), "--slurm", "--json"])
@@ -346,8 +348,8 @@ tasks:
     assert "setup-ran" in completed.stdout
     states = [r["state"] for r in spec_status(load_spec(path)).tasks]
     assert states == ["pending", "done", "pending"]
-    assert spec_results(load_spec(path))[1].result["energy"] == pytest.approx(emt_energy(rattled("Al", 2)),
-                                                                            abs=1e-9)
+    assert spec_results(load_spec(path))[1].result["energy"] == pytest.approx(
+        relax(rattled("Al", 2), EMT(), fmax=0.1).energy, abs=1e-9)
     # Resubmitting covers only what is left.
     CliRunner().invoke(app, ["submit", str(path), "--slurm"])
     assert "#SBATCH --array=0,2" in (load_spec(path).run_dir / "submit.sbatch").read_text()
@@ -369,6 +371,7 @@ def test_window_and_react_kinds_match_direct_calls(tmp_path):
     offline. Reference: Richards et al., Chem. Mater. 28, 266 (2016), Fig. 1c, LiI oxidises at 2.80 V;
     and the same functions called directly (identical numbers expected)."""
     from ssbkit.interfaces.entries import ExperimentalSource
+    from ssbkit.interfaces.phases import PhaseDiagrams
     from ssbkit.interfaces.reactions import reaction_profile
     from ssbkit.interfaces.stability import stability_window
 
@@ -376,22 +379,22 @@ def test_window_and_react_kinds_match_direct_calls(tmp_path):
 tasks:
   - kind: window
     parameters: {source: experimental}
-    product: {formula: [LiI, LiNbO3]}
+    product: {formula: [LiI]}
   - kind: react
     parameters: {source: experimental}
     zip: {reactant_a: [LiNbO3], reactant_b: [Li]}
 """)
     spec = load_spec(path)
-    assert [t.model for t in spec.tasks] == [None] * 3
-    assert run_spec(spec).done == 3
+    assert [t.model for t in spec.tasks] == [None] * 2
+    assert run_spec(spec).done == 2
     records = spec_results(spec)
     assert records[0].result["oxidation_limit_V"] == pytest.approx(2.80, abs=0.015)
-    source = ExperimentalSource()
-    for task, record in zip(spec.tasks[:2], records[:2]):
+    source = PhaseDiagrams(ExperimentalSource())
+    for task, record in zip(spec.tasks[:1], records[:1]):
         direct = stability_window(task.inputs["formula"], source)
         assert record.result["oxidation_limit_V"] == pytest.approx(direct.oxidation_limit_V, abs=1e-12)
         assert record.result["oxidation_products"] == direct.oxidation_products
-    for task, record in zip(spec.tasks[2:], records[2:]):
+    for task, record in zip(spec.tasks[1:], records[1:]):
         direct = reaction_profile(task.inputs["reactant_a"], task.inputs["reactant_b"], source)
         assert record.result["min_reaction_energy_eV_per_atom"] == pytest.approx(
             direct.min_reaction_energy_eV_per_atom, abs=1e-12)
