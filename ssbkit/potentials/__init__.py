@@ -23,7 +23,7 @@ from ase.calculators.calculator import Calculator
 from ase.data import chemical_symbols
 
 from ssbkit.errors import CalculationError, InputError, ModelError
-from ssbkit.potentials._compat import allow_e3nn_constants
+from ssbkit.potentials._compat import configure_e3nn
 from ssbkit.potentials.backends import backend_for, edge_batches, elements_of
 from ssbkit.potentials.registry import (
     CARDS,
@@ -93,7 +93,8 @@ def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: st
         path = resolve_mace_weights(model_card) if model_card.backend == "mace" else None
     device = _resolve_device(device)
     precision = _resolve_dtype(model_card, dtype, task)
-    allow_e3nn_constants()
+    if model_card.backend != "chgnet":
+        configure_e3nn()
     from ssbkit.potentials import backends
 
     try:

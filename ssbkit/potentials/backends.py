@@ -192,9 +192,11 @@ def _mace_elements(calc: Calculator) -> frozenset[int]:
 
 def mace_calculator(path: str, device: str, dtype: str) -> Calculator:
     """A MACE model file as an ASE calculator in ``dtype`` on ``device``."""
+    import contextlib
     import logging
 
-    from mace.calculators import MACECalculator
+    with contextlib.redirect_stdout(sys.stderr):  # mace-torch prints on import
+        from mace.calculators import MACECalculator
 
     logger = logging.getLogger()
     level = logger.level

@@ -113,7 +113,7 @@ def _mace_args(train: Path, valid: Path, work: Path, epochs: int, batch_size: in
         "--max_num_epochs", str(epochs), "--batch_size", str(batch_size),
         "--valid_batch_size", str(batch_size), "--eval_interval", "1",
         "--device", device, "--default_dtype", dtype, "--save_cpu",
-        "--skip_evaluate_heads", "Default", "--log_level", "INFO" if verbose else "WARNING",
+        "--skip_evaluate_heads", "Default", "--plot", "False", "--log_level", "INFO" if verbose else "WARNING",
     ]
     if foundation is None:
         args += [
@@ -186,7 +186,7 @@ def fit_mace(
     ``parity.png`` into ``output_dir``. MAEs are in eV/atom (energy) and eV/Å (force components).
     """
     from ssbkit.potentials import _resolve_device, load
-    from ssbkit.potentials._compat import allow_e3nn_constants
+    from ssbkit.potentials._compat import configure_e3nn
     from ssbkit.potentials.registry import card, resolve_mace_weights
 
     if not 0 < valid_fraction < 1:
@@ -214,10 +214,12 @@ def fit_mace(
     valid = [frames[i] for i in order[:n_valid]]
     train = [frames[i] for i in order[n_valid:]]
 
-    allow_e3nn_constants()
+    configure_e3nn()
     from ase.io import write
-    from mace.cli.run_train import run
-    from mace.tools import build_default_arg_parser
+
+    with _contained_mace_logging():  # mace-torch prints on import
+        from mace.cli.run_train import run
+        from mace.tools import build_default_arg_parser
 
     with tempfile.TemporaryDirectory(prefix="ssbkit-fit-", dir=output_dir) as tmp:
         work = Path(tmp)

@@ -1,0 +1,179 @@
+"""CSL tilt and twist grain boundaries (pymatgen GrainBoundaryGenerator underneath).
+
+Elemental crystals: pymatgen first removes one atom of every pair closer than ``rm_ratio`` times the
+bulk bond length (the usual treatment of coincident sites). Compounds: no atom is removed, so both grains,
+and the bicrystal, keep the bulk stoichiometry and stay charge-neutral. Then the upper grain is translated
+rigidly (in-plane shifts on a grid of cell fractions, and an opening of the boundary) until no two atoms
+are closer than ``min_distance`` Å, taking the smallest opening and then the largest shortest distance.
+The cell holds two boundaries (periodic bicrystal), both of area ``area_A2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from pymatgen.core import Lattice, Structure
+
+from ssbkit.errors import InputError
+from ssbkit.interfaces.structures.checks import (
+    as_atoms,
+    as_structure,
+    conventional_cell,
+    formal_charges,
+    min_distance,
+)
+from ssbkit.results import Result
+
+SHIFT_GRID = (0.0, 0.25, 0.5, 0.75)  # in-plane translations, fractions of the GB cell vectors
+OPENINGS_A = (0.0, 0.5, 1.0, 1.5, 2.0)  # extra separation of the grains at each boundary (Å)
+
+
+@dataclass
+class GrainBoundaryResult(Result):
+    """A periodic bicrystal: sigma, rotation axis/angle (deg), GB plane, type (tilt/twist/mixed), GB area
+    (Å², each of the two boundaries), atom count, shortest distance (Å), net formal charge (e), whether
+    it keeps the bulk stoichiometry, the rigid shift (fractions) and opening (Å) used."""
+
+    atoms: Atoms
+    sigma: int
+    rotation_axis: tuple[int, ...]
+    rotation_angle_deg: float
+    plane: tuple[int, ...]
+    gb_type: str
+    area_A2: float
+    n_atoms: int
+    min_distance_A: float
+    net_charge: float
+    stoichiometric: bool
+    shift: tuple[float, float]
+    opening_A: float
+
+
+def sigma_angles(bulk: Atoms | Structure, sigma: int, axis: Sequence[int]) -> list[float]:
+    """Rotation angles (deg) about ``axis`` that give a CSL boundary of this ``sigma`` for the bulk lattice."""
+    generator = _generator(conventional_cell(as_structure(bulk)))
+    ratio = _ratio(generator)
+    try:
+        angles = generator.get_rotation_angle_from_sigma(sigma, tuple(axis), generator.lat_type, ratio)
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        raise InputError(f"no sigma {sigma} boundary about {tuple(axis)}: {exc}") from exc
+    return sorted(float(a) for a in angles)
+
+
+def build_grain_boundary(
+    bulk: Atoms | Structure,
+    sigma: int,
+    axis: Sequence[int],
+    plane: Sequence[int] | None = None,
+    angle_deg: float | None = None,
+    expand_times: int = 2,
+    min_distance_A: float | None = None,
+    rm_ratio: float = 0.7,
+) -> GrainBoundaryResult:
+    """Periodic bicrystal with a sigma-``sigma`` boundary about ``axis`` on ``plane`` (default: twist).
+
+    ``angle_deg``: which of the sigma's angles (default the smallest); ``expand_times``: grain thickness
+    in CSL periods; ``min_distance_A``: shortest allowed distance for compounds (default 0.8 x the
+    shortest bulk distance; for every crystal).
+    """
+    structure = conventional_cell(as_structure(bulk))
+    formal_charges(as_atoms(structure))  # raises for compositions that cannot be neutral
+    angles = sigma_angles(structure, sigma, axis)
+    if not angles:
+        raise InputError(f"sigma {sigma} does not exist for rotations about {tuple(axis)} in this lattice; "
+                         "check the sigma/axis pair")
+    if angle_deg is None:
+        angle_deg = angles[0]
+    elif not any(abs(angle_deg - a) < 1e-3 for a in angles):
+        raise InputError(f"angle {angle_deg} deg is not a sigma {sigma} angle about {tuple(axis)}; choose from "
+                         + ", ".join(f"{a:.3f}" for a in angles))
+    if expand_times < 1:
+        raise InputError("expand_times must be >= 1")
+    elemental = len(structure.composition.elements) == 1
+    generator = _generator(structure)
+    try:
+        gb = generator.gb_from_parameters(tuple(axis), angle_deg, expand_times=expand_times, normal=True,
+                                          plane=tuple(plane) if plane is not None else None,
+                                          ratio=_ratio(generator), rm_ratio=rm_ratio if elemental else 0.0,
+                                          quick_gen=False)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+        raise InputError(f"cannot build sigma {sigma} {tuple(axis)}/{plane}: {exc}") from exc
+    plane_used = tuple(int(v) for v in gb.gb_plane)
+    atoms = as_atoms(Structure.from_sites(gb.sites))
+    # sites merged by pymatgen at an elemental boundary lose their label; they stay with the lower grain
+    top = np.array([str(label).startswith("top") for label in gb.site_properties["grain_label"]])
+    threshold = 0.8 * min_distance(as_atoms(structure)) if min_distance_A is None else min_distance_A
+    atoms, shift, opening = _separate(atoms, top, threshold, sigma, axis, plane_used)
+    net_charge = float(formal_charges(atoms).sum()) if not elemental else 0.0
+    if abs(net_charge) > 1e-6:
+        raise InputError(f"sigma {sigma} boundary of {structure.composition.reduced_formula} has net charge "
+                         f"{net_charge:+g} e and cannot be made neutral")
+    stoichiometric = as_structure(atoms).composition.reduced_composition == structure.composition.reduced_composition
+    atoms.set_array("grain", top.astype(int))
+    return GrainBoundaryResult(
+        atoms=atoms, sigma=int(sigma), rotation_axis=tuple(int(v) for v in axis),
+        rotation_angle_deg=float(angle_deg), plane=plane_used, gb_type=_gb_type(structure.lattice, axis, plane_used),
+        area_A2=float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1]))), n_atoms=len(atoms),
+        min_distance_A=min_distance(atoms), net_charge=net_charge, stoichiometric=stoichiometric,
+        shift=shift, opening_A=opening)
+
+
+def _separate(atoms: Atoms, top: np.ndarray, threshold: float, sigma, axis, plane):
+    """Rigid translation of the top grain that clears all contacts below ``threshold`` Å (module docstring)."""
+    cell = atoms.cell[:]
+    normal = np.cross(cell[0], cell[1])
+    normal /= np.linalg.norm(normal)
+    best = None
+    for opening in OPENINGS_A:
+        for fa in SHIFT_GRID:
+            for fb in SHIFT_GRID:
+                trial = atoms.copy()
+                displacement = fa * cell[0] + fb * cell[1] + opening * normal
+                trial.positions[top] += displacement
+                trial.set_cell(cell + np.outer([0, 0, 1], 2 * opening * normal), scale_atoms=False)
+                shortest = min_distance(trial, cutoff=threshold)
+                if best is None or shortest > best[0] + 1e-6:
+                    best = (shortest, trial, (fa, fb), opening)
+        if best[0] >= threshold:
+            return best[1], best[2], best[3]
+    raise InputError(f"sigma {sigma} {tuple(axis)}/{plane} boundary: no rigid shift or opening up to "
+                     f"{OPENINGS_A[-1]} A keeps atoms {threshold:.2f} A apart (best {best[0]:.2f} A); "
+                     "pass a smaller min_distance_A or another plane")
+
+
+def _generator(structure: Structure):
+    """GrainBoundaryGenerator; a metrically cubic cell of low symmetry (an ordered cubic LLZO) is handled as
+    cubic, since the CSL depends only on the lattice."""
+    from pymatgen.core.interface import GrainBoundaryGenerator
+
+    try:
+        return GrainBoundaryGenerator(structure)
+    except ValueError:
+        a, b, c = structure.lattice.abc
+        if np.allclose([a, b], c, rtol=1e-4) and np.allclose(structure.lattice.angles, 90, atol=1e-3):
+            generator = GrainBoundaryGenerator(Structure(Lattice.cubic(a), ["H"], [[0, 0, 0]]))
+            generator.initial_structure = structure
+            return generator
+        raise InputError(f"{structure.composition.reduced_formula}: grain boundaries need a cubic, tetragonal, "
+                         "orthorhombic, hexagonal or rhombohedral lattice") from None
+
+
+def _ratio(generator) -> list[int] | None:
+    """Axial ratio pymatgen needs for non-cubic lattices (rational approximation of c²/a² etc.)."""
+    if generator.lat_type == "c":
+        return None
+    return generator.get_ratio(max_denominator=5)
+
+
+def _gb_type(lattice: Lattice, axis: Sequence[int], plane: Sequence[int]) -> str:
+    axis_cart = lattice.get_cartesian_coords(axis)
+    normal = lattice.reciprocal_lattice.get_cartesian_coords(plane)
+    cosine = abs(np.dot(axis_cart, normal)) / (np.linalg.norm(axis_cart) * np.linalg.norm(normal))
+    if cosine > 1 - 1e-6:
+        return "twist"
+    if cosine < 1e-6:
+        return "tilt"
+    return "mixed"
