@@ -402,6 +402,43 @@ tasks:
     assert "formula" in csv_header and "oxidation_limit_V" in csv_header
 
 
+def test_adhesion_kind_reads_interface_files_and_matches_a_direct_call(tmp_path):
+    """A Cu(111) slab split into two halves (interface_part kept in the extxyz file): cleaving bulk-like
+    Cu costs two surfaces, so the interface energy is 0 (analytic) and W_adh equals the direct call."""
+    from ase.build import fcc111
+
+    from ssbkit.workflows.adhesion import adhesion
+
+    slab = fcc111("Cu", size=(1, 1, 6), a=3.6, vacuum=8.0, periodic=True)
+    slab.info.clear()  # adsorbate bookkeeping that extxyz cannot store
+    slab.set_array("interface_part", (slab.positions[:, 2] > slab.positions[:, 2].mean()).astype(int))
+    write(tmp_path / "interface.extxyz", slab)
+    spec = load_spec(write_spec(tmp_path, """
+tasks:
+  - kind: adhesion
+    inputs: {interface: interface.extxyz, film_bulk: {bulk: Cu, a: 3.6}, substrate_bulk: {bulk: Cu, a: 3.6}}
+    parameters: {relax_positions: false, relax_bulk: false}
+  - kind: adhesion
+    inputs: {interface: interface.extxyz}
+    parameters: {relax_positions: false}
+"""))
+    assert run_spec(spec).done == 2
+    with_bulks, without = (r.result for r in spec_results(spec))
+    direct = adhesion(slab, EMT(), bulk("Cu", a=3.6), bulk("Cu", a=3.6), relax_positions=False, relax_bulk=False)
+    assert with_bulks["work_of_adhesion_J_m2"] == pytest.approx(direct.work_of_adhesion_J_m2, abs=1e-9)
+    assert with_bulks["interface_energy_J_m2"] == pytest.approx(0.0, abs=1e-4)
+    assert without["work_of_adhesion_J_m2"] == pytest.approx(direct.work_of_adhesion_J_m2, abs=1e-9)
+    assert without["interface_energy_J_m2"] is None
+    unmarked = slab.copy()
+    del unmarked.arrays["interface_part"]
+    write(tmp_path / "unmarked.extxyz", unmarked)
+    other = load_spec(write_spec(tmp_path, "tasks:\n  - kind: adhesion\n    inputs: {interface: unmarked.extxyz}\n",
+                                 "unmarked.yaml"))
+    assert other.tasks[0].key != spec.tasks[1].key  # per-atom arrays are part of the key
+    summary = run_spec(other)
+    assert summary.failed == 1 and "interface_part" in summary.failures[0]["error"]
+
+
 # --- batching -----------------------------------------------------------------------------------------
 
 

@@ -203,8 +203,19 @@ def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calcu
                             voltage=parameters.get("voltage"))
 
 
+def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+              context: TaskContext) -> Result:
+    from ssbkit.workflows.adhesion import adhesion
+
+    return adhesion(inputs["interface"], calculator, film_bulk=inputs.get("film_bulk"),
+                    substrate_bulk=inputs.get("substrate_bulk"), **parameters)
+
+
 register(TaskKind("relax", _relax, parameters=("fmax", "steps", "relax_cell", "optimizer"), batchable=True))
 register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
+register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
+                  structures=("interface", "film_bulk", "substrate_bulk"), optional=("film_bulk", "substrate_bulk"),
+                  parameters=("relax_positions", "relax_bulk", "fmax", "steps")))
 register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),

@@ -95,17 +95,21 @@ class Spec:
 
 
 def canonical_atoms(atoms: Atoms) -> dict[str, Any]:
-    """What identifies a structure: numbers, positions and cell (Å, rounded), pbc and constraints."""
+    """What identifies a structure: numbers, positions and cell (Å, rounded), pbc, constraints and
+    any other per-atom arrays (tags, magnetic moments, interface_part ...)."""
 
     def rounded(array: np.ndarray) -> list:
         return (np.round(np.asarray(array, dtype=float), POSITION_DECIMALS) + 0.0).tolist()  # +0.0: no -0.0
 
+    extra = {name: rounded(values) if np.issubdtype(values.dtype, np.floating) else values.tolist()
+             for name, values in sorted(atoms.arrays.items()) if name not in ("numbers", "positions")}
     return {
         "numbers": atoms.numbers.tolist(),
         "positions": rounded(atoms.positions),
         "cell": rounded(atoms.cell.array),
         "pbc": atoms.pbc.tolist(),
         "constraints": [c.todict() for c in atoms.constraints],
+        "arrays": extra,  # tags, magnetic moments, interface_part, ...
     }
 
 
