@@ -48,6 +48,7 @@ from ssbkit import __version__
 from ssbkit.errors import InputError
 from ssbkit.workflows.tasks import TaskKind, get_kind, model_version
 
+IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
 POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips
 TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "structures", "tasks", "slurm", "dask",
                   "store", "name"}
@@ -102,7 +103,7 @@ def canonical_atoms(atoms: Atoms) -> dict[str, Any]:
         return (np.round(np.asarray(array, dtype=float), POSITION_DECIMALS) + 0.0).tolist()  # +0.0: no -0.0
 
     extra = {name: rounded(values) if np.issubdtype(values.dtype, np.floating) else values.tolist()
-             for name, values in sorted(atoms.arrays.items()) if name not in ("numbers", "positions")}
+             for name, values in sorted(atoms.arrays.items()) if name not in IGNORED_ARRAYS}
     return {
         "numbers": atoms.numbers.tolist(),
         "positions": rounded(atoms.positions),
