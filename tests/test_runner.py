@@ -107,13 +107,14 @@ tasks:
   - kind: relax
     product: {atoms: [cu, cu.extxyz, noisy.extxyz, moved.extxyz], fmax: [0.05, 0.050000000000001]}
   - kind: relax
-    model: chgnet
-    inputs: {atoms: cu}
+    parameters: {fmax: 0.05}
+    product: {atoms: [cu], model: [emt, chgnet]}
 """))
     # cu (built), cu.extxyz and noisy.extxyz are one structure, the two fmax values one number:
-    # duplicates are dropped, leaving cu, moved, and the other model.
+    # duplicates are dropped, leaving cu, moved, and cu with the other model (emt repeats the first).
     assert [t.labels["atoms"] for t in spec.tasks] == ["cu", "moved.extxyz", "cu"]
-    assert spec.tasks[2].model == "chgnet"
+    assert spec.tasks[2].model == "chgnet" and spec.tasks[2].labels["model"] == "chgnet"
+    assert "model" not in spec.tasks[2].parameters
 
 
 @pytest.mark.parametrize("body, message", [

@@ -27,6 +27,7 @@ A template may hold ``inputs`` (fixed inputs), ``parameters``, ``product`` and `
 written). A name in ``product``/``zip`` goes to the inputs if the kind declares it an input, to the
 parameters otherwise. Structure inputs are references: a name from ``structures``, ``bulk:X``,
 ``molecule:X``, a file path (``path@index`` picks a frame) or an inline mapping as in ``structures``.
+``model`` may be an axis too (``product: {atoms: [a, b], model: [chgnet, sevennet-0]}``).
 
 Tasks are deduplicated by key; ``--task-index i`` refers to position i of this list.
 """
@@ -242,7 +243,7 @@ def _expand_template(template: Any, position: str) -> tuple[TaskKind, list[tuple
             raise InputError(f"{position}: kind {kind.name!r} needs inputs {sorted(missing)}")
         if unknown := set(inputs) - set(kind.inputs):
             raise InputError(f"{position}: kind {kind.name!r} takes inputs {list(kind.inputs)}, not {sorted(unknown)}")
-        if kind.parameters is not None and (unknown := set(parameters) - set(kind.parameters)):
+        if kind.parameters is not None and (unknown := set(parameters) - set(kind.parameters) - {"model"}):
             raise InputError(f"{position}: kind {kind.name!r} takes parameters {list(kind.parameters)}, "
                              f"not {sorted(unknown)}")
         labels = {k: _label(v) for k, v in (inputs | row).items()}
@@ -274,10 +275,12 @@ def load_spec(path: str | Path) -> Spec:
     structure_cache: dict[str, Atoms] = {}
     for number, template in enumerate(document["tasks"]):
         kind, rows = _expand_template(template, f"{path.name}: tasks[{number}]")
-        model = template.get("model", document.get("model")) if kind.needs_model else None
-        if kind.needs_model and not model:
-            raise InputError(f"{path.name}: tasks[{number}] (kind {kind.name}) needs a 'model'")
         for inputs, parameters, labels in rows:
+            model = parameters.pop("model", template.get("model", document.get("model")))
+            if not kind.needs_model:
+                model = None
+            elif not model:
+                raise InputError(f"{path.name}: tasks[{number}] (kind {kind.name}) needs a 'model'")
             for input_name in sorted(set(kind.structures) & set(inputs)):
                 reference = inputs[input_name]
                 cache_key = json.dumps(reference, sort_keys=True)
