@@ -191,6 +191,7 @@ tasks:
         direct = relax(rattled(symbol, seed), EMT(), fmax=0.05)
         assert record.result["energy"] == pytest.approx(direct.energy, abs=1e-9)
         assert record.result["steps"] == direct.steps
+        np.testing.assert_allclose(record.structure().positions, direct.atoms.positions, atol=1e-9)
         assert (spec.run_dir / record.trajectory_path).is_file()
         assert "done in" in (spec.run_dir / record.log_path).read_text()
         assert record.provenance["model"] == "emt" and record.provenance["versions"]["ase"]
