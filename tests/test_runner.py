@@ -126,6 +126,8 @@ tasks:
     ("tasks:\n  - kind: relax\n    inputs: {atoms: bulk:Xx}\n", "cannot build structure"),
     ("tasks:\n  - kind: relax\n    parameters: {fmax: 0.1}\n", "needs inputs ['atoms']"),
     ("tasks: 3\n", "needs a 'tasks' list"),
+    ("batch_size: many\ntasks: []\n", "expected int"),
+    ("store: {journal_mode: truncate}\ntasks: []\n", "journal_mode"),
     ("tasks:\n  - kind: relax\n    model: nomodel\n    inputs: {atoms: bulk:Cu}\n", "unknown model 'nomodel'"),
 ])
 def test_bad_specs_are_named(tmp_path, body, message):

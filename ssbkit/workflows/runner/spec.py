@@ -251,6 +251,15 @@ def _expand_template(template: Any, position: str) -> tuple[TaskKind, list[tuple
     return kind, expanded
 
 
+def _setting(section: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    if key not in section:
+        return default
+    try:
+        return kind(section[key])
+    except (TypeError, ValueError):
+        raise InputError(f"spec setting {key}: expected {kind.__name__}, got {section[key]!r}") from None
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read a YAML batch spec and expand it into tasks (structures built, keys computed)."""
     path = Path(path).resolve()
@@ -266,7 +275,8 @@ def load_spec(path: str | Path) -> Spec:
         raise InputError(f"spec {path}: unknown keys {sorted(unknown)}; allowed {sorted(TOP_LEVEL_KEYS)}")
     named = document.get("structures") or {}
     store = document.get("store") or {}
-    if not isinstance(store, dict) or (unknown := set(store) - {"journal_mode", "lease_s"}):
+    if (not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}
+            or store.get("journal_mode", "wal") not in ("wal", "delete")):
         raise InputError(f"spec {path}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")
     name = str(document.get("name") or path.stem)
     base = path.parent
@@ -298,10 +308,10 @@ def load_spec(path: str | Path) -> Spec:
         run_dir=(base / str(document.get("run_dir", f"runs/{name}"))).resolve(),
         tasks=tasks,
         device=str(document.get("device", "auto")),
-        batch_size=int(document["batch_size"]) if "batch_size" in document else None,
-        retries=int(document.get("retries", 0)),
+        batch_size=_setting(document, "batch_size", int, None),
+        retries=_setting(document, "retries", int, 0),
         slurm=dict(document.get("slurm") or {}),
         dask=dict(document.get("dask") or {}),
-        journal_mode=str(store.get("journal_mode", "wal")),
-        lease_s=float(store.get("lease_s", 300.0)),
+        journal_mode=_setting(store, "journal_mode", str, "wal"),
+        lease_s=_setting(store, "lease_s", float, 300.0),
     )
