@@ -77,7 +77,8 @@ from pathlib import Path  # noqa: E402  (kept in this section to keep merges cle
 
 SOURCE_OPTION = typer.Option(
     "mp", "--source", "-s",
-    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts).")
+    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts), "
+         "mlip:[MODEL:]PATH (structures relaxed with an ML potential).")
 OFFLINE_OPTION = typer.Option(
     False, "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")
 
@@ -217,6 +218,48 @@ def entries_prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical sys
         return
     print_table(f"MP entries cached in {mp.cache_root}", ["chemsys", "entries", "file"],
                 [[r["chemsys"], r["entries"], r["path"]] for r in rows])
+
+
+# entries from structures (issue 9)
+
+
+@entries_app.command("from-structures")
+def entries_from_structures_command(
+    files: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, pymatgen JSON) or folders."),
+    output: Path = typer.Option(..., "-o", "--output", help="Entries file to write (.json or .json.gz)."),
+    model: str = typer.Option("chgnet", "--model", help="Potential from `ssbkit potentials list`."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    mp2020: bool | None = typer.Option(None, "--mp2020/--no-mp2020",
+                                       help="Add MP2020 corrections (default: decided per model)."),
+    formation_energies: bool = typer.Option(
+        False, "--formation-energies",
+        help="Write formation energies (elements at 0) to combine with the experimental source."),
+    fmax: float = typer.Option(0.05, "--fmax", help="Force threshold of the relaxation (eV/Å)."),
+    steps: int = typer.Option(500, "--steps", help="Maximum relaxation steps."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Relax structures with an ML potential and write entries on the Materials Project energy scale."""
+    import sys
+
+    from ssbkit.interfaces.entries import save_entries
+    from ssbkit.interfaces.mlip import entries_from_structures, formation_energy_entries, read_structures
+    from ssbkit.potentials import load
+
+    named = [pair for path in files for pair in read_structures(path)]
+    calculator = load(model, device=device)
+    entries = entries_from_structures([s for _, s in named], calculator, names=[n for n, _ in named],
+                                      mp2020_corrections=mp2020, fmax=fmax, steps=steps,
+                                      progress=sys.stderr.isatty() and not json_output)
+    save_entries(formation_energy_entries(entries) if formation_energies else entries, output)
+    columns = ["name", "formula", "formation_energy_eV_per_atom", "relax_steps", "volume_change"]
+    rows = [[e.data["name"], e.composition.reduced_formula, e.data["formation_energy_per_atom"],
+             e.data["relax_steps"], e.data["volume_change"]] for e in entries]
+    if json_output:
+        emit_json({"output": str(output), "model": entries[0].data["model"],
+                   "entries": [dict(zip(columns, row, strict=True)) for row in rows]})
+    else:
+        print_table(f"Entries from {model} -> {output}",
+                    ["name", "formula", "E_form (eV/atom)", "steps", "volume change"], rows)
 
 
 # --- potentials: list, check, compare, fit (issue 4) ---
@@ -643,7 +686,8 @@ def adhesion_command(
     result = adhesion(atoms, calculator,
                       film_bulk=load_bulk(film_bulk) if film_bulk else None,
                       substrate_bulk=load_bulk(substrate_bulk) if substrate_bulk else None,
-                      relax_positions=relax, fmax=fmax, steps=steps)
+                      relax_positions=relax, fmax=fmax, steps=steps,
+                      progress=not json_output and sys.stderr.isatty())
     if json_output:
         emit_json(result)
         return
@@ -656,7 +700,182 @@ def adhesion_command(
 
 
 
+# reference structures (issue 9)
+
+
+@build_app.command("reference")
+def build_reference(
+    name: str = typer.Argument(..., help="Library name, e.g. Li6PS5Cl (see `ssbkit build references`)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output file: .cif, .vasp/POSCAR, .json or .extxyz."),
+    disordered: bool = typer.Option(False, "--disordered", help="Keep partial occupancies (CIF/JSON only)."),
+    primitive: bool = typer.Option(False, "--primitive", help="Write the primitive cell."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write a reference crystal structure from the literature library."""
+    from ssbkit.interfaces.library import load_reference_structure, reference_structure_info, write_structure
+
+    info = reference_structure_info(name)
+    structure = load_reference_structure(name, ordered=not disordered)
+    if primitive:
+        structure = structure.get_primitive_structure()
+    write_structure(structure, output)
+    if json_output:
+        emit_json({**info.to_dict(), "output": str(output), "n_sites": len(structure)})
+    else:
+        typer.echo(f"wrote {info.name} ({structure.composition.formula}, {len(structure)} sites) to {output}")
+        typer.echo(f"source: {info.source}")
+
+
+@build_app.command("references")
+def build_references(json_output: bool = JSON_OPTION) -> None:
+    """List the reference structures with their space group and literature source."""
+    from ssbkit.interfaces.library import list_reference_structures
+
+    infos = list_reference_structures()
+    if json_output:
+        emit_json(infos)
+        return
+    print_table("Reference structures", ["name", "category", "space group", "ordering", "source"],
+                [[i.name, i.category, i.space_group, "Ewald" if i.disordered else "-", i.source] for i in infos])
+
+
 # --- diffusion (issue 7) ---
+
+diffusion_app = _typer("Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity.")
+app.add_typer(diffusion_app, name="diffusion")
+
+
+GB_PLANES_HELP = ("Grain-boundary planes, fractional along --gb-axis (e.g. 0,0.5), or 'auto' to take them "
+                  "from the bicrystal's grain array (as `ssbkit build gb` writes it).")
+
+
+def _grain_boundary(planes: str | None, axis: int, width: float):
+    from ssbkit.errors import InputError
+    from ssbkit.workflows.diffusion import GrainBoundaryRegion
+
+    if not planes:
+        return None
+    if planes == "auto":
+        return GrainBoundaryRegion(planes=None, axis=axis, width=width)
+    try:
+        fractions = tuple(float(value) for value in planes.split(","))
+    except ValueError as exc:
+        raise InputError(f"--gb-planes takes comma-separated fractional coordinates, got {planes!r}") from exc
+    return GrainBoundaryRegion(planes=fractions, axis=axis, width=width)
+
+
+def _diffusion_structure(source: str):
+    """A structure file, a reference-structure library name (e.g. Li6PS5Cl), an element or llzo-cubic."""
+    from pathlib import Path
+
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ssbkit.errors import InputError
+    from ssbkit.interfaces.library import list_reference_structures, load_reference_structure
+    from ssbkit.interfaces.structures.bulk import load_bulk
+
+    names = sorted(info.name for info in list_reference_structures())
+    if not Path(source).exists() and source in names:
+        return AseAtomsAdaptor.get_atoms(load_reference_structure(source))
+    try:
+        return load_bulk(source)
+    except InputError as exc:
+        raise InputError(f"{exc}, nor a reference structure ({', '.join(names)})") from exc
+
+
+def _report_diffusion(result, json_output: bool) -> None:
+    if json_output:
+        emit_json(result)
+        return
+    rows = []
+    for entry in result.per_temperature:
+        rows.append([entry.temperature, entry.diffusivity, entry.diffusivity_std, entry.conductivity,
+                     entry.duration_ps, "all"])
+        rows += [[entry.temperature, region.diffusivity, region.diffusivity_std, "", entry.duration_ps,
+                  f"{region.region} ({region.n_ions} {result.species})"] for region in entry.regions]
+    print_table(f"{result.species} tracer diffusion",
+                ["T (K)", "D (cm²/s)", "± (cm²/s)", "σ (mS/cm)", "production (ps)", "ions"], rows)
+    if result.arrhenius is not None:
+        fit = result.arrhenius
+        error = "n/a" if fit.activation_energy_std is None else f"{fit.activation_energy_std:.3f}"
+        typer.echo(f"Ea = {fit.activation_energy:.3f} ± {error} eV; at {fit.temperature:g} K: "
+                   f"D = {fit.diffusivity:.3g} cm²/s, σ = {fit.conductivity:.3g} mS/cm")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    for name, path in result.plots.items():
+        typer.echo(f"{name} plot: {path}")
+
+
+@diffusion_app.command("run")
+def diffusion_run(
+    structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz with a grain array for "
+                                    "bicrystals), a reference-structure name (Li6PS5Cl, ...), an element, "
+                                    "or llzo-cubic."),
+    temperatures: list[float] = typer.Option(..., "--temperature", "-t", help="Temperature (K); repeat."),
+    model: str = typer.Option("chgnet", help="Potential: chgnet, sevennet-0, mace:PATH."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    supercell: str = typer.Option("1,1,1", help="Repeat the cell, e.g. 2,2,2."),
+    timestep: float = typer.Option(2.0, help="Time step (fs)."),
+    friction: float = typer.Option(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time."),
+    equilibration_steps: int = typer.Option(1000, help="Equilibration steps (not analysed)."),
+    production_steps: int = typer.Option(10000, help="Production steps."),
+    save_every: int = typer.Option(10, help="Save a frame every N steps."),
+    species: str = typer.Option("Li", help="Diffusing species."),
+    gb_planes: str = typer.Option("", help=GB_PLANES_HELP),
+    gb_axis: int = typer.Option(2, help="Cell axis normal to the grain boundary (0, 1, 2)."),
+    gb_width: float = typer.Option(3.0, help="Half-width (Å) of the grain-boundary region."),
+    out: str = typer.Option("diffusion", help="Directory for trajectories, plots and diffusion.json."),
+    seed: int = typer.Option(0, help="Random seed for velocities and the thermostat."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Langevin NVT MD at all temperatures at once (one batched model call per step), then D(T),
+    Arrhenius Ea and extrapolated 300 K conductivity."""
+    from pathlib import Path
+
+    from ssbkit.errors import InputError
+    from ssbkit.potentials import load
+    from ssbkit.workflows.diffusion import diffusion, write_result
+    from ssbkit.workflows.md import check_temperatures
+
+    check_temperatures(temperatures)
+    grain_boundary = _grain_boundary(gb_planes, gb_axis, gb_width)
+    try:
+        repeat = [int(n) for n in supercell.split(",")]
+    except ValueError as exc:
+        raise InputError(f"--supercell takes three integers such as 2,2,2, got {supercell!r}") from exc
+    if len(repeat) != 3 or min(repeat) < 1:
+        raise InputError(f"--supercell takes three positive integers such as 2,2,2, got {supercell!r}")
+    atoms = _diffusion_structure(structure).repeat(repeat)
+    calculator = load(model, device=device, task="md")
+    result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
+                       equilibration_steps=equilibration_steps, production_steps=production_steps,
+                       save_every=save_every, species=species,
+                       grain_boundary=grain_boundary, seed=seed, progress=not json_output)
+    write_result(result, Path(out) / "diffusion.json")
+    _report_diffusion(result, json_output)
+
+
+@diffusion_app.command("analyze")
+def diffusion_analyze(
+    directory: str = typer.Argument(..., help="Directory with replica*.extxyz from `ssbkit diffusion run`."),
+    species: str = typer.Option("Li", help="Diffusing species."),
+    gb_planes: str = typer.Option("", help=GB_PLANES_HELP),
+    gb_axis: int = typer.Option(2, help="Cell axis normal to the grain boundary (0, 1, 2)."),
+    gb_width: float = typer.Option(3.0, help="Half-width (Å) of the grain-boundary region."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Re-analyse saved replica trajectories (also those of a run stopped early); writes
+    diffusion.json and the plots next to them."""
+    from pathlib import Path
+
+    from ssbkit.workflows.diffusion import diffusion_from_trajectories, write_result
+
+    paths = sorted(Path(directory).glob("replica*.extxyz"))
+    result = diffusion_from_trajectories(paths, species, _grain_boundary(gb_planes, gb_axis, gb_width),
+                                         plot_directory=directory)
+    write_result(result, Path(directory) / "diffusion.json")
+    _report_diffusion(result, json_output)
+
 
 
 # --- NEB (issue 10) ---

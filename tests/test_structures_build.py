@@ -21,11 +21,26 @@ def test_load_bulk_sources(tmp_path):
     assert len(load_bulk(path)) == 2
     with pytest.raises(InputError, match="neither"):
         load_bulk("Unobtainium")
-    with pytest.raises(DataError, match="entry sources"):
-        load_bulk("mp-149")
+    with pytest.raises(DataError, match="mp-149 is not in the MP entry cache"):
+        load_bulk("mp-149")  # conftest removes MP_API_KEY
     with pytest.raises(InputError, match="cannot write"):
         write_structures(tmp_path / "w.pdf", w)
     assert not list(tmp_path.glob(".w*"))  # no temporary leftovers
+
+
+def test_load_bulk_from_the_mp_entry_cache(monkeypatch):
+    """An MP id resolves offline from a ComputedStructureEntry in the entry cache (ssbkit entries prefetch)."""
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    from ssbkit.interfaces.entries import MPSource, save_entries
+    from ssbkit.interfaces.structures.checks import as_structure
+
+    monkeypatch.setenv("SSBKIT_OFFLINE", "1")
+    w = as_structure(load_bulk("W", cubic=True))
+    save_entries([ComputedStructureEntry(w, -25.9, entry_id="mp-91-GGA")], MPSource().cache_path({"W"}))
+    assert load_bulk("mp-91").get_chemical_formula() == "W2"
+    with pytest.raises(DataError, match="offline"):
+        load_bulk("mp-149")
 
 
 def test_parse_miller():
@@ -141,3 +156,21 @@ def test_grain_boundary_bad_input():
     with pytest.raises(InputError, match="keeps atoms"):
         build_grain_boundary(bulk("Li2O", "fluorite", a=4.61), 5, (0, 0, 1), (3, 1, 0), expand_times=1,
                              min_distance_A=3.0)
+
+
+@pytest.mark.parametrize(("film", "substrate", "film_miller", "substrate_miller", "max_area"), [
+    ("Li", "Mg", "110", "0001", 70.0),
+    ("Mg", "W", "0001", "110", 50.0),
+    ("W", "Cu", "110", "111", 40.0),
+])
+def test_metal_interfaces_users_need(film, substrate, film_miller, substrate_miller, max_area):
+    """Li|Mg, Mg|W and W|Cu (anode interlayers and current collector): the smallest match builds into a cell
+    with the tabulated atom count, each side its own element, and no atoms closer than 1.5 Å."""
+    film_bulk, substrate_bulk = load_bulk(film), load_bulk(substrate)
+    best = find_matches(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area).matches[0]
+    atoms = build_interface(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area)
+    assert len(atoms) == best.n_atoms
+    part = atoms.get_array("interface_part")
+    assert set(atoms[part == 1].get_chemical_symbols()) == {film}
+    assert set(atoms[part == 0].get_chemical_symbols()) == {substrate}
+    assert min_distance(atoms) > 1.5

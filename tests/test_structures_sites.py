@@ -103,3 +103,15 @@ def test_bad_input():
         migration_hops(w, mechanism="vacancy")
     with pytest.raises(InputError, match="no interstitial void"):
         interstitial_sites(w, min_radius=2.5)
+
+
+def test_sites_and_hops_at_a_grain_boundary():
+    """At a W Sigma 5 (310) boundary the voids near the boundary are larger than the bulk tetrahedral void,
+    and the single bulk T-T hop splits into many distinct hops."""
+    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+
+    gb = build_grain_boundary(bulk("W", "bcc", a=A_W, cubic=True), 5, (0, 0, 1), (3, 1, 0), expand_times=1)
+    sites = interstitial_sites(gb.atoms)
+    assert max(s.nearest_distance for s in sites) > A_W * np.sqrt(5) / 4 + 0.1
+    hops = migration_hops(gb.atoms, mechanism="interstitial", max_length=1.2)
+    assert len(hops) > 2 and all(1.0 <= h.length_A <= 1.2 for h in hops)

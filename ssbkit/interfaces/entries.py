@@ -10,6 +10,8 @@ unit as pymatgen stores them. Sources shipped here:
 - ``file:PATH``: a JSON or JSON.gz list of entry dicts (``Entry.as_dict()``), the format the MP cache uses.
 - ``experimental``: pymatgen's bundled experimental formation enthalpies (298 K, eV per formula unit),
   elements at zero energy. Needs neither key nor network.
+- ``mlip:[MODEL:]PATH``: the structures in PATH (file or folder) relaxed with an ML potential, as entries
+  on the MP energy scale with MP's elemental ground states (see :mod:`ssbkit.interfaces.mlip`).
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
 share one energy reference (MP-compatible energies in a user file next to ``mp``; formation enthalpies
@@ -300,13 +302,20 @@ class CombinedSource:
 
 SourceFactory = Callable[[str, SourceOptions], EntrySource]
 
+
+def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
+    from ssbkit.interfaces.mlip import MLIPSource
+
+    return MLIPSource(argument)
+
 _FACTORIES: dict[str, SourceFactory] = {
     "mp": lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
                                              endpoint=options.mp_endpoint),
     "file": lambda argument, options: FileSource(argument),
     "experimental": lambda argument, options: ExperimentalSource(),
+    "mlip": _mlip_source,
 }
-_NEEDS_ARGUMENT = {"file"}
+_NEEDS_ARGUMENT = {"file", "mlip"}
 
 
 def register_source(prefix: str, factory: SourceFactory, *, needs_argument: bool = False) -> None:
@@ -340,4 +349,8 @@ def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource
     if {"mp", "experimental"} <= names:
         raise InputError("mp (DFT total energies) and experimental (formation enthalpies) use different energy "
                          "references and cannot be combined")
+    if "experimental" in names and any(name.startswith("mlip:") for name in names):
+        raise InputError("mlip entries are total energies on the MP scale and cannot be combined with experimental "
+                         "formation enthalpies; write formation-energy entries with 'ssbkit entries "
+                         "from-structures --formation-energies' and use experimental,file:PATH")
     return sources[0] if len(sources) == 1 else CombinedSource(sources)

@@ -66,13 +66,16 @@ def surface_area(atoms: Atoms) -> float:
 
 
 def _energies(structures: list[Atoms], calculator: Calculator, relax_positions: bool, fmax: float,
-              steps: int) -> tuple[list[float], bool]:
+              steps: int, progress: bool = False) -> tuple[list[float], bool]:
     """Energies (eV) of several structures: relaxed one by one, or evaluated together through predict."""
     if not relax_positions:
         from ssbkit.potentials import predict
 
         return [p.energy for p in predict(structures, calculator)], True
-    results = [relax(atoms, calculator, fmax=fmax, steps=steps) for atoms in structures]
+    from tqdm import tqdm
+
+    results = [relax(atoms, calculator, fmax=fmax, steps=steps)
+               for atoms in tqdm(structures, desc="relaxing", unit="structure", disable=not progress)]
     return [r.energy for r in results], all(r.converged for r in results)
 
 
@@ -118,8 +121,11 @@ def adhesion(
     relax_bulk: bool = True,
     fmax: float = 0.05,
     steps: int = 300,
+    progress: bool = False,
 ) -> AdhesionResult:
-    """Work of adhesion (and, with both bulks, interface energy) of an interface cell (module docstring)."""
+    """Work of adhesion (and, with both bulks, interface energy) of an interface cell (module docstring).
+
+    ``progress`` shows a progress bar over the relaxations (on stderr)."""
     if "interface_part" not in interface.arrays:
         raise InputError("the interface has no 'interface_part' array (0 substrate, 1 film); build it with "
                          "ssbkit build interface or set it")
@@ -128,7 +134,7 @@ def adhesion(
         raise InputError("interface_part must mark both substrate (0) and film (1) atoms")
     film, substrate = interface[part == 1], interface[part == 0]
     (e_interface, e_film, e_substrate), converged = _energies([interface, film, substrate], calculator,
-                                                             relax_positions, fmax, steps)
+                                                             relax_positions, fmax, steps, progress)
     area = surface_area(interface)
     work = (e_film + e_substrate - e_interface) / area * EV_PER_A2_IN_J_PER_M2
     gamma_film = gamma_substrate = gamma_interface = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,8 +24,9 @@ def load_bulk(source: str | Path | Atoms | Structure, cubic: bool = False) -> At
     ``source``: ase.Atoms or pymatgen Structure (copied); a path to a CIF/POSCAR/extxyz file (last frame);
     an element symbol such as ``"W"`` (ASE's reference crystal structure and lattice constant;
     ``cubic=True`` gives the conventional cubic cell where there is one); ``"llzo-cubic"`` or
-    ``"llzo-tetragonal"`` (ssbkit.interfaces.structures.llzo). Materials Project ids are not resolved here
-    yet (that goes through ssbkit's entry sources).
+    ``"llzo-tetragonal"`` (ssbkit.interfaces.structures.llzo); a Materials Project id such as ``"mp-91"``
+    (from the structures in the MP entry cache of ssbkit.interfaces.entries, else from the MP API with
+    ``MP_API_KEY``; never online when ``SSBKIT_OFFLINE=1``).
     """
     if isinstance(source, (Atoms, Structure)):
         return as_atoms(source)
@@ -39,10 +41,44 @@ def load_bulk(source: str | Path | Atoms | Structure, cubic: bool = False) -> At
 
         return cubic_llzo() if text.lower() == "llzo-cubic" else tetragonal_llzo()
     if MP_ID.match(text):
-        raise DataError(f"{text}: loading Materials Project ids needs the entry sources "
-                        "(ssbkit.interfaces.entries), not available in this build; pass a CIF/POSCAR instead")
+        return _from_materials_project(text)
     raise InputError(f"{text!r} is neither an existing structure file, an element symbol nor one of "
                      f"{', '.join(BUILTIN)}")
+
+
+def _material_id(entry) -> str | None:
+    material_id = (getattr(entry, "data", None) or {}).get("material_id") or str(entry.entry_id or "")
+    match = re.match(r"^(mp|mvc)-\d+", str(material_id))
+    return match.group(0) if match else None
+
+
+def _from_materials_project(material_id: str) -> Atoms:
+    """Structure of an MP material: first from the entry cache, then from the MP API."""
+    from ssbkit.interfaces.entries import DEFAULT_MP_ENDPOINT, MPSource, load_entries
+
+    source = MPSource()
+    if source.cache_root.is_dir():
+        for path in sorted(source.cache_root.glob("*.json.gz")):
+            for entry in load_entries(path):
+                if _material_id(entry) == material_id and getattr(entry, "structure", None) is not None:
+                    return as_atoms(entry.structure)
+    if source.offline:
+        raise DataError(f"{material_id} is not in the MP entry cache {source.cache_root} and the mp source is "
+                        "offline; prefetch its chemical system or pass a CIF/POSCAR")
+    api_key = os.environ.get("MP_API_KEY")
+    if not api_key:
+        raise DataError(f"{material_id} is not in the MP entry cache and no MP_API_KEY is set; set it or pass a "
+                        "CIF/POSCAR")
+    endpoint = os.environ.get("MP_API_ENDPOINT") or DEFAULT_MP_ENDPOINT
+    try:
+        from mp_api.client import MPRester
+
+        with MPRester(api_key, endpoint=endpoint, mute_progress_bars=True) as rester:
+            structure = rester.get_structure_by_material_id(material_id, conventional_unit_cell=True)
+    except Exception as exc:  # network, HTTP and decoding errors of mp-api all end here
+        raise DataError(f"Materials Project request for {material_id} failed: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    return as_atoms(structure)
 
 
 def _element(symbol: str, cubic: bool) -> Atoms:
@@ -69,7 +105,6 @@ def _read_file(path: Path) -> Atoms:
 
 def write_structures(path: str | Path, frames: Atoms | list[Atoms]) -> Path:
     """Write one structure or several frames to extxyz (``.xyz``/``.extxyz``) or CIF, atomically."""
-    import os
     import tempfile
 
     from ase.io import write

@@ -141,8 +141,8 @@ def find_matches(
 ) -> InterfaceSearch:
     """Candidate matches of film (hkl) on substrate (hkl), fewest atoms first.
 
-    ``max_area`` (Å²) bounds the supercell; ``max_strain`` (fraction) the ZSL vector length and angle
-    mismatch. Raises InputError naming the best match found with loose tolerances if none fits.
+    ``max_area`` (Å²) bounds both film and substrate supercells; ``max_strain`` (fraction) the ZSL vector
+    length and angle mismatch. Raises InputError naming the best match found with loose tolerances if none fits.
     """
     if max_area <= 0 or max_strain <= 0:
         raise InputError("max_area and max_strain must be positive")

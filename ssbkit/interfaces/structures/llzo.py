@@ -2,7 +2,10 @@
 
 Tetragonal LLZO (I4_1/acd, No. 142, origin choice 2): lattice and Wyckoff positions of
 J. Awaka et al., J. Solid State Chem. 182, 2046 (2009). Li fully orders on 8a (tetrahedral), 16f and 32g
-(octahedral): 8 + 16 + 32 = 56 Li per cell, 192 atoms.
+(octahedral): 8 + 16 + 32 = 56 Li per cell, 192 atoms. The cell is checked in the tests against the
+published symmetry (spglib finds I4_1/acd), ZrO6 bond lengths (2.10 Å) and bond-valence sums; Li3 and O3
+are written in the representative of their orbit that is consistent with the other sites (lowest Ewald
+energy, no Li-Li contact below 2.4 Å).
 
 Cubic LLZO (Ia-3d, No. 230, origin choice 2): garnet framework La 24c, Zr 16a, O 96h and the partially
 occupied Li sites 24d (tetrahedral) and 96h (split octahedral) as refined by C. A. Geiger et al.,

@@ -119,11 +119,14 @@ def _environment(atoms: Atoms, points: np.ndarray, cutoff: float, species: str =
     return nearest, coordination
 
 
-def _voronoi_vertices(atoms: Atoms) -> np.ndarray:
-    """Voronoi vertices (Cartesian, Å) inside the cell, from the host and its 26 neighbouring images."""
+def _voronoi_vertices(atoms: Atoms, margin: float = 6.0) -> np.ndarray:
+    """Fractional Voronoi vertices inside the cell, from the atoms and their periodic images within
+    ``margin`` Å of it (enough to close the cells of the atoms inside)."""
     shifts = np.array([[a, b, c] for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
     frac = atoms.get_scaled_positions(wrap=True)
     tiled = (frac[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    pad = np.minimum(margin / _widths(atoms.cell[:]), 1.0)
+    tiled = tiled[((tiled >= -pad) & (tiled <= 1 + pad)).all(axis=1)]
     vertices = Voronoi(tiled @ atoms.cell[:]).vertices
     vfrac = np.linalg.solve(atoms.cell[:].T, vertices.T).T
     inside = ((vfrac >= -1e-6) & (vfrac < 1 - 1e-6)).all(axis=1)
@@ -239,33 +242,33 @@ def supercell_repeats(atoms: Atoms, min_length: float) -> tuple[int, int, int]:
                  for width, periodic in zip(_widths(atoms.cell[:]), atoms.pbc, strict=True))
 
 
-def _same_hop(a, b, p, q, rotations, translations, tol) -> bool:
-    """Whether a symmetry operation maps the hop a->b (fractional) onto p->q or q->p, up to a lattice vector."""
-    ia = np.einsum("kij,j->ki", rotations, a) + translations
-    ib = np.einsum("kij,j->ki", rotations, b) + translations
-    for u, v in ((p, q), (q, p)):
-        shift = np.round(ia - u)
-        if ((np.abs(ia - shift - u) < tol).all(axis=1) & (np.abs(ib - shift - v) < tol).all(axis=1)).any():
-            return True
-    return False
-
-
 def _distinct_hops(frac, cell, rotations, translations, max_length, tol=5e-3):
     """Site pairs (i, j, lattice shift) within ``max_length`` Å grouped into symmetry classes; a hop and its
-    reverse are one hop. Returns [(i, j, shift, length, number of such hops in the cell)], shortest first."""
+    reverse are one hop. Returns [(i, j, shift, length, number of such hops in the cell)], shortest first.
+
+    Each new class stores its whole orbit (images of the hop and of its reverse under every operation);
+    a later pair joins the class whose orbit contains it up to a lattice translation."""
     sites = Atoms("X" * len(frac), scaled_positions=frac, cell=cell, pbc=True)
     i_list, j_list, shifts, dists = neighbor_list("ijSd", sites, max_length)
-    classes: list[list] = []
     candidates = sorted(zip(i_list, j_list, shifts, dists, strict=True), key=lambda t: (round(t[3], 4), t[0], t[1]))
+    if len(rotations) == 1:  # no symmetry (interfaces, grain boundaries): every undirected pair is distinct
+        return [(int(i), int(j), shift, float(d), 1) for i, j, shift, d in candidates
+                if (i, tuple(shift)) < (j, tuple(-shift))]
+    classes: list[list] = []
+    orbit_a, orbit_b, orbit_class = np.empty((0, 3)), np.empty((0, 3)), np.empty(0, dtype=int)
     for i, j, shift, d in candidates:
         a, b = frac[i], frac[j] + shift
-        for cls in classes:
-            if abs(cls[3] - d) < 1e-3 and _same_hop(a, b, frac[cls[0]], frac[cls[1]] + cls[2],
-                                                     rotations, translations, tol):
-                cls[4] += 1
-                break
-        else:
-            classes.append([int(i), int(j), shift.copy(), float(d), 1])
+        offset = np.round(orbit_a - a)
+        hit = (np.abs(orbit_a - a - offset) < tol).all(axis=1) & (np.abs(orbit_b - b - offset) < tol).all(axis=1)
+        if hit.any():
+            classes[orbit_class[np.argmax(hit)]][4] += 1
+            continue
+        images_a = np.einsum("kij,j->ki", rotations, a) + translations
+        images_b = np.einsum("kij,j->ki", rotations, b) + translations
+        orbit_a = np.vstack([orbit_a, images_a, images_b])
+        orbit_b = np.vstack([orbit_b, images_b, images_a])
+        orbit_class = np.concatenate([orbit_class, np.full(2 * len(images_a), len(classes))])
+        classes.append([int(i), int(j), shift.copy(), float(d), 1])
     # each undirected hop appears twice in the neighbour list (i->j and j->i)
     return [(i, j, shift, d, max(1, count // 2)) for i, j, shift, d, count in classes]
 
@@ -275,12 +278,14 @@ def migration_hops(
     species: str = "Li",
     mechanism: str = "vacancy",
     max_length: float = 3.5,
+    min_length: float = 1.0,
     supercell_min_length: float = 8.0,
     min_radius: float = 1.4,
     max_radius: float = 3.0,
     symprec: float = 0.01,
 ) -> list[Hop]:
-    """Symmetry-distinct migration hops of ``species`` no longer than ``max_length`` (Å), shortest first.
+    """Symmetry-distinct migration hops of ``species`` between ``min_length`` and ``max_length`` (Å),
+    shortest first (sub-Ångström "hops" join voids that are one site in practice).
 
     ``mechanism="vacancy"``: an atom of ``species`` moves into a neighbouring vacant site of the same
     species (start: destination emptied; end: the atom moved there). ``mechanism="interstitial"``: one extra
@@ -309,7 +314,8 @@ def migration_hops(
         types = np.concatenate([host.numbers, np.zeros(len(frac), dtype=int)])
         with_sites = host + Atoms("X" * len(frac), scaled_positions=frac, cell=host.cell)
         rotations, translations = _symmetry(with_sites, types, symprec)
-    classes = _distinct_hops(frac, host.cell[:], rotations, translations, max_length)
+    classes = [c for c in _distinct_hops(frac, host.cell[:], rotations, translations, max_length)
+               if c[3] >= min_length]
     if not classes:
         raise InputError(f"no {species} {mechanism} hop shorter than {max_length} A; raise max_length")
     repeats = supercell_repeats(host, supercell_min_length)

@@ -97,7 +97,7 @@ def slab_terminations(
     in_planes = thickness_A is None
     generator = SlabGenerator(structure, hkl, min_slab_size=layers if in_planes else thickness_A,
                               min_vacuum_size=1 if in_planes else 1.0, in_unit_planes=in_planes,
-                              center_slab=True, lll_reduce=True, reorient_lattice=True, primitive=True)
+                              center_slab=True, lll_reduce=False, reorient_lattice=True, primitive=True)
     slabs = generator.get_slabs(ftol=ftol, symmetrize=symmetric)
     if not slabs:
         raise InputError(f"no {'symmetric ' if symmetric else ''}slab found for {hkl} of "
@@ -148,10 +148,26 @@ def _orient(slab: Structure, vacuum: float) -> Atoms:
     positions = atoms.positions @ frame.T
     thickness = np.ptp(positions[:, 2])
     positions[:, 2] += vacuum / 2 - positions[:, 2].min()
-    atoms.set_cell([a @ frame.T, b @ frame.T, [0.0, 0.0, thickness + vacuum]], scale_atoms=False)
+    a_new, b_new = _reduce_2d(a @ frame.T, b @ frame.T)
+    atoms.set_cell([a_new, b_new, [0.0, 0.0, thickness + vacuum]], scale_atoms=False)
     atoms.positions = positions
     atoms.pbc = True
+    atoms.wrap()
     return atoms
+
+
+def _reduce_2d(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lagrange-Gauss reduction of an in-plane basis (shortest vectors, angle 60-120 deg), right-handed."""
+    while True:
+        if np.dot(b, b) < np.dot(a, a):
+            a, b = b, a
+        step = np.round(np.dot(a, b) / np.dot(a, a))
+        if step == 0:
+            break
+        b = b - step * a
+    if np.cross(a, b)[2] < 0:
+        b = -b
+    return a, b
 
 
 def layer_indices(atoms: Atoms, tol: float = LAYER_TOL) -> np.ndarray:

@@ -1,0 +1,357 @@
+"""Entries from ML-potential relaxations, on the Materials Project energy scale (entry source ``mlip``).
+
+Universal potentials trained on MPtrj predict total energies on the scale of MP's GGA/GGA+U
+calculations, so a relaxed structure becomes a ``ComputedStructureEntry`` that can sit in a phase
+diagram next to MP entries. The elements are referenced to MP's own elemental ground states (the 89
+entries of the 2023-02-07 database shipped in ``ssbkit/data``), not to the potential's elements.
+
+Whether MP2020 anion and U corrections must be added depends on the training targets:
+
+* CHGNet 0.3.0 was trained on MPtrj energies that already include the MP2020 corrections
+  (its paper and the matbench-discovery protocol): adding them again puts Li2O, LiF, LiCl and Li2S
+  0.1-0.3 eV/atom below experiment. No correction is added.
+* SevenNet-0 and the MACE-MP foundation models were trained on the uncorrected MPtrj energies: the
+  MP2020 corrections are added as for a GGA(+U) calculation (``tests/test_mlip_entries.py`` checks
+  both choices against experimental formation enthalpies).
+
+Relaxations (cell and positions) are cached per structure hash, model and relaxation settings in the
+ssbkit cache dir, so a screening run never relaxes the same phase twice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from pymatgen.analysis.phase_diagram import PDEntry
+from pymatgen.core import Structure
+from pymatgen.entries.compatibility import CompatibilityError, MaterialsProject2020Compatibility
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from ssbkit.errors import CalculationError, DataError, InputError, ModelError
+from ssbkit.interfaces.entries import cache_dir, entries_within
+from ssbkit.potentials import check_coverage, model_name
+from ssbkit.workflows.relax import relax
+
+MP_ELEMENTAL_REFERENCES = "mp-elemental-reference-entries-2023-02-07.json.gz"
+
+# True where the model's training energies already carry the MP2020 corrections, False where they are raw
+# MPtrj (GGA/GGA+U) energies that need them. Models trained on other DFT data (OMat24, MatPES) are not on
+# the MP energy scale at all and are refused.
+MP2020_IN_TRAINING_TARGETS = {
+    "chgnet": True,
+    "sevennet-0": False,
+    "sevennet-0-22may2024": False,
+    "sevennet-l3i5": False,
+    "mace-mp-0-small": False,
+    "mace-mp-0-medium": False,
+    "mace-mp-0-large": False,
+    "mace-mp-0b3-medium": False,
+    "mace-mpa-0-medium": False,
+}
+NOT_ON_MP_SCALE = ("mace-omat-", "mace-matpes-")
+
+# MP's GGA+U values (eV) for oxides and fluorides, as the MP2020 scheme expects them in an entry.
+MP_HUBBARD_U = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2, "V": 3.25, "W": 6.2}
+MIN_DISTANCE = 0.5  # Å; closer atoms are overlapping input or a collapsed relaxation
+MAX_VOLUME_CHANGE = 2.0  # a relaxation that changes the volume by more than this factor blew up
+
+
+@cache
+def mp_elemental_references() -> dict[str, ComputedEntry]:
+    """MP's ground-state entry of each of 89 elements (2023-02-07 database; energies in eV, corrected).
+
+    Data: Materials Project (CC BY 4.0), as published in the matbench-discovery data set (MIT).
+    """
+    raw = resources.files("ssbkit.data").joinpath(MP_ELEMENTAL_REFERENCES).read_bytes()
+    with warnings.catch_warnings():  # pymatgen warns about noble gases lacking electronegativities
+        warnings.simplefilter("ignore", UserWarning)
+        return {el: ComputedEntry.from_dict(entry) for el, entry in json.loads(gzip.decompress(raw)).items()}
+
+
+def formation_energy_per_atom(entry: ComputedEntry) -> float:
+    """Formation energy (eV/atom) of an entry against MP's elemental ground states."""
+    references = mp_elemental_references()
+    missing = [str(el) for el in entry.composition if str(el) not in references]
+    if missing:
+        raise DataError(f"no MP elemental reference for {', '.join(missing)}")
+    reference_energy = sum(amount * references[str(el)].energy_per_atom for el, amount in entry.composition.items())
+    return (entry.energy - reference_energy) / entry.composition.num_atoms
+
+
+def model_identity(calculator: Calculator) -> tuple[str, str]:
+    """(registry name, version) of a calculator from ``ssbkit.potentials.load``, else (class name, "unknown")."""
+    card = getattr(calculator, "ssbkit_card", None)
+    return (card.name, card.version) if card is not None else (model_name(calculator), "unknown")
+
+
+def needs_mp2020_corrections(model: str) -> bool:
+    """Whether MP2020 corrections must be added to a model's energies (False when its targets carry them)."""
+    if model.startswith(NOT_ON_MP_SCALE):
+        raise ModelError(f"{model} was trained on non-MP DFT data, so its energies cannot be mixed with MP entries; "
+                         "use an MPtrj-trained model (chgnet, sevennet-0, mace-mp-0-*)")
+    if model not in MP2020_IN_TRAINING_TARGETS:
+        raise ModelError(
+            f"unknown whether {model!r} was trained on MP2020-corrected energies; pass mp2020_corrections=True "
+            f"(trained on raw MPtrj energies) or False (trained on corrected ones); known: "
+            f"{', '.join(MP2020_IN_TRAINING_TARGETS)}")
+    return not MP2020_IN_TRAINING_TARGETS[model]
+
+
+def _as_structure(structure: Structure | Atoms) -> Structure:
+    if isinstance(structure, Atoms):
+        if not structure.pbc.all():
+            raise InputError(f"{structure.get_chemical_formula()} is not periodic in 3D; bulk phases need a cell")
+        return AseAtomsAdaptor.get_structure(structure)
+    if isinstance(structure, Structure):
+        return structure
+    raise InputError(f"expected a pymatgen Structure or ase.Atoms, got {type(structure).__name__}")
+
+
+def _check_relaxable(structure: Structure) -> None:
+    formula = structure.composition.reduced_formula if len(structure) else "empty structure"
+    if len(structure) == 0:
+        raise InputError("cannot relax an empty structure")
+    if not structure.is_ordered:
+        raise InputError(f"{formula} has partially occupied sites; order it first "
+                         "(ssbkit.interfaces.library.order_by_ewald)")
+    if structure.volume < 1e-3 * len(structure):
+        raise InputError(f"{formula} has a degenerate cell (volume {structure.volume:.3g} Å³)")
+    if len(structure) > 1:
+        distances = structure.distance_matrix[np.triu_indices(len(structure), 1)]
+        if distances.min() < MIN_DISTANCE:
+            raise InputError(f"{formula} has overlapping atoms ({distances.min():.2f} Å apart)")
+
+
+def structure_hash(structure: Structure) -> str:
+    """Hash of a cell's lattice, species and fractional positions (rounded to 1e-4), independent of site order."""
+    frac = np.round(np.mod(structure.frac_coords, 1.0), 4) % 1.0
+    sites = sorted((site.specie.symbol, *map(float, xyz)) for site, xyz in zip(structure, frac, strict=True))
+    payload = json.dumps({"lattice": np.round(structure.lattice.matrix, 4).tolist(), "sites": sites})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _relax_cached(structure: Structure, calculator: Calculator, model: str, version: str,
+                  fmax: float, steps: int) -> dict[str, Any]:
+    """Relaxed structure and raw model energy of one cell, from the cache when there."""
+    key = hashlib.sha256(f"{structure_hash(structure)}|{model}|{version}|{fmax}|{steps}".encode()).hexdigest()
+    path = cache_dir() / "mlip" / model.replace("/", "_").replace(":", "_") / f"{key}.json"
+    if path.exists():
+        try:
+            record = json.loads(path.read_text())
+            record["structure"] = Structure.from_dict(record["structure"])
+            return record
+        except (json.JSONDecodeError, KeyError, ValueError):
+            path.unlink(missing_ok=True)  # corrupt cache file: relax again
+    formula = structure.composition.reduced_formula
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    try:
+        result = relax(atoms, calculator, fmax=fmax, steps=steps, relax_cell=True)
+    except CalculationError as exc:
+        raise CalculationError(f"relaxation of {formula} blew up: {exc}") from exc
+    relaxed = AseAtomsAdaptor.get_structure(result.atoms)
+    volume_ratio = relaxed.volume / structure.volume
+    distances = relaxed.distance_matrix[np.triu_indices(len(relaxed), 1)] if len(relaxed) > 1 else np.array([9.0])
+    if not 1 / MAX_VOLUME_CHANGE < volume_ratio < MAX_VOLUME_CHANGE or distances.min() < MIN_DISTANCE:
+        raise CalculationError(
+            f"relaxation of {formula} blew up (volume x{volume_ratio:.2f}, closest atoms {distances.min():.2f} Å)")
+    if not result.converged:
+        raise CalculationError(f"relaxation of {formula} did not converge in {steps} steps "
+                               f"(max force {result.fmax:.3f} eV/Å > {fmax}); raise steps or check the structure")
+    record = {"structure": relaxed, "energy": result.energy, "steps": result.steps, "fmax": result.fmax,
+              "initial_volume": structure.volume}
+    _write_atomic(path, json.dumps({**record, "structure": relaxed.as_dict()}))
+    return record
+
+
+@cache
+def _mp2020_compatibility() -> MaterialsProject2020Compatibility:
+    return MaterialsProject2020Compatibility(check_potcar=False)  # reads its YAML once
+
+
+def _mp2020_corrected(entry: ComputedStructureEntry) -> ComputedStructureEntry:
+    """The entry with MP2020 anion and GGA+U corrections, as MP would apply them to a GGA(+U) run."""
+    elements = {str(el) for el in entry.composition}
+    hubbards = {el: MP_HUBBARD_U[el] for el in elements & set(MP_HUBBARD_U)} if elements & {"O", "F"} else {}
+    entry.parameters.update(run_type="GGA+U" if hubbards else "GGA", is_hubbard=bool(hubbards), hubbards=hubbards)
+    try:
+        corrected = _mp2020_compatibility().process_entry(entry, on_error="raise")
+    except CompatibilityError as exc:
+        raise DataError(f"MP2020 corrections cannot be applied to {entry.composition.reduced_formula}: {exc}") from exc
+    if corrected is None:
+        raise DataError(f"MP2020 corrections cannot be applied to {entry.composition.reduced_formula}")
+    return corrected
+
+
+def checked_structure(structure: Structure | Atoms, calculator: Calculator) -> Structure:
+    """The input as a pymatgen Structure, after checking it can be relaxed with ``calculator``: periodic,
+    ordered, no overlapping atoms, every element covered by the model (InputError / ModelError otherwise)."""
+    structure = _as_structure(structure)
+    _check_relaxable(structure)
+    check_coverage(AseAtomsAdaptor.get_atoms(structure), calculator)
+    return structure
+
+
+def entry_from_structure(
+    structure: Structure | Atoms,
+    calculator: Calculator,
+    *,
+    mp2020_corrections: bool | None = None,
+    fmax: float = 0.05,
+    steps: int = 500,
+    name: str | None = None,
+) -> ComputedStructureEntry:
+    """Relax cell and positions with ``calculator`` and return an entry on the MP energy scale (eV).
+
+    ``mp2020_corrections`` (None: decided per model, see the module docstring) adds MP2020 corrections.
+    The entry's ``data`` holds the model, its version, the relaxation and the formation energy (eV/atom)
+    against MP's elemental ground states.
+    """
+    structure = checked_structure(structure, calculator)
+    model, version = model_identity(calculator)
+    add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
+    relaxed = _relax_cached(structure, calculator, model, version, fmax, steps)
+    formula = structure.composition.reduced_formula
+    entry = ComputedStructureEntry(
+        relaxed["structure"], relaxed["energy"],
+        parameters={"model": model, "model_version": version},
+        data={"source": "mlip", "model": model, "model_version": version, "name": name or formula,
+              "mp2020_corrections_added": add_corrections, "relax_steps": relaxed["steps"],
+              "relax_fmax_eV_per_A": relaxed["fmax"],
+              "volume_change": relaxed["structure"].volume / relaxed["initial_volume"] - 1,
+              "structure_hash": structure_hash(structure)},
+        entry_id=f"mlip-{model}-{name or formula}-{structure_hash(structure)[:8]}",
+    )
+    if add_corrections:
+        entry = _mp2020_corrected(entry)
+    entry.data["formation_energy_per_atom"] = formation_energy_per_atom(entry)
+    return entry
+
+
+def entries_from_structures(
+    structures: Sequence[Structure | Atoms],
+    calculator: Calculator,
+    *,
+    names: Sequence[str] | None = None,
+    mp2020_corrections: bool | None = None,
+    fmax: float = 0.05,
+    steps: int = 500,
+    progress: bool = False,
+) -> list[ComputedStructureEntry]:
+    """Entries for several structures (see :func:`entry_from_structure`). Every structure is checked before
+    the first relaxation starts, so bad input fails fast."""
+    from tqdm import tqdm
+
+    names = list(names) if names is not None else [None] * len(structures)
+    if len(names) != len(structures):
+        raise InputError(f"{len(names)} names for {len(structures)} structures")
+    structures = [checked_structure(structure, calculator) for structure in structures]
+    if mp2020_corrections is None:
+        needs_mp2020_corrections(model_identity(calculator)[0])  # unknown models fail before any relaxation
+    pairs: Iterable = zip(structures, names, strict=True)
+    if progress:
+        pairs = tqdm(list(pairs), desc="relaxing", unit="structure")
+    return [entry_from_structure(s, calculator, mp2020_corrections=mp2020_corrections, fmax=fmax, steps=steps,
+                                 name=n) for s, n in pairs]
+
+
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json")
+
+
+def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
+    """(name, structure) pairs from a structure file (every frame of an extxyz) or a directory of them.
+
+    Names are file stems, with the frame index appended for multi-frame files.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES
+                       or p.name.startswith(("POSCAR", "CONTCAR")))
+        if not files:
+            raise InputError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR) in {path}")
+        return [pair for file in files for pair in read_structures(file)]
+    if not path.is_file():
+        raise InputError(f"structure file {path} does not exist")
+    if path.suffix.lower() in (".extxyz", ".xyz"):
+        from ase.io import read
+
+        try:
+            frames = read(path, index=":")
+        except Exception as exc:
+            raise InputError(f"cannot read structures from {path}: {exc}") from exc
+        if len(frames) == 1:
+            return [(path.stem, _as_structure(frames[0]))]
+        return [(f"{path.stem}-{i}", _as_structure(atoms)) for i, atoms in enumerate(frames)]
+    try:
+        return [(path.stem, Structure.from_file(path))]
+    except Exception as exc:  # pymatgen raises many types for unreadable files
+        raise InputError(f"cannot read a crystal structure from {path}: {exc}") from exc
+
+
+class MLIPSource:
+    """Entry source ``mlip:[MODEL:]PATH``: the structures in PATH (a file or a directory) relaxed with
+    MODEL (default chgnet) as entries on the MP energy scale, plus MP's elemental ground states.
+
+    Combine it with ``mp`` (same energy scale), not with ``experimental`` (formation enthalpies: write
+    formation-energy entries with ``ssbkit entries from-structures --formation-energies`` instead).
+    """
+
+    def __init__(self, argument: str, device: str = "auto"):
+        model, _, path = argument.partition(":")
+        if not path:
+            model, path = "chgnet", argument
+        if not path:
+            raise InputError("the mlip source needs structures: mlip:PATH or mlip:MODEL:PATH")
+        self.name = f"mlip:{argument}"
+        self.model = model
+        self.device = device
+        self.structures = read_structures(path)
+        self._entries: list[ComputedStructureEntry] | None = None
+
+    def entries(self) -> list[ComputedStructureEntry]:
+        """All relaxed entries (relaxing on first use; relaxations are cached on disk)."""
+        if self._entries is None:
+            from ssbkit.potentials import load
+
+            calculator = load(self.model, device=self.device)
+            names, structures = zip(*self.structures, strict=True)
+            self._entries = entries_from_structures(structures, calculator, names=names)
+        return self._entries
+
+    def get_entries(self, elements: Iterable[str]) -> list[ComputedEntry]:
+        """Entries whose elements are all in ``elements``, and MP's ground state of each of those elements."""
+        references = mp_elemental_references()
+        return [references[str(el)] for el in sorted(elements) if str(el) in references] + entries_within(
+            self.entries(), elements)
+
+
+def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
+    """Entries whose energy is the formation energy against MP's elements (eV per formula unit, elements
+    at zero): the reference that pymatgen's experimental formation enthalpies use."""
+    return [PDEntry(e.composition, formation_energy_per_atom(e) * e.composition.num_atoms,
+                    name=e.data.get("name", e.composition.reduced_formula), attribute=dict(e.data)) for e in entries]

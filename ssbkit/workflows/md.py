@@ -1,0 +1,279 @@
+"""NVT molecular dynamics of several replicas (e.g. one per temperature) advancing together.
+
+Every MD step evaluates all replicas with ONE call to :func:`ssbkit.potentials.predict`, so a
+graph-batched model evaluates them in a single forward pass. The integrator is Langevin BAOAB
+(Leimkuhler & Matthews, J. Chem. Phys. 138, 174102, 2013): one force evaluation per step, exact
+Ornstein-Uhlenbeck friction/noise substep, so free particles diffuse with D = kT/(m*gamma).
+
+Each replica's trajectory is appended frame by frame to an extended-XYZ file (positions unwrapped,
+momenta, step, time and phase in the comment line) and flushed, so it survives a crash or an
+unstable run; :func:`read_production` returns the production frames of such a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.io import iread, write
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.neighborlist import neighbor_list
+
+from ssbkit.errors import CalculationError, InputError
+from ssbkit.potentials import predict
+from ssbkit.results import Result
+
+EQUILIBRATION = "equilibration"
+PRODUCTION = "production"
+
+
+@dataclass
+class ReplicaTrajectory(Result):
+    """One replica's run: target and mean kinetic temperature (K) over production, file written."""
+
+    temperature: float
+    mean_temperature: float
+    path: Path
+    n_frames: int
+    atoms: Atoms
+
+
+@dataclass
+class ReplicaMDResult(Result):
+    """Replica MD run: trajectories, time step (fs), frames saved every ``save_every`` steps, and
+    the speed in MD steps per second of all replicas together (one step = every replica advanced)."""
+
+    replicas: list[ReplicaTrajectory]
+    timestep: float
+    save_every: int
+    equilibration_steps: int
+    production_steps: int
+    steps_per_second: float
+
+
+class _Replica:
+    """State of one replica: unwrapped positions in ``atoms``, momenta, target kT and its file."""
+
+    def __init__(self, atoms: Atoms, temperature: float, rng: np.random.Generator, trajectory: IO[str]):
+        self.atoms = atoms
+        self.temperature = temperature
+        self.kT = units.kB * temperature
+        self.masses = atoms.get_masses()[:, None]
+        self.rng = rng
+        self.trajectory = trajectory
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        Stationary(atoms)
+        self.momenta = atoms.get_momenta()
+        self.forces = np.zeros_like(self.momenta)
+        self.energy = 0.0
+        self.reference_energy = 0.0
+        self.production_frames = 0
+
+    def kinetic_temperature(self) -> float:
+        """Instantaneous kinetic temperature (K), 3N degrees of freedom."""
+        kinetic = 0.5 * float(np.sum(self.momenta**2 / self.masses))
+        return 2.0 * kinetic / (3 * len(self.atoms) * units.kB)
+
+
+def _evaluate(replicas: Sequence[_Replica], calculator: Calculator, step: int) -> None:
+    """Forces and energies of all replicas in one batched model call (wrapped copies of the cells)."""
+    wrapped = []
+    for replica in replicas:
+        copy = replica.atoms.copy()
+        copy.wrap()
+        wrapped.append(copy)
+    try:
+        predictions = predict(wrapped, calculator)
+    except CalculationError as exc:
+        raise CalculationError(f"unstable dynamics at step {step}: {exc}") from exc
+    for replica, prediction in zip(replicas, predictions, strict=True):
+        replica.forces = np.asarray(prediction.forces, dtype=float)
+        replica.energy = float(prediction.energy)
+
+
+def _half_kick(replica: _Replica, dt: float) -> None:
+    """B of BAOAB: half a time step of the current forces on the momenta."""
+    replica.momenta += 0.5 * dt * replica.forces
+
+
+def _drift_thermostat_drift(replica: _Replica, dt: float, friction: float) -> None:
+    """A-O-A of BAOAB: half drift, exact Ornstein-Uhlenbeck update of the momenta, half drift."""
+    c1 = np.exp(-friction * dt)
+    c2 = np.sqrt((1.0 - c1**2) * replica.kT * replica.masses)
+    replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
+    replica.momenta = c1 * replica.momenta + c2 * replica.rng.standard_normal(replica.momenta.shape)
+    replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
+
+
+def _check_stable(replica: _Replica, step: int, min_distance: float, max_energy_rise: float,
+                  check_distances: bool) -> None:
+    """Raise CalculationError for NaN, an energy blow-up or atoms closer than ``min_distance`` (Å)."""
+    where = f"replica at {replica.temperature:g} K, step {step}"
+    if not (np.isfinite(replica.atoms.positions).all() and np.isfinite(replica.momenta).all()):
+        raise CalculationError(f"unstable dynamics ({where}): non-finite positions or velocities")
+    rise = (replica.energy - replica.reference_energy) / len(replica.atoms)
+    if rise > max_energy_rise:
+        raise CalculationError(
+            f"unstable dynamics ({where}): potential energy rose {rise:.2f} eV/atom above the start "
+            f"(limit {max_energy_rise:g} eV/atom); try a smaller time step")
+    if check_distances and min_distance > 0 and len(replica.atoms) > 1:
+        distances = neighbor_list("d", replica.atoms, min_distance)
+        if len(distances):
+            raise CalculationError(
+                f"unstable dynamics ({where}): atoms {distances.min():.2f} Å apart, closer than the "
+                f"physical minimum {min_distance:g} Å; try a smaller time step")
+
+
+def _phase(step: int, equilibration_steps: int) -> str:
+    """Production starts with the frame at the last equilibration step (its time origin)."""
+    return PRODUCTION if step >= equilibration_steps else EQUILIBRATION
+
+
+def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -> None:
+    frame = replica.atoms.copy()
+    frame.set_momenta(replica.momenta, apply_constraint=False)
+    frame.info.update(step=step, time_fs=step * timestep_fs, phase=phase,
+                      target_temperature_K=replica.temperature, energy_eV=replica.energy,
+                      kinetic_temperature_K=replica.kinetic_temperature())
+    write(replica.trajectory, frame, format="extxyz")
+    replica.trajectory.flush()
+    replica.production_frames += phase == PRODUCTION
+
+
+def check_temperatures(temperatures: Sequence[float]) -> list[float]:
+    """Temperatures (K) as floats; InputError unless there is at least one and all are finite and > 0."""
+    temperatures = [float(t) for t in temperatures]
+    if not temperatures:
+        raise InputError("give at least one temperature")
+    for temperature in temperatures:
+        if not np.isfinite(temperature) or temperature <= 0:
+            raise InputError(f"temperature must be > 0 K, got {temperature:g}")
+    return temperatures
+
+
+def run_replicas(
+    replicas: Sequence[Atoms],
+    temperatures: Sequence[float],
+    calculator: Calculator,
+    directory: str | Path,
+    timestep: float = 2.0,
+    friction: float = 0.002,
+    equilibration_steps: int = 1000,
+    production_steps: int = 10000,
+    save_every: int = 10,
+    seed: int = 0,
+    min_distance: float = 0.5,
+    max_energy_rise: float = 2.0,
+    progress: bool | None = None,
+) -> ReplicaMDResult:
+    """Run Langevin NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
+
+    ``timestep`` in fs; ``friction`` (gamma) in 1/fs, the default 0.002 (a 500 fs velocity relaxation
+    time) being weak next to Li vibrations (~10 THz), so hopping dynamics are little perturbed.
+    Velocities start from a Maxwell-Boltzmann distribution (``seed``; replica i always gets the same
+    random stream, however many run along). One batched force call per step for all replicas.
+    Frames (equilibration and production, tagged by ``phase``) are appended every ``save_every``
+    steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential energy rising
+    more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å, checked at saved
+    frames; 0 switches that check off, e.g. for an ideal gas) raise CalculationError, and the frames
+    written so far stay on disk. Inputs are not modified.
+    """
+    temperatures = check_temperatures(temperatures)
+    if len(replicas) != len(temperatures):
+        raise InputError(f"need one temperature per replica: {len(replicas)} replicas, "
+                         f"{len(temperatures)} temperatures")
+    if timestep <= 0 or friction <= 0:
+        raise InputError(f"time step ({timestep:g} fs) and friction ({friction:g} 1/fs) must be > 0")
+    if save_every < 1 or equilibration_steps < 0 or production_steps < 1:
+        raise InputError("need save_every >= 1, equilibration_steps >= 0 and production_steps >= 1")
+    for atoms in replicas:
+        if len(atoms) == 0:
+            raise InputError("cannot run MD on an empty structure")
+        if atoms.constraints:
+            raise InputError("replica MD does not apply constraints; remove them with atoms.set_constraint()")
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    dt = timestep * units.fs
+    gamma = friction / units.fs
+    seeds = np.random.SeedSequence(seed).spawn(len(replicas))
+    total_steps = equilibration_steps + production_steps
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    with ExitStack() as stack:
+        states = []
+        for index, (atoms, temperature, child_seed) in enumerate(zip(replicas, temperatures, seeds)):
+            path = directory / f"replica{index:02d}_{temperature:g}K.extxyz"
+            handle = stack.enter_context(path.open("w"))
+            work = atoms.copy()
+            work.calc = None
+            states.append(_Replica(work, temperature, np.random.default_rng(child_seed), handle))
+
+        _evaluate(states, calculator, step=0)
+        for state in states:
+            state.reference_energy = state.energy
+            _check_stable(state, 0, min_distance, max_energy_rise, check_distances=True)
+            _write_frame(state, 0, timestep, _phase(0, equilibration_steps))
+
+        production_temperatures = [[] for _ in states]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(tqdm(total=total_steps, desc="MD", unit="step"))
+        start = time.perf_counter()
+        for step in range(1, total_steps + 1):
+            for state in states:
+                _half_kick(state, dt)
+                _drift_thermostat_drift(state, dt, gamma)
+            _evaluate(states, calculator, step)
+            saving = (step - equilibration_steps) % save_every == 0
+            phase = _phase(step, equilibration_steps)
+            for index, state in enumerate(states):
+                _half_kick(state, dt)
+                _check_stable(state, step, min_distance, max_energy_rise, check_distances=saving)
+                if step > equilibration_steps:
+                    production_temperatures[index].append(state.kinetic_temperature())
+                if saving:
+                    _write_frame(state, step, timestep, phase)
+            if bar is not None:
+                bar.update()
+        elapsed = time.perf_counter() - start
+
+    trajectories = []
+    for state, temps in zip(states, production_temperatures, strict=True):
+        final = state.atoms.copy()
+        final.set_momenta(state.momenta, apply_constraint=False)
+        trajectories.append(ReplicaTrajectory(
+            temperature=state.temperature, mean_temperature=float(np.mean(temps)),
+            path=Path(state.trajectory.name), n_frames=state.production_frames, atoms=final))
+    return ReplicaMDResult(replicas=trajectories, timestep=timestep, save_every=save_every,
+                           equilibration_steps=equilibration_steps, production_steps=production_steps,
+                           steps_per_second=total_steps / elapsed if elapsed > 0 else float("inf"))
+
+
+def read_production(path: str | Path) -> list[Atoms]:
+    """Production frames of a trajectory written by :func:`run_replicas` (all frames if untagged).
+
+    A last frame cut short by a crash is ignored; the complete frames before it are returned."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"trajectory {path} does not exist")
+    frames: list[Atoms] = []
+    try:
+        for frame in iread(path, index=":", format="extxyz"):
+            frames.append(frame)
+    except Exception as exc:  # ase raises many types for a corrupt or truncated file
+        if not frames:
+            raise InputError(f"cannot read trajectory {path}: {exc}") from exc
+    tagged = [frame for frame in frames if frame.info.get("phase") == PRODUCTION]
+    return tagged if any("phase" in frame.info for frame in frames) else frames
