@@ -443,6 +443,53 @@ tasks:
     assert summary.failed == 1 and "interface_part" in summary.failures[0]["error"]
 
 
+def test_md_diffusion_kind_passes_its_parameters(tmp_path):
+    """Wiring only (the MD and MSD physics are validated in test_diffusion.py): a 0.08 ps run is refused by
+    the analysis with a message that echoes the parameters given in the spec; the task is recorded failed."""
+    path = write_spec(tmp_path, """
+structures:
+  cuag: {file: cuag.extxyz}
+tasks:
+  - kind: md-diffusion
+    inputs: {atoms: cuag}
+    parameters: {temperatures: [1200], species: Cu, equilibration_steps: 0, production_steps: 40,
+                 save_every: 10, seed: 1}
+""")
+    atoms = bulk("Cu", cubic=True).repeat(2)
+    atoms.symbols[0] = "Ag"
+    write(tmp_path / "cuag.extxyz", atoms)
+    summary = run_spec(load_spec(path))
+    assert summary.failed == 1
+    assert "0.08 ps" in summary.failures[0]["error"] and "Cu" in summary.failures[0]["error"]
+    output = load_spec(path).run_dir / "tasks" / load_spec(path).tasks[0].key
+    assert any(output.glob("*.extxyz"))  # the trajectory went to the task's own directory
+
+
+@pytest.mark.slow
+def test_md_diffusion_kind_matches_a_direct_run(tmp_path):
+    """Cu tracer diffusion in Cu(Ag) with EMT at 1200 K: the runner's stored D equals a direct call with the
+    same seed (Langevin noise is seeded, so the runs are identical)."""
+    from ssbkit.workflows.diffusion import diffusion
+
+    path = write_spec(tmp_path, """
+tasks:
+  - kind: md-diffusion
+    inputs: {atoms: cuag.extxyz}
+    parameters: {temperatures: [1200], species: Cu, timestep: 4.0, equilibration_steps: 10,
+                 production_steps: 600, save_every: 20, seed: 0}
+""")
+    atoms = bulk("Cu", cubic=True).repeat(2)
+    atoms.symbols[0] = "Ag"
+    write(tmp_path / "cuag.extxyz", atoms)
+    spec = load_spec(path)
+    assert run_spec(spec).done == 1
+    stored = spec_results(spec)[0].result["per_temperature"][0]
+    direct = diffusion(spec.tasks[0].inputs["atoms"], EMT(), [1200.0], tmp_path / "direct", timestep=4.0,
+                       equilibration_steps=10, production_steps=600, save_every=20, species="Cu", seed=0,
+                       progress=False).per_temperature[0]
+    assert stored["diffusivity"] == pytest.approx(direct.diffusivity, rel=1e-9)
+
+
 # --- batching -----------------------------------------------------------------------------------------
 
 

@@ -211,11 +211,21 @@ def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Ca
                     substrate_bulk=inputs.get("substrate_bulk"), **parameters)
 
 
+def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+                  context: TaskContext) -> Result:
+    from ssbkit.workflows.diffusion import diffusion
+
+    return diffusion(inputs["atoms"], calculator, directory=context.output_dir, progress=False, **parameters)
+
+
 register(TaskKind("relax", _relax, parameters=("fmax", "steps", "relax_cell", "optimizer"), batchable=True))
 register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
 register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
                   structures=("interface", "film_bulk", "substrate_bulk"), optional=("film_bulk", "substrate_bulk"),
                   parameters=("relax_positions", "relax_bulk", "fmax", "steps")))
+register(TaskKind("md-diffusion", _md_diffusion,
+                  parameters=("temperatures", "timestep", "friction", "equilibration_steps", "production_steps",
+                              "save_every", "species", "target_temperature", "seed"), model_task="md"))
 register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),
