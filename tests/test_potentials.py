@@ -122,7 +122,10 @@ def test_unknown_model_name_lists_known_ones():
 def test_foundation_names_resolve_to_mace_torchs_urls_and_cache(tmp_path, monkeypatch):
     # Reference: mace-torch's own URL table and its download_mace_mp_checkpoint, which returns the
     # cached file without downloading when it exists. Both must agree with our card and cache path.
-    from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_urls
+    from mace.calculators.foundations_models import (
+        download_mace_mp_checkpoint,
+        mace_mp_urls,
+    )
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     for ours, theirs in [("mace-mp-0-small", "small"), ("mace-mp-0-medium", "medium"),
@@ -186,6 +189,14 @@ def test_uncovered_elements_are_named(sevennet, chgnet):
         check_coverage([cell], chgnet)
 
 
+def test_edge_batches_fill_up_to_the_budget_and_keep_oversized_graphs_alone():
+    from ssbkit.potentials.backends import edge_batches
+
+    assert edge_batches([3, 3, 3, 10, 1], 6) == [slice(0, 2), slice(2, 3), slice(3, 4), slice(4, 5)]
+    assert edge_batches([1, 1, 1], 100) == [slice(0, 3)]
+    assert edge_batches([], 10) == []
+
+
 # --- CHGNet -------------------------------------------------------------------------------------
 
 def test_chgnet_calculator_matches_chgnets_own(chgnet):
@@ -199,6 +210,15 @@ def test_chgnet_calculator_matches_chgnets_own(chgnet):
     atoms = cells[0].copy()
     atoms.calc = chgnet
     assert atoms.get_magnetic_moments().shape == (len(atoms),)
+
+
+def test_chgnet_calculator_pickles_for_worker_processes(chgnet):
+    import pickle
+
+    atoms = rattled_cells("Li", 3.44, "bcc")[0]
+    copy = pickle.loads(pickle.dumps(chgnet))
+    assert copy.ssbkit_card.name == "chgnet"
+    assert predict([atoms], copy)[0].energy == predict([atoms], chgnet)[0].energy
 
 
 def test_chgnet_batched_equals_one_by_one(chgnet):
@@ -315,3 +335,16 @@ def test_pymatgen_structures_are_accepted(chgnet):
     from_structure = predict([AseAtomsAdaptor.get_structure(atoms)], chgnet)[0]
     assert from_structure.energy == pytest.approx(predict([atoms], chgnet)[0].energy, abs=1e-5)
 
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["chgnet", "sevennet-0"])
+def test_cuda_batches_match_cpu(name):
+    # Reference: the same model on CPU, one structure at a time. float32 on two devices differ by
+    # reduction order only: 1e-5 eV/atom, 1e-4 eV/Å.
+    cells = rattled_cells("Cu", 3.61)
+    cpu = predict(cells, load(name, device="cpu"), max_batch_edges=1)
+    cuda = predict(cells, load(name, device="cuda"))
+    for a, b, atoms in zip(cpu, cuda, cells, strict=True):
+        assert abs(a.energy - b.energy) / len(atoms) < 1e-5
+        np.testing.assert_allclose(a.forces, b.forces, atol=1e-4)

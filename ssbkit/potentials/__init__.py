@@ -24,7 +24,13 @@ from ase.data import chemical_symbols
 
 from ssbkit.errors import CalculationError, InputError, ModelError
 from ssbkit.potentials._compat import configure_e3nn
-from ssbkit.potentials.backends import backend_for, edge_batches, elements_of
+from ssbkit.potentials.backends import (
+    Backend,
+    backend_for,
+    cpu_batch_edges,
+    edge_batches,
+    elements_of,
+)
 from ssbkit.potentials.registry import (
     CARDS,
     DEFAULT_DTYPE,
@@ -36,10 +42,9 @@ from ssbkit.potentials.registry import (
 )
 from ssbkit.results import Result
 
-#: Edges (bonds, plus angles for CHGNet) per batch. On CPU the forward/backward cost is linear in
-#: edges and batching only saves Python overhead, so batches stay small (benchmarks/batching.py);
-#: on CUDA larger batches fill the device.
-MAX_BATCH_EDGES = {"cpu": 4_000, "cuda": 300_000}
+#: Edges (bonds, plus angles for CHGNet) per batch on CUDA, where large batches fill the device. On
+#: CPU each backend's measured ``Backend.cpu_batch_edges`` applies (see backends.py).
+CUDA_BATCH_EDGES = 300_000
 DTYPES = ("float32", "float64")
 
 
@@ -156,6 +161,14 @@ def _device_type(calculator: Calculator) -> str:
     return "cuda" if str(device).startswith("cuda") else "cpu"
 
 
+def _batch_edges(backend: Backend, calculator: Calculator) -> int:
+    import torch
+
+    if _device_type(calculator) == "cuda":
+        return CUDA_BATCH_EDGES
+    return cpu_batch_edges(backend, torch.get_num_threads())
+
+
 def _one_by_one(atoms: Atoms, calculator: Calculator) -> tuple[float, np.ndarray, np.ndarray | None]:
     atoms = atoms.copy()
     atoms.calc = calculator
@@ -168,7 +181,9 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     """Evaluate energies, forces and stresses of several structures with one calculator.
 
     CHGNet, SevenNet and MACE calculators evaluate graph batches of up to ``max_batch_edges`` edges
-    (default per device in ``MAX_BATCH_EDGES``); other ASE calculators are called one by one.
+    (default: ``CUDA_BATCH_EDGES`` on CUDA; on CPU the backend's measured budget for the current
+    torch thread count, see ``backends.cpu_batch_edges``);
+    other ASE calculators are called one by one.
     Raises ModelError for elements the model does not cover, CalculationError for NaN/inf results.
     """
     atoms_list = [_as_atoms(s) for s in structures]
@@ -181,7 +196,7 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     if backend is None:
         raw = [_one_by_one(atoms, calculator) for atoms in atoms_list]
     else:
-        budget = max_batch_edges or MAX_BATCH_EDGES[_device_type(calculator)]
+        budget = max_batch_edges or _batch_edges(backend, calculator)
         graphs = [backend.graph(calculator, atoms) for atoms in atoms_list]
         raw = []
         for batch in edge_batches([backend.edges(g) for g in graphs], budget):
@@ -199,9 +214,9 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
 
 __all__ = [
     "CARDS",
+    "CUDA_BATCH_EDGES",
     "DEFAULT_DTYPE",
     "DEFAULT_MODEL",
-    "MAX_BATCH_EDGES",
     "ModelCard",
     "Prediction",
     "card",

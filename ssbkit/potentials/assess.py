@@ -119,7 +119,8 @@ def compare_models(atoms: Atoms, models: Sequence[str | Calculator], *, fmax: fl
         "max_force": [o.max_force for o in outcomes],
         "relaxed_energy_per_atom": [o.relaxed_energy_per_atom for o in outcomes],
         "volume_per_atom": [o.volume_per_atom for o in outcomes],
-        **{name: [o.lattice[i] for o in outcomes] for i, name in enumerate("a b c alpha beta gamma".split())},
+        **{name: [o.lattice[i] for o in outcomes]
+           for i, name in enumerate(["a", "b", "c", "alpha", "beta", "gamma"])},
     }
     spread = {name: float(max(values) - min(values)) for name, values in columns.items()}
     return ComparisonResult(formula=atoms.get_chemical_formula(), outcomes=outcomes, spread=spread)

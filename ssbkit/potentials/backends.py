@@ -7,7 +7,7 @@ graphs into batches under an edge budget and calls ``evaluate`` once per batch.
 
 CHGNet's own ``predict_graph`` differentiates with ``create_graph=True`` and runs two backward
 passes (forces, then stress); that keeps a double-backward graph alive and makes it 2-5x slower on
-CPU than one first-order backward for both. ``chgnet_evaluate`` takes the gradient with respect to
+CPU than one first-order backward for both. ``chgnet_forward`` takes the gradient with respect to
 positions and strains in a single first-order pass; ``SsbkitCHGNetCalculator`` uses it for
 single-structure calls too, so relaxations, NEB and MD get the same speed-up.
 """
@@ -39,6 +39,21 @@ class Backend:
     graph: Callable[[Calculator, Atoms], Any]
     edges: Callable[[Any], int]
     evaluate: Callable[[Calculator, list[Any]], list[Evaluation]]
+    #: Edges per batch on CPU with one torch thread. There batches only save Python overhead and
+    #: lose cache locality; measured in benchmarks/potentials_speed.py (8 rattled 8-atom LiF cells,
+    #: process CPU time): CHGNet 1.07x and SevenNet 1.12x at this budget vs one-by-one, while one
+    #: batch of all eight ran at 0.88x (CHGNet) and 0.77x (MACE). With several threads every op pays a
+    #: synchronisation cost and batches win big (CHGNet, 2 threads: 3.2x for one batch of eight), so
+    #: ``cpu_batch_edges(threads)`` scales the budget by MULTI_THREAD_BATCH_FACTOR.
+    cpu_batch_edges: int = 4_000
+
+
+MULTI_THREAD_BATCH_FACTOR = 8
+
+
+def cpu_batch_edges(backend: Backend, threads: int) -> int:
+    """Edge budget per batch for ``backend`` on a CPU running ``threads`` torch threads."""
+    return backend.cpu_batch_edges * (1 if threads <= 1 else MULTI_THREAD_BATCH_FACTOR)
 
 
 def _voigt(stress_3x3: torch.Tensor) -> np.ndarray:
@@ -58,7 +73,7 @@ def _chgnet_graph(calc: Calculator, atoms: Atoms) -> Any:
 
 
 def chgnet_forward(model: Any, graphs: list[Any]) -> dict[str, Any]:
-    """Energies (eV), forces (eV/Å), stresses (eV/Å³, 3x3) and magmoms (μB) of CHGNet graphs."""
+    """Energies (eV), forces (eV/Å), stresses (eV/Å³, Voigt) and magmoms (μB) of CHGNet graphs."""
     from chgnet.model.model import BatchedGraph
 
     batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
@@ -91,6 +106,7 @@ def _chgnet_elements(calc: Calculator) -> frozenset[int]:
 
 
 def _chgnet_calculator_class() -> type[Calculator]:
+    """Build ``SsbkitCHGNetCalculator`` on first use, so importing ssbkit does not import chgnet."""
     from chgnet.model.dynamics import CHGNetCalculator
 
     class SsbkitCHGNetCalculator(CHGNetCalculator):
@@ -104,7 +120,16 @@ def _chgnet_calculator_class() -> type[Calculator]:
             self.results = {"energy": energy, "free_energy": energy, "forces": out["forces"][0],
                             "stress": out["stress"][0], "magmoms": out["magmoms"][0]}
 
+    SsbkitCHGNetCalculator.__module__ = __name__  # picklable as a module attribute (see __getattr__)
+    SsbkitCHGNetCalculator.__qualname__ = "SsbkitCHGNetCalculator"
     return SsbkitCHGNetCalculator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SsbkitCHGNetCalculator":
+        globals()[name] = _chgnet_calculator_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def chgnet_calculator(device: str) -> Calculator:
@@ -114,8 +139,8 @@ def chgnet_calculator(device: str) -> Calculator:
     from chgnet.model import CHGNet
 
     with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
-        model = CHGNet.load(verbose=False, use_device=device)
-        return _chgnet_calculator_class()(model=model, use_device=device)
+        model = CHGNet.load(verbose=False, use_device=device).requires_grad_(False)  # inference only
+        return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
 
 # --- SevenNet ---------------------------------------------------------------------------------
@@ -153,7 +178,9 @@ def sevennet_calculator(checkpoint: str, device: str) -> Calculator:
     """A SevenNet checkpoint shipped in the sevenn wheel (e.g. ``7net-0``) as an ASE calculator."""
     from sevenn.calculator import SevenNetCalculator
 
-    return SevenNetCalculator(checkpoint, device=device)
+    calculator = SevenNetCalculator(checkpoint, device=device)
+    calculator.model.requires_grad_(False)  # inference only: forces are gradients w.r.t. positions
+    return calculator
 
 
 # --- MACE -------------------------------------------------------------------------------------
@@ -223,7 +250,7 @@ BACKENDS = {
     "sevennet": Backend("sevennet", _sevennet_elements, _sevennet_graph,
                         lambda g: int(g["edge_index"].shape[1]), _sevennet_evaluate),
     "mace": Backend("mace", _mace_elements, _mace_graph,
-                    lambda g: int(g["edge_index"].shape[1]), _mace_evaluate),
+                    lambda g: int(g["edge_index"].shape[1]), _mace_evaluate, cpu_batch_edges=1_000),
 }
 
 

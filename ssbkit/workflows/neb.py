@@ -1,0 +1,464 @@
+"""Climbing-image NEB whose images are evaluated together, one batched model call per iteration.
+
+The band, tangents, spring forces, climbing-image projection, IDPP interpolation and optimizers are
+ASE's (``ase.mep.NEB``). What ssbkit adds: every interior image carries a small proxy calculator; the
+first image ASE asks for forces triggers one ``ssbkit.potentials.predict`` call on all images whose
+positions changed, and the others read their share of that batch. The workflow around the band
+relaxes the endpoints (fixed cell), checks them, and reads the converged path for barriers,
+intermediate minima and the hop geometry.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.geometry import find_mic
+from ase.mep import NEB
+from ase.optimize import BFGS, FIRE, MDMin
+from ase.utils.forcecurve import fit_raw
+
+from ssbkit.errors import CalculationError, InputError
+from ssbkit.potentials import model_name, predict
+from ssbkit.results import Result
+from ssbkit.workflows.relax import relax
+
+NEB_OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "MDMin": MDMin}
+
+
+class BatchedBand:
+    """Evaluates the interior images of a band in one ``predict`` call per set of new positions.
+
+    Each interior image gets its own ``ImageCalculator`` (ASE's NEB wants distinct calculators); the
+    first one asked after the optimizer moved the band evaluates every stale image at once.
+    ``n_batches`` and ``n_evaluations`` count model calls and structures evaluated.
+    """
+
+    def __init__(self, images: Sequence[Atoms], calculator: Calculator) -> None:
+        self.images = list(images)
+        self.calculator = calculator
+        self.proxies = [ImageCalculator(self) for _ in self.images[1:-1]]
+        for image, proxy in zip(self.images[1:-1], self.proxies):
+            image.calc = proxy
+        self.n_batches = 0
+        self.n_evaluations = 0
+
+    def evaluate_stale(self) -> None:
+        """Run one batched prediction on every interior image whose cached result is out of date."""
+        stale = [(image, proxy) for image, proxy in zip(self.images[1:-1], self.proxies)
+                 if "energy" not in proxy.results or proxy.check_state(image)]
+        if not stale:
+            return
+        predictions = predict([image for image, _ in stale], self.calculator)
+        self.n_batches += 1
+        self.n_evaluations += len(stale)
+        for (image, proxy), prediction in zip(stale, predictions):
+            proxy.atoms = image.copy()
+            proxy.results = {"energy": prediction.energy, "free_energy": prediction.energy,
+                             "forces": np.asarray(prediction.forces, dtype=float)}
+
+
+class ImageCalculator(Calculator):
+    """Per-image view on a ``BatchedBand``: asking it for a property evaluates the whole band."""
+
+    implemented_properties = ("energy", "free_energy", "forces")
+
+    def __init__(self, band: BatchedBand) -> None:
+        super().__init__()
+        self.band = band
+
+    def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
+                  system_changes: Sequence[str] = all_changes) -> None:
+        self.band.evaluate_stale()
+
+
+@dataclass
+class HopGeometry(Result):
+    """The moving atom: index, element, relaxed start/end and saddle positions (Å), hop length (Å),
+    and how far (Å) relaxation moved it from the sites it was placed on."""
+
+    index: int
+    symbol: str
+    initial_position: np.ndarray
+    final_position: np.ndarray
+    saddle_position: np.ndarray
+    hop_distance: float
+    initial_site_displacement: float
+    final_site_displacement: float
+
+
+@dataclass
+class Segment(Result):
+    """Part of the path between two minima (image indices) with its barriers (eV)."""
+
+    start: int
+    end: int
+    barrier_forward: float
+    barrier_backward: float
+
+
+@dataclass
+class NEBResult(Result):
+    """Outcome of a climbing-image NEB.
+
+    Energies in eV, relative quantities between relaxed endpoints: ``barrier_forward`` is the highest
+    image minus the initial state, ``barrier_backward`` the highest image minus the final state,
+    ``reaction_energy`` final minus initial. ``energy_span`` is the highest image minus the lowest
+    point on the path: the barrier that matters when the path dips below its endpoints.
+    ``reaction_coordinate`` is the cumulative path length (Å). ``warnings`` lists every problem the
+    checks found (endpoints off their sites or equivalent, intermediate minima, non-convergence).
+    """
+
+    barrier_forward: float
+    barrier_backward: float
+    reaction_energy: float
+    energy_span: float
+    converged: bool
+    steps: int
+    fmax: float
+    energies: np.ndarray
+    reaction_coordinate: np.ndarray
+    saddle_index: int
+    hop: HopGeometry
+    endpoints_equivalent: bool
+    intermediate_minima: list[int]
+    segments: list[Segment]
+    images: list[Atoms]
+    model: str
+    settings: dict[str, Any]
+    n_model_calls: int
+    warnings: list[str] = field(default_factory=list)
+    path_file: Path | None = None
+    plot_file: Path | None = None
+    segment_results: list[NEBResult] = field(default_factory=list)
+
+
+def neb(
+    initial: Atoms,
+    final: Atoms,
+    calculator: Calculator,
+    n_images: int = 5,
+    fmax: float = 0.05,
+    steps: int = 500,
+    climb: bool = True,
+    spring_constant: float = 0.1,
+    optimizer: str = "FIRE",
+    relax_endpoints: bool = True,
+    endpoint_fmax: float = 0.02,
+    endpoint_steps: int = 500,
+    moving_index: int | None = None,
+    site_tolerance: float = 0.5,
+    minimum_depth: float = 0.01,
+    resolve_minima: bool = False,
+    output_dir: str | Path | None = None,
+    model: str | None = None,
+    progress: bool = False,
+) -> NEBResult:
+    """Climbing-image NEB from ``initial`` to ``final`` (same atoms, same order, same fixed cell).
+
+    Endpoints are relaxed (positions only) to ``endpoint_fmax`` (eV/Å); the band of ``n_images``
+    interior images starts from an IDPP interpolation and is optimized until the largest NEB force is
+    below ``fmax`` (eV/Å) or ``steps`` iterations. The moving atom (largest displacement between the
+    inputs unless ``moving_index`` is given) must stay within ``site_tolerance`` (Å) of where it was
+    placed; an interior minimum deeper than ``minimum_depth`` (eV) splits the path into segments, and
+    with ``resolve_minima`` each segment is re-run between relaxed minima (``segment_results``).
+    Identical relaxed endpoints raise CalculationError; everything else is reported in ``warnings``.
+    With ``output_dir`` the path (``neb_path.extxyz``) and profile plot (``neb_profile.png``) are written.
+    """
+    _check_inputs(initial, final, n_images, fmax, steps, optimizer, moving_index)
+    if moving_index is None:
+        moving_index = int(np.argmax(_mic_displacements(initial, final)))
+    settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
+                "spring_constant": spring_constant, "optimizer": optimizer, "relax_endpoints": relax_endpoints,
+                "endpoint_fmax": endpoint_fmax, "site_tolerance": site_tolerance, "minimum_depth": minimum_depth,
+                "method": "improvedtangent", "interpolation": "idpp"}
+    warnings: list[str] = []
+    start, end = (_relaxed_endpoint(atoms, calculator, relax_endpoints, endpoint_fmax, endpoint_steps,
+                                    name, warnings) for atoms, name in ((initial, "initial"), (final, "final")))
+    _check_not_identical(start, end)
+    site_shift = [float(np.linalg.norm(_mic_vector(placed, relaxed, moving_index)))
+                  for placed, relaxed in ((initial, start), (final, end))]
+    for name, shift in zip(("initial", "final"), site_shift):
+        if shift > site_tolerance:
+            warnings.append(f"{name} endpoint left its site: atom {moving_index} moved {shift:.2f} Å "
+                            f"during relaxation (tolerance {site_tolerance} Å); the site is not a "
+                            "minimum of this model")
+    endpoints_equivalent = _equivalent(start, end)
+    if endpoints_equivalent and not _equivalent(initial, final):
+        warnings.append("endpoints were placed on different sites but relaxed into symmetry-equivalent "
+                        "ones; the intended hop does not exist for this model")
+
+    images, band, converged, n_steps, residual = run_band(
+        start, end, calculator, n_images=n_images, fmax=fmax, steps=steps, climb=climb,
+        spring_constant=spring_constant, optimizer=optimizer, progress=progress)
+    if not converged:
+        warnings.append(f"NEB not converged after {n_steps} steps (max force {residual:.3f} eV/Å > "
+                        f"{fmax} eV/Å); the path so far is returned")
+    result = _analyse(images, moving_index, site_shift, minimum_depth, warnings)
+    result = NEBResult(**result, converged=converged, steps=n_steps, fmax=residual,
+                       endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
+                       settings=settings, n_model_calls=band.n_batches, warnings=warnings)
+    if resolve_minima and result.intermediate_minima:
+        result.segment_results = neb_between_minima(result, calculator)
+    if output_dir is not None:
+        write_outputs(result, Path(output_dir))
+    return result
+
+
+def run_band(
+    start: Atoms,
+    end: Atoms,
+    calculator: Calculator,
+    n_images: int = 5,
+    fmax: float = 0.05,
+    steps: int = 500,
+    climb: bool = True,
+    spring_constant: float = 0.1,
+    optimizer: str = "FIRE",
+    progress: bool = False,
+) -> tuple[list[Atoms], BatchedBand, bool, int, float]:
+    """Interpolate (IDPP) and optimize a band between two relaxed endpoints, batching the images.
+
+    Returns the images (with single-point results attached), the band (model-call counts),
+    convergence, the number of optimizer steps and the final max NEB force (eV/Å).
+    """
+    images = [start.copy()] + [start.copy() for _ in range(n_images)] + [end.copy()]
+    for endpoint in (images[0], images[-1]):
+        endpoint.calc = SinglePointCalculator(endpoint, **_single_point(endpoint, calculator))
+    band = BatchedBand(images, calculator)
+    path = NEB(images, k=spring_constant, climb=climb, method="improvedtangent")
+    path.interpolate(method="idpp", mic=True, apply_constraint=True)
+    opt = NEB_OPTIMIZERS[optimizer](path, logfile=None)
+    bar = _progress_bar(steps, progress)
+    if bar is not None:
+        opt.attach(lambda: bar.update(1), interval=1)
+    try:
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+    finally:
+        if bar is not None:
+            bar.close()
+    residual = float(np.linalg.norm(path.get_forces(), axis=1).max())
+    for image in images[1:-1]:
+        if not np.isfinite(image.get_forces()).all():
+            raise CalculationError("non-finite forces on an NEB image; the band blew up")
+        image.calc = SinglePointCalculator(image, energy=image.get_potential_energy(),
+                                           forces=image.get_forces(apply_constraint=False))
+    return images, band, converged, opt.get_number_of_steps(), residual
+
+
+def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBResult]:
+    """Relax the intermediate minima of a path (fixed cell) and run an NEB on each segment between
+    consecutive true minima, with the settings of ``result``."""
+    settings = {k: result.settings[k] for k in ("n_images", "fmax", "steps", "climb", "spring_constant",
+                                                "optimizer", "endpoint_fmax", "site_tolerance",
+                                                "minimum_depth")}
+    stops = [result.images[0]] + [result.images[i] for i in result.intermediate_minima] + [result.images[-1]]
+    stops = [stop.copy() for stop in stops]
+    for stop in stops:
+        stop.calc = None
+    return [neb(a, b, calculator, moving_index=result.hop.index, model=result.model, **settings)
+            for a, b in pairwise(stops)]
+
+
+def write_outputs(result: NEBResult, output_dir: Path) -> None:
+    """Write the path (extxyz) and the energy profile (PNG) atomically into ``output_dir``."""
+    from ase.io import write
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result.path_file = output_dir / "neb_path.extxyz"
+    result.plot_file = output_dir / "neb_profile.png"
+    frames = []
+    for image in result.images:
+        frame = image.copy()
+        frame.info = {k: v for k, v in image.info.items() if isinstance(v, (str, int, float, bool))}
+        frame.calc = image.calc
+        frames.append(frame)
+    _atomic_write(result.path_file, lambda tmp: write(tmp, frames, format="extxyz"))
+    _atomic_write(result.plot_file, lambda tmp: plot_profile(result, tmp))
+
+
+def plot_profile(result: NEBResult, path: str | Path) -> None:
+    """Energy along the path (eV vs Å): images, the force-informed cubic fit, barriers in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fit = _fit(result.images)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(fit.fit_path, fit.fit_energies, "-", color="C0")
+    ax.plot(fit.path, fit.energies, "o", color="C0")
+    for i in result.intermediate_minima:
+        ax.plot(fit.path[i], fit.energies[i], "v", color="C3")
+    ax.set_xlabel("reaction coordinate (Å)")
+    ax.set_ylabel("energy relative to initial (eV)")
+    flag = "" if result.converged else " (not converged)"
+    ax.set_title(f"{result.model}: Ef={result.barrier_forward:.3f} eV, Eb={result.barrier_backward:.3f} eV"
+                 f"{flag}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], minimum_depth: float,
+             warnings: list[str]) -> dict[str, Any]:
+    energies = np.array([image.get_potential_energy() for image in images])
+    saddle = int(np.argmax(energies))
+    e_max = float(energies[saddle])
+    minima = intermediate_minima(energies, minimum_depth)
+    stops = [0] + minima + [len(energies) - 1]
+    segments = [Segment(a, b, float(energies[a:b + 1].max() - energies[a]),
+                        float(energies[a:b + 1].max() - energies[b])) for a, b in pairwise(stops)]
+    if minima:
+        below = min(energies[i] for i in minima) < min(energies[0], energies[-1])
+        meaning = ("the path dips below its endpoints, which are not the lowest sites on it: the migration "
+                   "barrier is energy_span, not barrier_forward" if below else
+                   "a metastable site lies between the endpoints")
+        warnings.append(f"intermediate minima at images {minima} (energies "
+                        f"{', '.join(f'{energies[i] - energies[0]:+.3f}' for i in minima)} eV vs initial): "
+                        f"{meaning}; see segments, or re-run between the minima (resolve_minima)")
+    if saddle in (0, len(images) - 1):
+        warnings.append("the highest point of the path is an endpoint: no barrier between these endpoints")
+    start, end = images[0], images[-1]
+    hop = HopGeometry(
+        index=moving_index, symbol=start[moving_index].symbol,
+        initial_position=start.positions[moving_index].copy(), final_position=end.positions[moving_index].copy(),
+        saddle_position=images[saddle].positions[moving_index].copy(),
+        hop_distance=float(np.linalg.norm(_mic_vector(start, end, moving_index))),
+        initial_site_displacement=site_shift[0], final_site_displacement=site_shift[1])
+    return {"barrier_forward": e_max - float(energies[0]), "barrier_backward": e_max - float(energies[-1]),
+            "reaction_energy": float(energies[-1] - energies[0]), "energy_span": e_max - float(energies.min()),
+            "energies": energies, "reaction_coordinate": np.array(_fit(images).path), "saddle_index": saddle,
+            "hop": hop, "intermediate_minima": minima, "segments": segments, "images": images}
+
+
+def intermediate_minima(energies: Sequence[float], minimum_depth: float = 0.01) -> list[int]:
+    """Interior images lower than both neighbours and at least ``minimum_depth`` (eV) below the
+    highest image on each side of them."""
+    energies = np.asarray(energies, dtype=float)
+    return [i for i in range(1, len(energies) - 1)
+            if energies[i] < energies[i - 1] and energies[i] < energies[i + 1]
+            and min(energies[:i].max(), energies[i + 1:].max()) - energies[i] >= minimum_depth]
+
+
+def _check_inputs(initial: Atoms, final: Atoms, n_images: int, fmax: float, steps: int, optimizer: str,
+                  moving_index: int | None) -> None:
+    if len(initial) == 0 or len(initial) != len(final):
+        raise InputError(f"initial and final must hold the same atoms (got {len(initial)} and {len(final)})")
+    if initial.get_chemical_symbols() != final.get_chemical_symbols():
+        raise InputError("initial and final list different elements or a different atom order")
+    if not np.allclose(initial.cell, final.cell, atol=1e-6) or (initial.pbc != final.pbc).any():
+        raise InputError("initial and final must share the same cell and periodicity (NEB at fixed cell)")
+    if n_images < 1:
+        raise InputError(f"n_images must be at least 1 (got {n_images})")
+    if fmax <= 0 or steps < 1:
+        raise InputError(f"fmax must be > 0 and steps >= 1 (got fmax={fmax}, steps={steps})")
+    if optimizer not in NEB_OPTIMIZERS:
+        raise InputError(f"unknown NEB optimizer {optimizer!r}; choose from {sorted(NEB_OPTIMIZERS)}")
+    if moving_index is not None and not 0 <= moving_index < len(initial):
+        raise InputError(f"moving_index {moving_index} is outside 0..{len(initial) - 1}")
+    if np.max(_mic_displacements(initial, final)) < 1e-3:
+        raise InputError("initial and final structures are identical: nothing to migrate")
+
+
+def _relaxed_endpoint(atoms: Atoms, calculator: Calculator, do_relax: bool, fmax: float, steps: int,
+                      name: str, warnings: list[str]) -> Atoms:
+    if not do_relax:
+        relaxed = atoms.copy()
+        relaxed.calc = None
+        return relaxed
+    outcome = relax(atoms, calculator, fmax=fmax, steps=steps, relax_cell=False)
+    if not outcome.converged:
+        warnings.append(f"{name} endpoint relaxation not converged in {outcome.steps} steps "
+                        f"(max force {outcome.fmax:.3f} eV/Å)")
+    return outcome.atoms
+
+
+def _check_not_identical(start: Atoms, end: Atoms, tolerance: float = 0.05) -> None:
+    largest = float(np.max(_mic_displacements(start, end)))
+    if largest < tolerance:
+        raise CalculationError(
+            f"both endpoints relaxed into the same structure (largest atom displacement {largest:.3f} Å): "
+            "at least one of the sites is not a minimum of this model; choose other sites or check the "
+            "model")
+
+
+def _equivalent(a: Atoms, b: Atoms) -> bool:
+    """Whether two structures are the same up to symmetry (pymatgen StructureMatcher, fixed lattice)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    matcher = StructureMatcher(ltol=0.05, stol=0.1, angle_tol=1, primitive_cell=False, scale=False,
+                               attempt_supercell=False)
+    structures = []
+    for atoms in (a, b):
+        periodic = atoms.copy()  # slabs: the vacuum direction is matched as if periodic (same cell)
+        periodic.pbc = True
+        periodic.set_constraint()
+        structures.append(AseAtomsAdaptor.get_structure(periodic))
+    return bool(matcher.fit(*structures))
+
+
+def _mic_displacements(a: Atoms, b: Atoms) -> np.ndarray:
+    _, lengths = find_mic(b.positions - a.positions, a.cell, a.pbc)
+    return lengths
+
+
+def _mic_vector(a: Atoms, b: Atoms, index: int) -> np.ndarray:
+    vector, _ = find_mic(b.positions[index] - a.positions[index], a.cell, a.pbc)
+    return vector
+
+
+def _single_point(atoms: Atoms, calculator: Calculator) -> dict[str, Any]:
+    (prediction,) = predict([atoms], calculator)
+    return {"energy": prediction.energy, "forces": np.asarray(prediction.forces, dtype=float)}
+
+
+def _fit(images: list[Atoms]) -> Any:
+    return fit_raw([image.get_potential_energy() for image in images],
+                   [image.get_forces() for image in images], [image.positions for image in images],
+                   images[0].cell, images[0].pbc)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="NEB", unit="step", leave=False)
+
+
+def _atomic_write(path: Path, writer: Callable[[str], None]) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        writer(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_structure(path: str | Path) -> Atoms:
+    """Read one structure file (any format ASE reads), as InputError when it cannot be read."""
+    from ase.io import read
+
+    if not Path(path).is_file():
+        raise InputError(f"structure file not found: {path}")
+    try:
+        atoms = read(path)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise InputError(f"cannot read a structure from {path}: {exc}") from exc
+    if not isinstance(atoms, Atoms) or len(atoms) == 0:
+        raise InputError(f"no atoms in {path}")
+    return atoms

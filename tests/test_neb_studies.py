@@ -1,0 +1,168 @@
+"""Built-in Li hop studies and the ``ssbkit neb`` command (issue 10).
+
+Site geometry is checked against textbook coordination: in bcc (lattice a) the tetrahedral site has 4
+host neighbours at a*sqrt(5)/4 and the octahedral site 2 at a/2 and 4 at a/sqrt(2); the hcp octahedral
+site has 6 equidistant neighbours; the bcc(110) threefold hollow has 3 surface neighbours, two of them
+equidistant. Model runs (CHGNet/SevenNet-0) are production physics and marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.io import write
+from ase.mep import NEB
+from ase.optimize import FIRE
+from typer.testing import CliRunner
+
+from ssbkit.cli import app
+from ssbkit.workflows.neb import neb
+from ssbkit.workflows.neb_studies import LI_A, MG_A, MG_C, STUDIES, W_A, build_study
+
+runner = CliRunner()
+
+
+def li_neighbour_distances(atoms, index: int) -> np.ndarray:
+    others = [i for i in range(len(atoms)) if i != index]
+    return np.sort(atoms.get_distances(index, others, mic=True))
+
+
+def test_w_tetrahedral_and_octahedral_sites():
+    study = build_study("w-bulk-tt")
+    li = study.moving_index
+    assert study.initial[li].symbol == "Li" and len(study.initial) == 55
+    for atoms in (study.initial, study.final):
+        distances = li_neighbour_distances(atoms, li)
+        assert distances[:5] == pytest.approx([W_A * 5**0.5 / 4] * 4 + [W_A * 13**0.5 / 4], abs=1e-6)
+    hop = np.linalg.norm(study.final.positions[li] - study.initial.positions[li])
+    assert hop == pytest.approx(W_A * 2**0.5 / 4)
+    through_o = build_study("w-bulk-tot")
+    midpoint = through_o.initial.copy()
+    midpoint.positions[li] = (through_o.initial.positions[li] + through_o.final.positions[li]) / 2
+    assert li_neighbour_distances(midpoint, li)[:6] == pytest.approx([W_A / 2] * 2 + [W_A / 2**0.5] * 4)
+    assert len(build_study("w-bulk-tt", full=True).initial) == 251
+
+
+def test_w110_hollow_sites():
+    for name in ("w110-long-bridge", "w110-short-bridge"):
+        study = build_study(name)
+        li = study.moving_index
+        for atoms in (study.initial, study.final):
+            lateral = atoms.copy()
+            lateral.positions[:, 2] = 0.0  # in-plane distances to the top layer
+            top = [i for i in range(len(atoms) - 1) if atoms.get_tags()[i] == 1]
+            distances = np.sort(lateral.get_distances(li, top, mic=True))
+            assert distances[1] == pytest.approx(distances[2], abs=1e-6)  # the two equidistant corners
+            assert distances[2] < distances[3] - 0.3  # threefold: a clear gap to the fourth atom
+        assert study.reference_barrier == 0.1
+
+
+def test_mg_and_li_hops():
+    c_hop = build_study("mg-interstitial-c")
+    li = c_hop.moving_index
+    assert np.ptp(li_neighbour_distances(c_hop.initial, li)[:6]) < 0.05  # octahedral: 6 equidistant
+    step = c_hop.final.positions[li] - c_hop.initial.positions[li]
+    assert step == pytest.approx([0, 0, MG_C / 2], abs=1e-6) or step == pytest.approx([0, 0, -MG_C / 2], abs=1e-6)
+    basal = build_study("mg-interstitial-basal")
+    li = basal.moving_index
+    assert np.ptp(li_neighbour_distances(basal.final, li)[:6]) < 0.05
+    assert np.linalg.norm(basal.final.positions[li] - basal.initial.positions[li]) == pytest.approx(MG_A)
+    for name, length in (("mg-vacancy-basal", MG_A), ("li-vacancy", LI_A * 3**0.5 / 2)):
+        study = build_study(name)
+        moving = study.moving_index
+        assert study.initial[moving].symbol == "Li"
+        step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
+        assert step == pytest.approx(length, abs=1e-6)
+    assert build_study("mg-vacancy-basal").initial.get_chemical_symbols().count("Li") == 1
+    out_of_plane = build_study("mg-vacancy-c")
+    moving = out_of_plane.moving_index
+    assert abs(out_of_plane.final.positions[moving, 2] - out_of_plane.initial.positions[moving, 2]) > 1.0
+    assert set(STUDIES) >= {"w-bulk-tt", "w110-long-bridge", "mg-vacancy-c", "li-vacancy", "llzo-bulk"}
+
+
+def test_llzo_bulk_hop():
+    """Shortest distinct vacancy hop of the Ewald-ordered cubic LLZO cell: 24d -> 96h, 2.41 Å
+    (Geiger et al. 2011 coordinates as built by the structures module)."""
+    study = build_study("llzo-bulk")
+    moving = study.moving_index
+    assert len(study.initial) == 191 and study.initial[moving].symbol == "Li"
+    step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
+    assert 2.0 < step < 2.6
+    assert study.reference_barrier == 0.26
+
+
+def test_cli_errors_exit_2(tmp_path):
+    result = runner.invoke(app, ["neb", "run", str(tmp_path / "missing.xyz"), str(tmp_path / "b.xyz")])
+    assert result.exit_code == 2 and "not found" in result.output
+    garbage = tmp_path / "garbage.xyz"
+    garbage.write_text("not a structure\n")
+    result = runner.invoke(app, ["neb", "run", str(garbage), str(garbage)])
+    assert result.exit_code == 2 and "cannot read" in result.output
+    result = runner.invoke(app, ["neb", "study", "w-bulk-xx"])
+    assert result.exit_code == 2 and "unknown NEB study" in result.output
+
+
+def small_li_vacancy_hop() -> tuple[Atoms, Atoms]:
+    """bcc Li 2x2x2 (15 atoms): the atom at (a/2, a/2, a/2) hops into the vacancy at the origin."""
+    host = bulk("Li", "bcc", a=LI_A, cubic=True).repeat(2)
+    initial = host[1:]
+    final = initial.copy()
+    final.positions[0] = host.positions[0]
+    return initial, final
+
+
+@pytest.mark.slow
+def test_cli_run_chgnet_li_vacancy(tmp_path):
+    """End to end with CHGNet: bcc Li vacancy hop in a 2x2x2 cell through `ssbkit neb run --json`."""
+    small = small_li_vacancy_hop()
+    write(tmp_path / "a.extxyz", small[0])
+    write(tmp_path / "b.extxyz", small[1])
+    result = runner.invoke(app, ["neb", "run", str(tmp_path / "a.extxyz"), str(tmp_path / "b.extxyz"),
+                                 "--images", "3", "--json", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert 0.0 < document["barrier_forward"] < 0.5 and document["model"] == "chgnet"
+    assert (tmp_path / "out" / "neb_profile.png").exists()
+
+
+@pytest.mark.slow
+def test_batched_matches_ase_with_chgnet():
+    """Li vacancy hop in 2x2x2 bcc Li with CHGNet: ssbkit's batched NEB (graph-batched float32 model
+    calls) and ase.mep.NEB (the calculator image by image) agree within 1 meV."""
+    from ssbkit.potentials import load
+
+    calculator = load("chgnet", device="cpu", task="neb")
+    initial, final = small_li_vacancy_hop()
+    ours = neb(initial, final, calculator, n_images=3, fmax=0.05, steps=100)
+    images = [ours.images[0].copy()] + [ours.images[0].copy() for _ in range(3)] + [ours.images[-1].copy()]
+    for image in images:
+        image.calc = calculator
+    band = NEB(images, climb=True, method="improvedtangent", allow_shared_calculator=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        band.interpolate(method="idpp", mic=True, apply_constraint=True)
+    FIRE(band, logfile=None).run(fmax=0.05, steps=100)
+    energies = np.array([image.get_potential_energy() for image in images])
+    assert ours.barrier_forward == pytest.approx(energies.max() - energies[0], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_llzo_grain_boundary_hops():
+    """Sigma-5 (100) twist boundary of cubic LLZO (~1900 atoms): the hop along stays in its grain and
+    (mostly) parallel to the plane, the hop across ends in the other grain; both are Li-Li site distances."""
+    for name, across in (("llzo-gb-along", False), ("llzo-gb-across", True)):
+        study = build_study(name)
+        moving = study.moving_index
+        start, end = study.initial.positions[moving], study.final.positions[moving]
+        assert 1.5 < np.linalg.norm(end - start) < 4.5
+        grain, z = study.initial.arrays["grain"], study.initial.positions[:, 2]
+        plane = (z[grain == 0].max() + z[grain == 1].min()) / 2
+        crosses = (start[2] - plane) * (end[2] - plane) < 0
+        assert crosses == across
+        if not across:
+            assert abs(end[2] - start[2]) < 0.5 * np.linalg.norm(end - start)
