@@ -443,6 +443,38 @@ tasks:
     assert summary.failed == 1 and "interface_part" in summary.failures[0]["error"]
 
 
+def test_neb_kind_matches_a_direct_call(tmp_path):
+    """An Al adatom hop on Al(100) with EMT, as a zip of endpoint files: the stored barrier equals a direct
+    ssbkit.workflows.neb call on the same structures, and the mirror-symmetric hop has equal forward and
+    backward barriers (analytic symmetry; 1 meV for the loose fmax used here)."""
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    from ssbkit.workflows.neb import neb
+
+    slab = fcc100("Al", size=(2, 2, 3), vacuum=6.0)
+    add_adsorbate(slab, "Al", 1.7, "hollow")
+    slab.set_constraint(FixAtoms(mask=[atom.tag > 1 for atom in slab]))
+    slab.info.clear()
+    final = slab.copy()
+    final.positions[-1, 0] += 4.05 / np.sqrt(2)
+    write(tmp_path / "initial.traj", slab)
+    write(tmp_path / "final.traj", final)
+    spec = load_spec(write_spec(tmp_path, """
+tasks:
+  - kind: neb
+    parameters: {n_images: 3, fmax: 0.05, endpoint_fmax: 0.02}
+    zip: {initial: [initial.traj], final: [final.traj]}
+"""))
+    assert run_spec(spec).done == 1
+    record = spec_results(spec)[0]
+    direct = neb(spec.tasks[0].inputs["initial"], spec.tasks[0].inputs["final"], EMT(), n_images=3, fmax=0.05,
+                 endpoint_fmax=0.02)
+    assert record.result["barrier_forward"] == pytest.approx(direct.barrier_forward, abs=1e-9)
+    assert record.result["barrier_forward"] == pytest.approx(record.result["barrier_backward"], abs=1e-3)
+    assert (spec.run_dir / record.provenance["output_dir"] / "neb_path.extxyz").is_file()
+
+
 def test_md_diffusion_kind_passes_its_parameters(tmp_path):
     """Wiring only (the MD and MSD physics are validated in test_diffusion.py): a 0.08 ps run is refused by
     the analysis with a message that echoes the parameters given in the spec; the task is recorded failed."""

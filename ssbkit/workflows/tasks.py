@@ -211,6 +211,13 @@ def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Ca
                     substrate_bulk=inputs.get("substrate_bulk"), **parameters)
 
 
+def _neb(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+         context: TaskContext) -> Result:
+    from ssbkit.workflows.neb import neb
+
+    return neb(inputs["initial"], inputs["final"], calculator, output_dir=context.output_dir, **parameters)
+
+
 def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
                   context: TaskContext) -> Result:
     from ssbkit.workflows.diffusion import diffusion
@@ -223,6 +230,10 @@ register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
 register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
                   structures=("interface", "film_bulk", "substrate_bulk"), optional=("film_bulk", "substrate_bulk"),
                   parameters=("relax_positions", "relax_bulk", "fmax", "steps")))
+register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"),
+                  parameters=("n_images", "fmax", "steps", "climb", "spring_constant", "optimizer",
+                              "relax_endpoints", "endpoint_fmax", "endpoint_steps", "moving_index",
+                              "site_tolerance", "minimum_depth", "resolve_minima"), model_task="neb"))
 register(TaskKind("md-diffusion", _md_diffusion,
                   parameters=("temperatures", "timestep", "friction", "equilibration_steps", "production_steps",
                               "save_every", "species", "target_temperature", "seed"), model_task="md"))
