@@ -301,9 +301,10 @@ def plot_profile(result: NEBResult, path: str | Path) -> None:
         ax.plot(fit.path[i], fit.energies[i], "v", color="C3")
     ax.set_xlabel("reaction coordinate (Å)")
     ax.set_ylabel("energy relative to initial (eV)")
+    span = f", span={result.energy_span:.3f} eV" if result.intermediate_minima else ""
     flag = "" if result.converged else " (not converged)"
     ax.set_title(f"{result.model}: Ef={result.barrier_forward:.3f} eV, Eb={result.barrier_backward:.3f} eV"
-                 f"{flag}", fontsize=9)
+                 f"{span}{flag}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)

@@ -203,8 +203,40 @@ def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calcu
                             voltage=parameters.get("voltage"))
 
 
+def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+              context: TaskContext) -> Result:
+    from ssbkit.workflows.adhesion import adhesion
+
+    return adhesion(inputs["interface"], calculator, film_bulk=inputs.get("film_bulk"),
+                    substrate_bulk=inputs.get("substrate_bulk"), **parameters)
+
+
+def _neb(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+         context: TaskContext) -> Result:
+    from ssbkit.workflows.neb import neb
+
+    return neb(inputs["initial"], inputs["final"], calculator, output_dir=context.output_dir, **parameters)
+
+
+def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+                  context: TaskContext) -> Result:
+    from ssbkit.workflows.diffusion import diffusion
+
+    return diffusion(inputs["atoms"], calculator, directory=context.output_dir, progress=False, **parameters)
+
+
 register(TaskKind("relax", _relax, parameters=("fmax", "steps", "relax_cell", "optimizer"), batchable=True))
 register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
+register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
+                  structures=("interface", "film_bulk", "substrate_bulk"), optional=("film_bulk", "substrate_bulk"),
+                  parameters=("relax_positions", "relax_bulk", "fmax", "steps")))
+register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"),
+                  parameters=("n_images", "fmax", "steps", "climb", "spring_constant", "optimizer",
+                              "relax_endpoints", "endpoint_fmax", "endpoint_steps", "moving_index",
+                              "site_tolerance", "minimum_depth", "resolve_minima"), model_task="neb"))
+register(TaskKind("md-diffusion", _md_diffusion,
+                  parameters=("temperatures", "timestep", "friction", "equilibration_steps", "production_steps",
+                              "save_every", "species", "target_temperature", "seed"), model_task="md"))
 register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),

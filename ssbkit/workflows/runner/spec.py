@@ -27,6 +27,7 @@ A template may hold ``inputs`` (fixed inputs), ``parameters``, ``product`` and `
 written). A name in ``product``/``zip`` goes to the inputs if the kind declares it an input, to the
 parameters otherwise. Structure inputs are references: a name from ``structures``, ``bulk:X``,
 ``molecule:X``, a file path (``path@index`` picks a frame) or an inline mapping as in ``structures``.
+``model`` may be an axis too (``product: {atoms: [a, b], model: [chgnet, sevennet-0]}``).
 
 Tasks are deduplicated by key; ``--task-index i`` refers to position i of this list.
 """
@@ -48,6 +49,7 @@ from ssbkit import __version__
 from ssbkit.errors import InputError
 from ssbkit.workflows.tasks import TaskKind, get_kind, model_version
 
+IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
 POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips
 TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "structures", "tasks", "slurm", "dask",
                   "store", "name"}
@@ -95,17 +97,21 @@ class Spec:
 
 
 def canonical_atoms(atoms: Atoms) -> dict[str, Any]:
-    """What identifies a structure: numbers, positions and cell (Å, rounded), pbc and constraints."""
+    """What identifies a structure: numbers, positions and cell (Å, rounded), pbc, constraints and
+    any other per-atom arrays (tags, magnetic moments, interface_part ...)."""
 
     def rounded(array: np.ndarray) -> list:
         return (np.round(np.asarray(array, dtype=float), POSITION_DECIMALS) + 0.0).tolist()  # +0.0: no -0.0
 
+    extra = {name: rounded(values) if np.issubdtype(values.dtype, np.floating) else values.tolist()
+             for name, values in sorted(atoms.arrays.items()) if name not in IGNORED_ARRAYS}
     return {
         "numbers": atoms.numbers.tolist(),
         "positions": rounded(atoms.positions),
         "cell": rounded(atoms.cell.array),
         "pbc": atoms.pbc.tolist(),
         "constraints": [c.todict() for c in atoms.constraints],
+        "arrays": extra,  # tags, magnetic moments, interface_part, ...
     }
 
 
@@ -237,12 +243,21 @@ def _expand_template(template: Any, position: str) -> tuple[TaskKind, list[tuple
             raise InputError(f"{position}: kind {kind.name!r} needs inputs {sorted(missing)}")
         if unknown := set(inputs) - set(kind.inputs):
             raise InputError(f"{position}: kind {kind.name!r} takes inputs {list(kind.inputs)}, not {sorted(unknown)}")
-        if kind.parameters is not None and (unknown := set(parameters) - set(kind.parameters)):
+        if kind.parameters is not None and (unknown := set(parameters) - set(kind.parameters) - {"model"}):
             raise InputError(f"{position}: kind {kind.name!r} takes parameters {list(kind.parameters)}, "
                              f"not {sorted(unknown)}")
         labels = {k: _label(v) for k, v in (inputs | row).items()}
         expanded.append((inputs, parameters, labels))
     return kind, expanded
+
+
+def _setting(section: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    if key not in section:
+        return default
+    try:
+        return kind(section[key])
+    except (TypeError, ValueError):
+        raise InputError(f"spec setting {key}: expected {kind.__name__}, got {section[key]!r}") from None
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -260,7 +275,8 @@ def load_spec(path: str | Path) -> Spec:
         raise InputError(f"spec {path}: unknown keys {sorted(unknown)}; allowed {sorted(TOP_LEVEL_KEYS)}")
     named = document.get("structures") or {}
     store = document.get("store") or {}
-    if not isinstance(store, dict) or (unknown := set(store) - {"journal_mode", "lease_s"}):
+    if (not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}
+            or store.get("journal_mode", "wal") not in ("wal", "delete")):
         raise InputError(f"spec {path}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")
     name = str(document.get("name") or path.stem)
     base = path.parent
@@ -269,10 +285,12 @@ def load_spec(path: str | Path) -> Spec:
     structure_cache: dict[str, Atoms] = {}
     for number, template in enumerate(document["tasks"]):
         kind, rows = _expand_template(template, f"{path.name}: tasks[{number}]")
-        model = template.get("model", document.get("model")) if kind.needs_model else None
-        if kind.needs_model and not model:
-            raise InputError(f"{path.name}: tasks[{number}] (kind {kind.name}) needs a 'model'")
         for inputs, parameters, labels in rows:
+            model = parameters.pop("model", template.get("model", document.get("model")))
+            if not kind.needs_model:
+                model = None
+            elif not model:
+                raise InputError(f"{path.name}: tasks[{number}] (kind {kind.name}) needs a 'model'")
             for input_name in sorted(set(kind.structures) & set(inputs)):
                 reference = inputs[input_name]
                 cache_key = json.dumps(reference, sort_keys=True)
@@ -290,10 +308,10 @@ def load_spec(path: str | Path) -> Spec:
         run_dir=(base / str(document.get("run_dir", f"runs/{name}"))).resolve(),
         tasks=tasks,
         device=str(document.get("device", "auto")),
-        batch_size=int(document["batch_size"]) if "batch_size" in document else None,
-        retries=int(document.get("retries", 0)),
+        batch_size=_setting(document, "batch_size", int, None),
+        retries=_setting(document, "retries", int, 0),
         slurm=dict(document.get("slurm") or {}),
         dask=dict(document.get("dask") or {}),
-        journal_mode=str(store.get("journal_mode", "wal")),
-        lease_s=float(store.get("lease_s", 300.0)),
+        journal_mode=_setting(store, "journal_mode", str, "wal"),
+        lease_s=_setting(store, "lease_s", float, 300.0),
     )

@@ -97,6 +97,14 @@ class TaskRecord:
     log_path: str | None
     trajectory_path: str | None
 
+    def structure(self, field: str = "atoms") -> Any:
+        """A structure stored in the result (e.g. a relaxation's final ``atoms``) as ase.Atoms."""
+        from ase.io.jsonio import decode
+
+        if not self.result or field not in self.result:
+            raise DataError(f"task {self.key} ({self.state}) has no structure {field!r} in its result")
+        return decode(json.dumps(self.result[field]))
+
 
 class RunStore:
     """SQLite results store. Open one per process (connections are not shared between processes)."""
