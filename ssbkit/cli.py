@@ -667,7 +667,6 @@ def adhesion_command(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Work of adhesion and interface energy (J/m²) of a built interface."""
-    import contextlib
     import sys
 
     from ase.io import read
@@ -681,8 +680,7 @@ def adhesion_command(
         atoms = read(interface, index=-1)
     except Exception as exc:
         raise InputError(f"cannot read an interface from {interface}: {exc}") from exc
-    with contextlib.redirect_stdout(sys.stderr):  # model banners must not reach stdout (--json)
-        calculator = load(model, device=device)
+    calculator = load(model, device=device)
     result = adhesion(atoms, calculator,
                       film_bulk=load_bulk(film_bulk) if film_bulk else None,
                       substrate_bulk=load_bulk(substrate_bulk) if substrate_bulk else None,

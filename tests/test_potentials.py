@@ -21,15 +21,6 @@ from ssbkit.potentials._compat import allow_e3nn_constants
 from ssbkit.potentials.registry import mace_cache_path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small graphs on a shared 2-core machine run fastest on one thread (benchmarks/potentials_speed.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def chgnet():
     return load("chgnet", device="cpu")

@@ -5,21 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from ase.build import bulk
 from ase.io import write
 from typer.testing import CliRunner
 
 from ssbkit.cli import app
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small graphs on a shared 2-core machine run fastest on one thread (benchmarks/potentials_speed.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def invoke(*args):

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -14,14 +13,6 @@ from ase.io import read, write
 from typer.testing import CliRunner
 
 from ssbkit.cli import app
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def emt_labelled_copper(path, n_frames=16):

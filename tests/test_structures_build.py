@@ -174,3 +174,23 @@ def test_metal_interfaces_users_need(film, substrate, film_miller, substrate_mil
     assert set(atoms[part == 1].get_chemical_symbols()) == {film}
     assert set(atoms[part == 0].get_chemical_symbols()) == {substrate}
     assert min_distance(atoms) > 1.5
+
+
+def test_li_on_argyrodite_interface_keeps_the_electrolyte_stoichiometric():
+    """Li(100) | Li6PS5Cl(100) from the reference library: the substrate part keeps Li6PS5Cl's 6:1:5:1
+    ratio (the slab cut must not break PS4 units), the film is pure Li, and no two atoms overlap
+    (2.0 Å is below the shortest Li-S contact in the argyrodite, ~2.4 Å)."""
+    from collections import Counter
+
+    from ssbkit.interfaces.library import load_reference_structure
+
+    atoms = build_interface(load_bulk("Li"), load_reference_structure("Li6PS5Cl"), "100", "100",
+                            max_area=150, gap_A=2.5)
+    symbols = np.array(atoms.get_chemical_symbols())
+    part = atoms.get_array("interface_part")
+    substrate = Counter(symbols[part == 0].tolist())
+    units = substrate["P"]
+    assert units > 0
+    assert substrate == {"Li": 6 * units, "P": units, "S": 5 * units, "Cl": units}
+    assert set(symbols[part == 1].tolist()) == {"Li"}
+    assert min_distance(atoms) > 2.0
