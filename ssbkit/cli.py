@@ -36,7 +36,8 @@ def _typer(help_text: str) -> typer.Typer:
                        pretty_exceptions_enable=False, add_completion=False)
 
 
-app = _typer(__doc__.split("\n")[0])
+app = _typer("ssbkit: interface stability and Li diffusion for solid-state batteries. "
+             "--json prints one JSON document; user errors exit with code 2.")
 entries_app = _typer("Entry sources: fill the offline cache, make entries from structures.")
 potentials_app = _typer("ML interatomic potentials: list, check, compare, fit.")
 build_app = _typer("Build slabs, interfaces, grain boundaries and Li sites.")

@@ -72,6 +72,16 @@ def test_above_hull_phase_is_flagged_with_decomposition_energy():
     assert window.hull_decomposition == ["Li2SiO3", "SiO2"]
 
 
+def test_above_hull_reactant_is_not_counted_as_reactivity():
+    # Li2Si2O5 (0.0333 eV/atom above hull, decomposing to Li2SiO3 + SiO2) and SiO2 lie on the same hull
+    # facet, so mixing them releases nothing: the mutual reaction energy is 0 at every x. The reactant's own
+    # instability is the window's energy_above_hull, not reactivity with every partner (with the ground-state
+    # entry energy instead, every mixture would read -0.0333 x and an inert partner would look reactive).
+    reaction = reaction_profile("Li2Si2O5", "SiO2", entries(**SILICATES, Li2Si2O5=-25.0))
+    assert reaction.min_reaction_energy_eV_per_atom == pytest.approx(0.0, abs=1e-9)
+    assert all(k.energy_eV_per_atom == pytest.approx(0.0, abs=1e-9) for k in reaction.profile)
+
+
 # --- Li-open reactions: Si + S with SiS (-1 eV/f.u.) and LiSi (-2 eV/f.u.) ------------------------------
 
 SILICON_SULFUR = dict(SiS=-1.0, LiSi=-2.0)

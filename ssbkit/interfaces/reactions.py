@@ -4,12 +4,14 @@ The mixture is ``x A + (1 - x) B`` per atom (pymatgen's convention: ``x`` is the
 A). The reaction energy at ``x`` is the hull energy of the mixture minus the reactants' energies, in eV per
 atom of mixture.
 
-- Closed system: reactants at the energy of their lowest entry (the hull energy if no entry has their
-  composition), so an above-hull reactant's own decomposition is part of the reaction energy.
-- Li-open at ``voltage`` (V vs Li/Li+): grand-potential energies per atom of non-Li elements; reactants at
-  their Li-open hull energy, so the energy counts only the reaction between the two, not each reactant's
-  own lithiation or delithiation at that voltage (that is what :func:`~ssbkit.interfaces.stability.stability_window`
-  reports).
+Both modes count only the reaction *between* the two reactants: each reactant sits at its hull energy,
+so an above-hull reactant's own decomposition (its ``energy_above_hull``, reported by
+:func:`~ssbkit.interfaces.stability.stability_window` and by screening) is not counted again as reactivity
+with every partner.
+
+- Closed system: total energies per atom.
+- Li-open at ``voltage`` (V vs Li/Li+): grand-potential energies per atom of non-Li elements, so the energy
+  excludes each reactant's own lithiation or delithiation at that voltage (the stability window's job).
 """
 
 from __future__ import annotations
@@ -65,10 +67,10 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
     diagrams = PhaseDiagrams.of(entries)
     elements = elements_of(comp_a, comp_b)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen warns when it falls back to a hull energy
+        warnings.simplefilter("ignore")  # pymatgen's notes on hull energies and grand potentials
         if voltage is None:
             reactivity = InterfacialReactivity(comp_a, comp_b, diagrams.closed(elements), norm=True,
-                                               use_hull_energy=False)
+                                               use_hull_energy=True)
         else:
             for formula, comp in ((reactant_a, comp_a), (reactant_b, comp_b)):
                 if elements_of(comp) == {"Li"}:
