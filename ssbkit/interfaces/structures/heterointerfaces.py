@@ -96,6 +96,9 @@ def _strain(match) -> tuple[float, float]:
 
 def _search(film, substrate, film_miller, substrate_miller, max_area, max_strain, film_layers,
             substrate_layers):
+    """ZSL matches that every termination's slabs can be built on, fewest atoms first; InputError if none."""
+    if max_area <= 0 or max_strain <= 0:
+        raise InputError("max_area and max_strain must be positive")
     film_s, sub_s = conventional_cell(film), conventional_cell(substrate)
     f_hkl, s_hkl = parse_miller(film_miller), parse_miller(substrate_miller)
     builder = _builder(film_s, sub_s, f_hkl, s_hkl, max_area, max_strain)
@@ -125,6 +128,9 @@ def _search(film, substrate, film_miller, substrate_miller, max_area, max_strain
                               max_strain_pct=rows[k][2], film_supercell=rows[k][3].tolist(),
                               substrate_supercell=rows[k][4].tolist(), n_atoms=int(rows[k][5]))
                for rank, k in enumerate(order)]
+    if not matches:
+        raise InputError(_no_match_message(film, substrate, film_miller, substrate_miller, max_area, max_strain,
+                                           film_layers, substrate_layers, dropped))
     return builder, [kept[k] for k in order], matches, dropped
 
 
@@ -144,14 +150,9 @@ def find_matches(
     ``max_area`` (Å²) bounds both film and substrate supercells; ``max_strain`` (fraction) the ZSL vector
     length and angle mismatch. Raises InputError naming the best match found with loose tolerances if none fits.
     """
-    if max_area <= 0 or max_strain <= 0:
-        raise InputError("max_area and max_strain must be positive")
     builder, _, matches, dropped = _search(film, substrate, film_miller, substrate_miller, max_area,
                                            max_strain, film_layers, substrate_layers)
     names = (_formula(film), _formula(substrate))
-    if not matches:
-        raise InputError(_no_match_message(film, substrate, film_miller, substrate_miller, max_area, max_strain,
-                                           film_layers, substrate_layers, dropped))
     return InterfaceSearch(film=names[0], substrate=names[1], film_miller=parse_miller(film_miller),
                            substrate_miller=parse_miller(substrate_miller), matches=matches[:max_matches],
                            terminations=[f"{f} | {s}" for f, s in builder.terminations], dropped_matches=dropped)
@@ -211,11 +212,8 @@ def build_interface(
     """
     if gap_A < 0 or vacuum_A < 0:
         raise InputError("gap_A and vacuum_A must be >= 0")
-    builder, kept, matches, dropped = _search(film, substrate, film_miller, substrate_miller, max_area,
-                                              max_strain, film_layers, substrate_layers)
-    if not matches:
-        raise InputError(_no_match_message(film, substrate, film_miller, substrate_miller, max_area, max_strain,
-                                           film_layers, substrate_layers, dropped))
+    builder, kept, matches, _ = _search(film, substrate, film_miller, substrate_miller, max_area,
+                                        max_strain, film_layers, substrate_layers)
     if not 0 <= match < len(matches):
         raise InputError(f"match {match} does not exist; {len(matches)} matches (0-{len(matches) - 1})")
     if not 0 <= termination < len(builder.terminations):
