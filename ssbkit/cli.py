@@ -959,6 +959,7 @@ def neb_study(
     import sys
     from pathlib import Path
 
+    from ssbkit.errors import CalculationError
     from ssbkit.potentials import load
     from ssbkit.workflows.neb import neb
     from ssbkit.workflows.neb_studies import build_study
@@ -967,10 +968,13 @@ def neb_study(
     results = []
     for model in models:
         out = Path(output) / model if output else None
-        results.append(neb(study.initial, study.final, load(model, device=device, task="neb"), n_images=images,
-                           fmax=fmax, steps=steps, moving_index=study.moving_index,
-                           resolve_minima=resolve_minima, output_dir=out, model=model,
-                           progress=sys.stderr.isatty() and not json_output))
+        try:
+            results.append(neb(study.initial, study.final, load(model, device=device, task="neb"),
+                               n_images=images, fmax=fmax, steps=steps, moving_index=study.moving_index,
+                               resolve_minima=resolve_minima, output_dir=out, model=model,
+                               progress=sys.stderr.isatty() and not json_output))
+        except CalculationError as exc:
+            raise CalculationError(f"{study.name} with {model}: {exc}") from exc
     if json_output:
         emit_json({"study": study.name, "description": study.description,
                    "reference_barrier": study.reference_barrier, "reference_source": study.reference_source,

@@ -62,6 +62,22 @@ def test_w110_hollow_sites():
         assert study.reference_barrier == 0.1
 
 
+
+def test_w110_long_bridge_hop_does_not_exist_for_chgnet():
+    """CHGNet's Li minimum on W(110) is the long-bridge site, not the threefold hollow (measured here: Li
+    started at the hollow slides to 0.05 Å from the long bridge, 0.7 meV above Li placed on it, while the
+    short bridge is 0.19 eV higher). The two hollows of the long-bridge study then relax into that one site,
+    a flat 0.1 Å apart: the NEB must say the hop does not exist for this model instead of reporting a
+    barrier of ~0 over a 0.1 Å path."""
+    from ssbkit.errors import CalculationError
+    from ssbkit.potentials import load
+
+    study = build_study("w110-long-bridge")
+    with pytest.raises(CalculationError, match="relaxed into the same site"):
+        neb(study.initial, study.final, load("chgnet", device="cpu", task="neb"), n_images=3,
+            moving_index=study.moving_index)
+
+
 def test_mg_and_li_hops():
     c_hop = build_study("mg-interstitial-c")
     li = c_hop.moving_index

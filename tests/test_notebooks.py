@@ -21,14 +21,20 @@ NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_NAMES = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute(name: str, directory: Path, monkeypatch: pytest.MonkeyPatch, cell_timeout: int = 600
-            ) -> nbformat.NotebookNode:
-    """Run notebook ``name`` in ``directory`` with the quick settings; nbclient raises on any cell error."""
+def execute(name: str, directory: Path, monkeypatch: pytest.MonkeyPatch, cell_timeout: int = 600,
+            stop_before: str | None = None) -> nbformat.NotebookNode:
+    """Run notebook ``name`` in ``directory`` with the quick settings; nbclient raises on any cell error.
+
+    ``stop_before``: run only the cells before the first markdown cell that starts with this heading."""
     monkeypatch.setenv("SSBKIT_NOTEBOOK_QUICK", "1")
     # The kernel is a new process: make it import this checkout's ssbkit, and keep torch to our two cores.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    if stop_before is not None:
+        stop = next(i for i, cell in enumerate(notebook.cells)
+                    if cell.cell_type == "markdown" and cell.source.startswith(stop_before))
+        notebook.cells = notebook.cells[:stop]
     client = NotebookClient(notebook, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(directory)}})
     client.execute()
@@ -107,6 +113,18 @@ def test_interlayer_barriers_notebook(tmp_path, monkeypatch):
             # W tetrahedral-tetrahedral hop: 0.28 eV); the models' own accuracy is tested in test_neb*.py.
             assert 0.0 < float(row[model]) < 1.0
     assert_images(out, ["neb_profiles.png", "w-bulk-tt/chgnet/neb_profile.png"])
+
+
+def test_llzo_grain_boundary_notebook_builds_the_bicrystal(tmp_path, monkeypatch):
+    """The CPU part of notebook 3 (everything before the MD): the bicrystal file and the region split it
+    reports. The MD itself is in the GPU test below."""
+    from ase.io import read
+
+    execute("03_llzo_grain_boundary", tmp_path, monkeypatch, stop_before="## MD at all temperatures")
+    bicrystal = read(tmp_path / "llzo_grain_boundary" / "llzo_sigma5_001.extxyz")
+    # Sigma 5 twist of the 192-atom cubic cell: CSL cell 5 x 192 atoms per grain, two grains
+    assert len(bicrystal) == 1920 and sorted(set(bicrystal.arrays["grain"])) == [0, 1]
+    assert bicrystal.symbols.formula.count() == {"Li": 560, "La": 240, "Zr": 160, "O": 960}  # 80 Li7La3Zr2O12
 
 
 @pytest.mark.slow

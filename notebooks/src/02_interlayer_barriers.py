@@ -60,8 +60,12 @@ pd.DataFrame([{"hop": s.name, "description": s.description, "atoms": len(s.initi
 # `neb` returns the forward and backward barriers, the energy span (which matters when the path dips
 # below its endpoints), the hop geometry, and warnings when an endpoint leaves its site or the band
 # did not converge. With `output_dir` it writes the path (`neb_path.extxyz`) and the profile plot.
+# When both endpoints relax into one site, the hop does not exist for that model and `neb` raises
+# `CalculationError` saying so: CHGNet, for one, puts Li on W(110) at the long bridge rather than in
+# the threefold hollow, so the hollow-to-hollow hop over the long bridge has no meaning for it.
 
 # %%
+from ssbkit.errors import CalculationError
 from ssbkit.potentials import load
 from ssbkit.workflows.neb import neb
 
@@ -69,8 +73,12 @@ results = {}
 for model in MODELS:
     calculator = load(model, device="auto", task="neb")
     for name, study in studies.items():
-        results[name, model] = neb(study.initial, study.final, calculator, moving_index=study.moving_index,
-                                   output_dir=OUT / name / model, model=model, **SETTINGS)
+        try:
+            results[name, model] = neb(study.initial, study.final, calculator, moving_index=study.moving_index,
+                                       output_dir=OUT / name / model, model=model, **SETTINGS)
+        except CalculationError as exc:
+            print(f"{name} ({model}): no barrier: {exc}")
+            continue
         for warning in results[name, model].warnings:
             print(f"{name} ({model}): {warning}")
 
@@ -79,7 +87,7 @@ table = pd.DataFrame([{"hop": name, "model": model, "barrier (eV)": r.barrier_fo
                        "energy span (eV)": r.energy_span, "hop length (Å)": r.hop.hop_distance,
                        "converged": r.converged, "NEB steps": r.steps}
                       for (name, model), r in results.items()])
-barriers = table.pivot(index="hop", columns="model", values="barrier (eV)")
+barriers = table.pivot(index="hop", columns="model", values="barrier (eV)").reindex(index=HOPS, columns=MODELS)
 barriers["spread (eV)"] = barriers[MODELS].max(axis=1) - barriers[MODELS].min(axis=1)
 barriers["published (eV)"] = [studies[name].reference_barrier for name in barriers.index]
 barriers.to_csv(OUT / "barriers.csv")
@@ -103,7 +111,7 @@ import matplotlib.pyplot as plt
 
 fig, axes = plt.subplots(1, len(HOPS), figsize=(3.2 * len(HOPS), 3), squeeze=False)
 for axis, name in zip(axes[0], HOPS):
-    for model in MODELS:
+    for model in (m for m in MODELS if (name, m) in results):
         r = results[name, model]
         axis.plot(r.reaction_coordinate, r.energies - r.energies[0], "o-", label=f"{model}: {r.barrier_forward:.2f} eV")
     if studies[name].reference_barrier is not None:

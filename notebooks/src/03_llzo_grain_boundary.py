@@ -11,7 +11,9 @@
 # Ewald-ordered cubic Li7 garnet (192 atoms) at the experimental lattice constant; the bicrystal
 # (1920 atoms) is built by ssbkit's CSL builder, stoichiometric and charge-neutral. No external data.
 #
-# **Cost.** The bicrystal has 1920 atoms: this notebook needs a GPU, even with the quick settings.
+# **Cost.** The bicrystal has 1920 atoms: this notebook needs a GPU, even with the quick settings (one
+# CHGNet step of the bicrystal takes ~14 s on two CPU cores, and the diffusion fit needs > 1 ps of
+# production, i.e. > 500 steps per temperature). Building the bicrystal runs fine on a CPU.
 # With `SSBKIT_NOTEBOOK_QUICK=1` it runs two temperatures (1100 and 1300 K) for 3 ps of production;
 # the diffusivities then carry large errors, and the GB/bulk comparison is only qualitative.
 #

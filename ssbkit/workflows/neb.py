@@ -158,6 +158,7 @@ def neb(
     moving_index: int | None = None,
     site_tolerance: float = 0.5,
     minimum_depth: float = 0.01,
+    same_site_distance: float = 0.3,
     resolve_minima: bool = False,
     output_dir: str | Path | None = None,
     model: str | None = None,
@@ -171,7 +172,9 @@ def neb(
     inputs unless ``moving_index`` is given) must stay within ``site_tolerance`` (Å) of where it was
     placed; an interior minimum deeper than ``minimum_depth`` (eV) splits the path into segments, and
     with ``resolve_minima`` each segment is re-run between relaxed minima (``segment_results``).
-    Identical relaxed endpoints raise CalculationError; everything else is reported in ``warnings``.
+    Identical relaxed endpoints, or a moving atom whose relaxed endpoints lie within
+    ``same_site_distance`` (Å) of each other (both relaxed into one site), raise CalculationError;
+    everything else is reported in ``warnings``.
     With ``output_dir`` the path (``neb_path.extxyz``) and profile plot (``neb_profile.png``) are written.
     """
     _check_inputs(initial, final, n_images, fmax, steps, optimizer, moving_index)
@@ -180,11 +183,13 @@ def neb(
     settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
                 "spring_constant": spring_constant, "optimizer": optimizer, "relax_endpoints": relax_endpoints,
                 "endpoint_fmax": endpoint_fmax, "site_tolerance": site_tolerance, "minimum_depth": minimum_depth,
+                "same_site_distance": same_site_distance,
                 "method": "improvedtangent", "interpolation": "idpp"}
     warnings: list[str] = []
     start, end = (_relaxed_endpoint(atoms, calculator, relax_endpoints, endpoint_fmax, endpoint_steps,
                                     name, warnings) for atoms, name in ((initial, "initial"), (final, "final")))
     _check_not_identical(start, end)
+    _check_distinct_sites(initial, final, start, end, moving_index, same_site_distance)
     site_shift = [float(np.linalg.norm(_mic_vector(placed, relaxed, moving_index)))
                   for placed, relaxed in ((initial, start), (final, end))]
     for name, shift in zip(("initial", "final"), site_shift):
@@ -260,7 +265,7 @@ def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBRes
     consecutive true minima, with the settings of ``result``."""
     settings = {k: result.settings[k] for k in ("n_images", "fmax", "steps", "climb", "spring_constant",
                                                 "optimizer", "endpoint_fmax", "site_tolerance",
-                                                "minimum_depth")}
+                                                "minimum_depth", "same_site_distance")}
     stops = [result.images[0]] + [result.images[i] for i in result.intermediate_minima] + [result.images[-1]]
     stops = [stop.copy() for stop in stops]
     for stop in stops:
@@ -391,6 +396,19 @@ def _check_not_identical(start: Atoms, end: Atoms, tolerance: float = 0.05) -> N
             f"both endpoints relaxed into the same structure (largest atom displacement {largest:.3f} Å): "
             "at least one of the sites is not a minimum of this model; choose other sites or check the "
             "model")
+
+
+def _check_distinct_sites(initial: Atoms, final: Atoms, start: Atoms, end: Atoms, index: int,
+                          same_site_distance: float) -> None:
+    """The moving atom must end in two sites: on a flat energy surface two endpoints that slid into one
+    site can stay a few tenths of an Å apart, which no migration hop is."""
+    placed = float(np.linalg.norm(_mic_vector(initial, final, index)))
+    relaxed = float(np.linalg.norm(_mic_vector(start, end, index)))
+    if relaxed < min(same_site_distance, 0.5 * placed):
+        raise CalculationError(
+            f"both endpoints relaxed into the same site: atom {index} ({start[index].symbol}) was placed "
+            f"{placed:.2f} Å apart and ends {relaxed:.2f} Å apart (same-site distance {same_site_distance} Å); "
+            "the placed sites are not separate minima of this model, so this hop does not exist for it")
 
 
 def _equivalent(a: Atoms, b: Atoms) -> bool:

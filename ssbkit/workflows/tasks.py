@@ -233,7 +233,8 @@ register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "subs
 register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"),
                   parameters=("n_images", "fmax", "steps", "climb", "spring_constant", "optimizer",
                               "relax_endpoints", "endpoint_fmax", "endpoint_steps", "moving_index",
-                              "site_tolerance", "minimum_depth", "resolve_minima"), model_task="neb"))
+                              "site_tolerance", "minimum_depth", "same_site_distance", "resolve_minima"),
+                  model_task="neb"))
 register(TaskKind("md-diffusion", _md_diffusion,
                   parameters=("temperatures", "timestep", "friction", "equilibration_steps", "production_steps",
                               "save_every", "species", "target_temperature", "seed"), model_task="md"))
