@@ -406,6 +406,42 @@ tasks:
     assert "formula" in csv_header and "oxidation_limit_V" in csv_header
 
 
+def test_screen_kind_matches_a_direct_call(tmp_path):
+    """A coating screen as a runner task (offline, experimental enthalpies): one task per electrolyte x
+    electrode pair, candidates as a parameter; the stored ranking equals screen_candidates called
+    directly. Physics check: Li3N is the one candidate stable against Li metal (reduction limit 0 V;
+    Zhu et al., Adv. Energy Mater. 2016, list Li3N among the Li-stable interlayers), so it ranks first
+    when the range to cover is 0-0.5 V."""
+    from ssbkit.interfaces.entries import ExperimentalSource
+    from ssbkit.interfaces.phases import PhaseDiagrams
+    from ssbkit.interfaces.screening import screen_candidates
+
+    path = write_spec(tmp_path, """
+tasks:
+  - kind: screen
+    parameters: {source: experimental, candidates: [LiNbO3, Li3N, LiTaO3], voltage_range: [0.0, 0.5]}
+    product: {electrolyte: [LiI], electrode: [Li]}
+""")
+    spec = load_spec(path)
+    assert run_spec(spec).done == 1
+    stored = spec_results(spec)[0].result
+    direct = screen_candidates(["LiNbO3", "Li3N", "LiTaO3"], "LiI", "Li", PhaseDiagrams(ExperimentalSource()),
+                               voltage_range=(0.0, 0.5))
+    assert [c["candidate"] for c in stored["candidates"]] == [c.candidate for c in direct.candidates]
+    assert stored["candidates"][0]["candidate"] == "Li3N" and stored["candidates"][0]["reduction_limit_V"] == 0.0
+    for row, score in zip(stored["candidates"], direct.candidates):
+        assert row["worst_reaction_energy_eV_per_atom"] == pytest.approx(score.worst_reaction_energy_eV_per_atom,
+                                                                         abs=1e-12)
+    (tmp_path / "bad").mkdir()
+    bad = write_spec(tmp_path / "bad", """
+tasks:
+  - kind: screen
+    parameters: {source: experimental, candidates: LiNbO3}
+    product: {electrolyte: [LiI], electrode: [Li]}
+""")
+    assert run_spec(load_spec(bad)).failed == 1  # candidates must be a list: recorded as a failed task
+
+
 def test_adhesion_kind_reads_interface_files_and_matches_a_direct_call(tmp_path):
     """A Cu(111) slab split into two halves (interface_part kept in the extxyz file): cleaving bulk-like
     Cu costs two surfaces, so the interface energy is 0 (analytic) and W_adh equals the direct call."""

@@ -203,6 +203,18 @@ def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calcu
                             voltage=parameters.get("voltage"))
 
 
+def _screen(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+            context: TaskContext) -> Result:
+    from ssbkit.interfaces.screening import screen_candidates
+
+    if not isinstance(parameters.get("candidates"), list):
+        raise InputError("a screen task needs parameters.candidates: a list of formulas")
+    voltage_range = parameters.get("voltage_range")
+    return screen_candidates(parameters["candidates"], inputs["electrolyte"], inputs["electrode"],
+                             _entry_source(parameters, context),
+                             voltage_range=tuple(voltage_range) if voltage_range is not None else None)
+
+
 def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
               context: TaskContext) -> Result:
     from ssbkit.workflows.adhesion import adhesion
@@ -242,3 +254,5 @@ register(TaskKind("window", _window, inputs=("formula",), structures=(), paramet
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),
                   parameters=("source", "offline", "voltage"), needs_model=False))
+register(TaskKind("screen", _screen, inputs=("electrolyte", "electrode"), structures=(),
+                  parameters=("candidates", "voltage_range", "source", "offline"), needs_model=False))
