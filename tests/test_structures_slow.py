@@ -54,3 +54,33 @@ def test_li_on_cubic_llzo_interface():
     substrate = atoms[atoms.get_array("interface_part") == 0]
     assert substrate.symbols.formula.count() == {"La": 24, "Li": 56, "O": 96, "Zr": 16}
     assert min_distance(atoms) > 1.5
+
+
+@pytest.mark.timeout(1200)
+def test_llzo_coordinates_sit_near_a_chgnet_minimum():
+    """The LLZO Wyckoff coordinates (Awaka 2009 tetragonal; Geiger 2011 cubic framework) were entered
+    without the papers at hand, so they are checked against physics: relaxing the atoms at the
+    experimental cell with CHGNet (tetragonal with its I4_1/acd symmetry kept) moves no atom far.
+    Measured: tetragonal Li <= 0.17, O <= 0.09, La <= 0.03 Å; cubic (Ewald-ordered Li) every atom
+    <= 0.25 Å. A mistyped coordinate (0.05 in fractions is 0.65 Å here) or a wrong Wyckoff choice would
+    move by more than 0.5 Å or leave a site far from its neighbours; bounds: 0.3 Å for Li, 0.2 for the
+    framework."""
+    import torch
+    from ase.constraints import FixSymmetry
+    from ase.geometry import find_mic
+    from ase.optimize import FIRE
+
+    from ssbkit.interfaces.structures.llzo import tetragonal_llzo
+    from ssbkit.potentials import load
+
+    torch.set_num_threads(2)
+    calculator = load("chgnet", device="cpu")
+    for start, symmetric in ((tetragonal_llzo(), True), (cubic_llzo(), False)):
+        atoms = start.copy()
+        atoms.calc = calculator
+        if symmetric:
+            atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+        FIRE(atoms, logfile=None).run(fmax=0.03, steps=400)
+        _, moved = find_mic(atoms.positions - start.positions, atoms.cell, True)
+        lithium = start.symbols == "Li"
+        assert moved[lithium].max() < 0.3 and moved[~lithium].max() < 0.2
