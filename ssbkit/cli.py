@@ -815,7 +815,9 @@ def diffusion_run(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     supercell: str = typer.Option("1,1,1", help="Repeat the cell, e.g. 2,2,2."),
     timestep: float = typer.Option(2.0, help="Time step (fs)."),
+    thermostat: str = typer.Option("langevin", help="langevin or nose-hoover (chain of 3)."),
     friction: float = typer.Option(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time."),
+    tdamp: float = typer.Option(100.0, help="Nose-Hoover thermostat period (fs)."),
     equilibration_steps: int = typer.Option(1000, help="Equilibration steps (not analysed)."),
     production_steps: int = typer.Option(10000, help="Production steps."),
     save_every: int = typer.Option(10, help="Save a frame every N steps."),
@@ -827,8 +829,8 @@ def diffusion_run(
     seed: int = typer.Option(0, help="Random seed for velocities and the thermostat."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Langevin NVT MD at all temperatures at once (one batched model call per step), then D(T),
-    Arrhenius Ea and extrapolated 300 K conductivity."""
+    """NVT MD (Langevin or Nose-Hoover) at all temperatures at once (one batched model call per step),
+    then D(T), Arrhenius Ea and extrapolated 300 K conductivity."""
     from pathlib import Path
 
     from ssbkit.errors import InputError
@@ -847,7 +849,7 @@ def diffusion_run(
     atoms = _diffusion_structure(structure).repeat(repeat)
     calculator = load(model, device=device, task="md")
     result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
-                       equilibration_steps=equilibration_steps, production_steps=production_steps,
+                       thermostat=thermostat, tdamp=tdamp, equilibration_steps=equilibration_steps, production_steps=production_steps,
                        save_every=save_every, species=species,
                        grain_boundary=grain_boundary, seed=seed, progress=not json_output)
     write_result(result, Path(out) / "diffusion.json")

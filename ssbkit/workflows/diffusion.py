@@ -375,10 +375,12 @@ def diffusion(
     target_temperature: float = ROOM_TEMPERATURE,
     seed: int = 0,
     progress: bool | None = None,
+    thermostat: str = "langevin",
+    tdamp: float = 100.0,
 ) -> DiffusionResult:
-    """Langevin NVT MD of ``atoms`` (ase or pymatgen) at every temperature (K) in one batched replica
-    run, then the diffusion analysis. Trajectories and plots go to ``directory``; ``timestep`` in fs,
-    ``friction`` in 1/fs (see :func:`ssbkit.workflows.md.run_replicas`)."""
+    """NVT MD of ``atoms`` (ase or pymatgen) at every temperature (K) in one batched replica run, then
+    the diffusion analysis. Trajectories and plots go to ``directory``; ``timestep`` in fs, Langevin
+    ``friction`` in 1/fs or Nose-Hoover ``tdamp`` in fs (see :func:`ssbkit.workflows.md.run_replicas`)."""
     if not isinstance(atoms, Atoms):
         from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -386,7 +388,8 @@ def diffusion(
     check_species(atoms, species)
     md = run_replicas([atoms] * len(temperatures), temperatures, calculator, directory, timestep=timestep,
                       friction=friction, equilibration_steps=equilibration_steps,
-                      production_steps=production_steps, save_every=save_every, seed=seed, progress=progress)
+                      production_steps=production_steps, save_every=save_every, seed=seed, progress=progress,
+                      thermostat=thermostat, tdamp=tdamp)
     result = diffusion_from_trajectories([r.path for r in md.replicas], species, grain_boundary,
                                          target_temperature, plot_directory=directory)
     result.md = md

@@ -1,9 +1,12 @@
 """NVT molecular dynamics of several replicas (e.g. one per temperature) advancing together.
 
 Every MD step evaluates all replicas with ONE call to :func:`ssbkit.potentials.predict`, so a
-graph-batched model evaluates them in a single forward pass. The integrator is Langevin BAOAB
-(Leimkuhler & Matthews, J. Chem. Phys. 138, 174102, 2013): one force evaluation per step, exact
-Ornstein-Uhlenbeck friction/noise substep, so free particles diffuse with D = kT/(m*gamma).
+graph-batched model evaluates them in a single forward pass. The integrator is BAOAB (Leimkuhler &
+Matthews, J. Chem. Phys. 138, 174102, 2013) with one force evaluation per step; its O substep is
+either Langevin (exact Ornstein-Uhlenbeck friction/noise update, so free particles diffuse with
+D = kT/(m*gamma)) or a Nose-Hoover chain of length 3 (Martyna, Klein & Tuckerman, J. Chem. Phys. 97,
+2635, 1992; deterministic, momentum-conserving, with a conserved extended energy written to every
+frame as ``conserved_energy_eV``).
 
 Each replica's trajectory is appended frame by frame to an extended-XYZ file (positions unwrapped,
 momenta, step, time and phase in the comment line) and flushed, so it survives a crash or an
@@ -33,6 +36,8 @@ from ssbkit.results import Result
 
 EQUILIBRATION = "equilibration"
 PRODUCTION = "production"
+THERMOSTATS = ("langevin", "nose-hoover")
+CHAIN_LENGTH = 3
 
 
 @dataclass
@@ -59,10 +64,21 @@ class ReplicaMDResult(Result):
     steps_per_second: float
 
 
-class _Replica:
-    """State of one replica: unwrapped positions in ``atoms``, momenta, target kT and its file."""
+@dataclass
+class _Chain:
+    """Nose-Hoover chain of one replica (ASE units): thermostat masses, positions and velocities."""
 
-    def __init__(self, atoms: Atoms, temperature: float, rng: np.random.Generator, trajectory: IO[str]):
+    masses: np.ndarray
+    positions: np.ndarray
+    velocities: np.ndarray
+
+
+class _Replica:
+    """State of one replica: unwrapped positions in ``atoms``, momenta, target kT, its thermostat
+    chain (None for Langevin) and its file."""
+
+    def __init__(self, atoms: Atoms, temperature: float, rng: np.random.Generator, trajectory: IO[str],
+                 chain_period: float | None = None):
         self.atoms = atoms
         self.temperature = temperature
         self.kT = units.kB * temperature
@@ -76,11 +92,28 @@ class _Replica:
         self.energy = 0.0
         self.reference_energy = 0.0
         self.production_frames = 0
+        # A Nose-Hoover chain keeps the total momentum at zero: 3N - 3 degrees of freedom (Langevin: 3N).
+        self.dof = 3 * len(atoms) - 3 if chain_period is not None and len(atoms) > 1 else 3 * len(atoms)
+        self.chain = None
+        if chain_period is not None:
+            masses = np.full(CHAIN_LENGTH, self.kT * chain_period**2)
+            masses[0] *= self.dof
+            self.chain = _Chain(masses, np.zeros(CHAIN_LENGTH), np.zeros(CHAIN_LENGTH))
+
+    def kinetic_energy(self) -> float:
+        return 0.5 * float(np.sum(self.momenta**2 / self.masses))
 
     def kinetic_temperature(self) -> float:
-        """Instantaneous kinetic temperature (K), 3N degrees of freedom."""
-        kinetic = 0.5 * float(np.sum(self.momenta**2 / self.masses))
-        return 2.0 * kinetic / (3 * len(self.atoms) * units.kB)
+        """Instantaneous kinetic temperature (K) over the replica's degrees of freedom."""
+        return 2.0 * self.kinetic_energy() / (self.dof * units.kB)
+
+    def conserved_energy(self) -> float | None:
+        """Nose-Hoover extended energy (eV), constant up to integration error; None for Langevin."""
+        if self.chain is None:
+            return None
+        chain = self.chain
+        return (self.energy + self.kinetic_energy() + 0.5 * float(np.sum(chain.masses * chain.velocities**2))
+                + self.dof * self.kT * chain.positions[0] + self.kT * float(np.sum(chain.positions[1:])))
 
 
 def _evaluate(replicas: Sequence[_Replica], calculator: Calculator, step: int) -> None:
@@ -105,12 +138,44 @@ def _half_kick(replica: _Replica, dt: float) -> None:
 
 
 def _drift_thermostat_drift(replica: _Replica, dt: float, friction: float) -> None:
-    """A-O-A of BAOAB: half drift, exact Ornstein-Uhlenbeck update of the momenta, half drift."""
-    c1 = np.exp(-friction * dt)
-    c2 = np.sqrt((1.0 - c1**2) * replica.kT * replica.masses)
+    """A-O-A of BAOAB: half drift, thermostat over dt (Ornstein-Uhlenbeck or the chain), half drift."""
     replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
-    replica.momenta = c1 * replica.momenta + c2 * replica.rng.standard_normal(replica.momenta.shape)
+    if replica.chain is None:
+        c1 = np.exp(-friction * dt)
+        c2 = np.sqrt((1.0 - c1**2) * replica.kT * replica.masses)
+        replica.momenta = c1 * replica.momenta + c2 * replica.rng.standard_normal(replica.momenta.shape)
+    else:
+        _chain_half_step(replica, dt)
+        _chain_half_step(replica, dt)
     replica.atoms.positions += 0.5 * dt * replica.momenta / replica.masses
+
+
+def _chain_half_step(replica: _Replica, dt: float) -> None:
+    """Propagate the Nose-Hoover chain and scale the momenta over dt/2 (the symmetric Trotter
+    factorisation of Martyna et al., Mol. Phys. 87, 1117 (1996); Frenkel & Smit, Algorithm 31)."""
+    chain, kT = replica.chain, replica.kT
+    q, v = chain.masses, chain.velocities
+    last = CHAIN_LENGTH - 1
+
+    def force(j: int, kinetic2: float) -> float:
+        return ((kinetic2 - replica.dof * kT) if j == 0 else (q[j - 1] * v[j - 1] ** 2 - kT)) / q[j]
+
+    def update(j: int, kinetic2: float) -> None:
+        if j < last:
+            v[j] *= np.exp(-v[j + 1] * dt / 8)
+        v[j] += force(j, kinetic2) * dt / 4
+        if j < last:
+            v[j] *= np.exp(-v[j + 1] * dt / 8)
+
+    kinetic2 = 2.0 * replica.kinetic_energy()
+    for j in range(last, -1, -1):
+        update(j, kinetic2)
+    scale = np.exp(-v[0] * dt / 2)
+    replica.momenta *= scale
+    kinetic2 *= scale**2
+    chain.positions += v * dt / 2
+    for j in range(CHAIN_LENGTH):
+        update(j, kinetic2)
 
 
 def _check_stable(replica: _Replica, step: int, min_distance: float, max_energy_rise: float,
@@ -143,6 +208,8 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
     frame.info.update(step=step, time_fs=step * timestep_fs, phase=phase,
                       target_temperature_K=replica.temperature, energy_eV=replica.energy,
                       kinetic_temperature_K=replica.kinetic_temperature())
+    if replica.chain is not None:
+        frame.info["conserved_energy_eV"] = replica.conserved_energy()
     write(replica.trajectory, frame, format="extxyz")
     replica.trajectory.flush()
     replica.production_frames += phase == PRODUCTION
@@ -173,11 +240,15 @@ def run_replicas(
     min_distance: float = 0.5,
     max_energy_rise: float = 2.0,
     progress: bool | None = None,
+    thermostat: str = "langevin",
+    tdamp: float = 100.0,
 ) -> ReplicaMDResult:
-    """Run Langevin NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
+    """Run NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
 
-    ``timestep`` in fs; ``friction`` (gamma) in 1/fs, the default 0.002 (a 500 fs velocity relaxation
-    time) being weak next to Li vibrations (~10 THz), so hopping dynamics are little perturbed.
+    ``timestep`` in fs. ``thermostat`` "langevin": ``friction`` (gamma) in 1/fs, the default 0.002 (a
+    500 fs velocity relaxation time) being weak next to Li vibrations (~10 THz), so hopping dynamics are
+    little perturbed. "nose-hoover": a chain of 3 thermostats with period ``tdamp`` (fs; masses
+    Q1 = N_f kT tdamp², Qj = kT tdamp²), deterministic after the initial velocities.
     Velocities start from a Maxwell-Boltzmann distribution (``seed``; replica i always gets the same
     random stream, however many run along). One batched force call per step for all replicas.
     Frames (equilibration and production, tagged by ``phase``) are appended every ``save_every``
@@ -190,8 +261,11 @@ def run_replicas(
     if len(replicas) != len(temperatures):
         raise InputError(f"need one temperature per replica: {len(replicas)} replicas, "
                          f"{len(temperatures)} temperatures")
-    if timestep <= 0 or friction <= 0:
-        raise InputError(f"time step ({timestep:g} fs) and friction ({friction:g} 1/fs) must be > 0")
+    if timestep <= 0 or friction <= 0 or tdamp <= 0:
+        raise InputError(f"time step ({timestep:g} fs), friction ({friction:g} 1/fs) and tdamp ({tdamp:g} fs) "
+                         "must be > 0")
+    if thermostat not in THERMOSTATS:
+        raise InputError(f"unknown thermostat {thermostat!r}; choose from {', '.join(THERMOSTATS)}")
     if save_every < 1 or equilibration_steps < 0 or production_steps < 1:
         raise InputError("need save_every >= 1, equilibration_steps >= 0 and production_steps >= 1")
     for atoms in replicas:
@@ -216,7 +290,8 @@ def run_replicas(
             handle = stack.enter_context(path.open("w"))
             work = atoms.copy()
             work.calc = None
-            states.append(_Replica(work, temperature, np.random.default_rng(child_seed), handle))
+            states.append(_Replica(work, temperature, np.random.default_rng(child_seed), handle,
+                                   chain_period=tdamp * units.fs if thermostat == "nose-hoover" else None))
 
         _evaluate(states, calculator, step=0)
         for state in states:

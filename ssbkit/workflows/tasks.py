@@ -248,8 +248,9 @@ register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial
                               "site_tolerance", "minimum_depth", "same_site_distance", "resolve_minima"),
                   model_task="neb"))
 register(TaskKind("md-diffusion", _md_diffusion,
-                  parameters=("temperatures", "timestep", "friction", "equilibration_steps", "production_steps",
-                              "save_every", "species", "target_temperature", "seed"), model_task="md"))
+                  parameters=("temperatures", "timestep", "friction", "thermostat", "tdamp", "equilibration_steps",
+                              "production_steps", "save_every", "species", "target_temperature", "seed"),
+                  model_task="md"))
 register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),
