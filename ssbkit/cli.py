@@ -849,8 +849,8 @@ def diffusion_run(
     atoms = _diffusion_structure(structure).repeat(repeat)
     calculator = load(model, device=device, task="md")
     result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
-                       thermostat=thermostat, tdamp=tdamp, equilibration_steps=equilibration_steps, production_steps=production_steps,
-                       save_every=save_every, species=species,
+                       thermostat=thermostat, tdamp=tdamp, equilibration_steps=equilibration_steps,
+                       production_steps=production_steps, save_every=save_every, species=species,
                        grain_boundary=grain_boundary, seed=seed, progress=not json_output)
     write_result(result, Path(out) / "diffusion.json")
     _report_diffusion(result, json_output)

@@ -188,8 +188,7 @@ def neb(
     warnings: list[str] = []
     start, end = (_relaxed_endpoint(atoms, calculator, relax_endpoints, endpoint_fmax, endpoint_steps,
                                     name, warnings) for atoms, name in ((initial, "initial"), (final, "final")))
-    _check_not_identical(start, end)
-    _check_distinct_sites(initial, final, start, end, moving_index, same_site_distance)
+    _check_distinct_endpoints(initial, final, start, end, moving_index, same_site_distance)
     site_shift = [float(np.linalg.norm(_mic_vector(placed, relaxed, moving_index)))
                   for placed, relaxed in ((initial, start), (final, end))]
     for name, shift in zip(("initial", "final"), site_shift):
@@ -389,19 +388,17 @@ def _relaxed_endpoint(atoms: Atoms, calculator: Calculator, do_relax: bool, fmax
     return outcome.atoms
 
 
-def _check_not_identical(start: Atoms, end: Atoms, tolerance: float = 0.05) -> None:
+def _check_distinct_endpoints(initial: Atoms, final: Atoms, start: Atoms, end: Atoms, index: int,
+                              same_site_distance: float, identical_tolerance: float = 0.05) -> None:
+    """The relaxed endpoints must differ (no atom moved more than ``identical_tolerance`` Å means the
+    same structure), and the moving atom must end in two sites: on a flat energy surface two endpoints
+    that slid into one site can stay a few tenths of an Å apart, which no migration hop is."""
     largest = float(np.max(_mic_displacements(start, end)))
-    if largest < tolerance:
+    if largest < identical_tolerance:
         raise CalculationError(
             f"both endpoints relaxed into the same structure (largest atom displacement {largest:.3f} Å): "
             "at least one of the sites is not a minimum of this model; choose other sites or check the "
             "model")
-
-
-def _check_distinct_sites(initial: Atoms, final: Atoms, start: Atoms, end: Atoms, index: int,
-                          same_site_distance: float) -> None:
-    """The moving atom must end in two sites: on a flat energy surface two endpoints that slid into one
-    site can stay a few tenths of an Å apart, which no migration hop is."""
     placed = float(np.linalg.norm(_mic_vector(initial, final, index)))
     relaxed = float(np.linalg.norm(_mic_vector(start, end, index)))
     if relaxed < min(same_site_distance, 0.5 * placed):
