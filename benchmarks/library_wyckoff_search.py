@@ -41,7 +41,7 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from threadpoolctl import threadpool_limits
 
-from ssbkit.interfaces.library import (
+from ssbkit.interfaces.structures.references import (
     _lattice,
     structure_from_wyckoff,
     symmetry_operations,

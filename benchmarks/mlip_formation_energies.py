@@ -1,7 +1,7 @@
 """Formation energies of Li compounds from ML potentials on the MP scale vs experiment (MAE per model).
 
 Relaxes the library structures (primitive cells) of every Li compound that pymatgen's experimental
-thermochemistry also lists, with each model, through ``ssbkit.interfaces.mlip`` (MP2020 corrections
+thermochemistry also lists, with each model, through ``ssbkit.workflows.ml_entries`` (MP2020 corrections
 added or not as that module decides per model), and prints per-compound errors and the mean absolute
 error against the experimental formation enthalpies. Also prints the MAE with the opposite correction
 choice, the measurement that decides it.
@@ -21,8 +21,8 @@ import numpy as np
 from pymatgen.core import Composition
 from threadpoolctl import threadpool_limits
 
-from ssbkit.interfaces.library import list_reference_structures, load_reference_structure
-from ssbkit.interfaces.mlip import entry_from_structure, needs_mp2020_corrections
+from ssbkit.interfaces.structures.references import list_reference_structures, load_reference_structure
+from ssbkit.workflows.ml_entries import entry_from_structure, needs_mp2020_corrections
 from ssbkit.potentials import load
 
 

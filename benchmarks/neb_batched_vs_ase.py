@@ -20,7 +20,7 @@ from ase.optimize import FIRE
 
 from ssbkit.potentials import load
 from ssbkit.workflows.neb import run_band
-from ssbkit.workflows.neb_studies import STUDIES, build_study
+from ssbkit.interfaces.structures.hop_studies import STUDIES, build_study
 from ssbkit.workflows.relax import relax
 
 

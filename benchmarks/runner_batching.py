@@ -17,8 +17,8 @@ from ase.build import bulk
 
 from ssbkit.potentials import predict
 from ssbkit.workflows.relax import relax
-from ssbkit.workflows.runner.batching import run_lockstep
-from ssbkit.workflows.tasks import load_model
+from ssbkit.potentials.batching import run_lockstep
+from ssbkit.workflows.kinds import load_model
 
 
 def structures(count: int, repeat: int) -> list:

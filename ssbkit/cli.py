@@ -243,7 +243,7 @@ def entries_from_structures_command(
     import sys
 
     from ssbkit.interfaces.entries import save_entries
-    from ssbkit.interfaces.mlip import entries_from_structures, formation_energy_entries, read_structures
+    from ssbkit.workflows.ml_entries import entries_from_structures, formation_energy_entries, read_structures
     from ssbkit.potentials import load
 
     named = [pair for path in files for pair in read_structures(path)]
@@ -711,7 +711,7 @@ def build_reference(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a reference crystal structure from the literature library."""
-    from ssbkit.interfaces.library import load_reference_structure, reference_structure_info, write_structure
+    from ssbkit.interfaces.structures.references import load_reference_structure, reference_structure_info, write_structure
 
     info = reference_structure_info(name)
     structure = load_reference_structure(name, ordered=not disordered)
@@ -728,7 +728,7 @@ def build_reference(
 @build_app.command("references")
 def build_references(json_output: bool = JSON_OPTION) -> None:
     """List the reference structures with their space group and literature source."""
-    from ssbkit.interfaces.library import list_reference_structures
+    from ssbkit.interfaces.structures.references import list_reference_structures
 
     infos = list_reference_structures()
     if json_output:
@@ -770,7 +770,7 @@ def _diffusion_structure(source: str):
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from ssbkit.errors import InputError
-    from ssbkit.interfaces.library import list_reference_structures, load_reference_structure
+    from ssbkit.interfaces.structures.references import list_reference_structures, load_reference_structure
     from ssbkit.interfaces.structures.bulk import load_bulk
 
     names = sorted(info.name for info in list_reference_structures())
@@ -964,7 +964,7 @@ def neb_study(
     from ssbkit.errors import CalculationError
     from ssbkit.potentials import load
     from ssbkit.workflows.neb import neb
-    from ssbkit.workflows.neb_studies import build_study
+    from ssbkit.interfaces.structures.hop_studies import build_study
 
     study = build_study(name, full=full)
     results = []

@@ -294,7 +294,7 @@ def test_li6ps5cl_activation_energy_with_chgnet(tmp_path):
     # Reference: AIMD 0.2-0.3 eV (de Klerk et al., Chem. Mater. 28, 7955, 2016), experiment 0.29-0.31 eV.
     # MPtrj-trained potentials soften barriers, and 10 ps at three temperatures leaves about
     # +-0.05 eV of statistical error, so the check is the physically plausible window 0.1-0.4 eV.
-    library = pytest.importorskip("ssbkit.interfaces.library")
+    library = pytest.importorskip("ssbkit.interfaces.structures.references")
     from pymatgen.io.ase import AseAtomsAdaptor
 
     cell = AseAtomsAdaptor.get_atoms(library.load_reference_structure("Li6PS5Cl") * (2, 2, 2))

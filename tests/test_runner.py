@@ -28,7 +28,7 @@ from ssbkit.cli import app
 from ssbkit.errors import InputError, SsbkitError
 from ssbkit.workflows.relax import relax
 from ssbkit.workflows.runner import load_spec, run_spec, spec_results, spec_status
-from ssbkit.workflows.runner.batching import run_lockstep
+from ssbkit.potentials.batching import run_lockstep
 from ssbkit.workflows.runner.executors import slurm_cluster_kwargs
 from ssbkit.workflows.runner.store import RunStore
 
@@ -606,7 +606,7 @@ def test_gpu_batched_chgnet_tasks_match_one_by_one(tmp_path):
     """On a GPU, eight single points share one batched CHGNet call and four relaxations run in lockstep;
     the reference is CHGNet evaluated one structure at a time through its own ASE calculator.
     Tolerances: CHGNet runs in float32, and batched graphs sum in a different order (~1e-5 eV/atom)."""
-    from ssbkit.workflows.tasks import load_model
+    from ssbkit.workflows.kinds import load_model
 
     path = write_spec(tmp_path, STRUCTURES + """
 device: cuda

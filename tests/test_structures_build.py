@@ -182,7 +182,7 @@ def test_li_on_argyrodite_interface_keeps_the_electrolyte_stoichiometric():
     (2.0 Å is below the shortest Li-S contact in the argyrodite, ~2.4 Å)."""
     from collections import Counter
 
-    from ssbkit.interfaces.library import load_reference_structure
+    from ssbkit.interfaces.structures.references import load_reference_structure
 
     atoms = build_interface(load_bulk("Li"), load_reference_structure("Li6PS5Cl"), "100", "100",
                             max_area=150, gap_A=2.5)

@@ -55,8 +55,8 @@ print(f"quick={QUICK}; relaxations to {FMAX} eV/Å; outputs in {OUT.resolve()}")
 
 # %%
 from ssbkit.interfaces.entries import parse_source, save_entries
-from ssbkit.interfaces.library import load_reference_structure
-from ssbkit.interfaces.mlip import entries_from_structures, formation_energy_entries
+from ssbkit.interfaces.structures.references import load_reference_structure
+from ssbkit.workflows.ml_entries import entries_from_structures, formation_energy_entries
 from ssbkit.potentials import load
 
 chgnet = load("chgnet", device="auto")

@@ -10,7 +10,7 @@
 # **Models and data.** CHGNet 0.3.0 and SevenNet-0, both trained on the Materials Project
 # trajectories (MPtrj, PBE/PBE+U) and shipped in their wheels, so everything runs offline. Hosts are
 # built at experimental lattice constants (bcc W a = 3.165 Å, hcp Mg a = 3.209 Å, c = 5.211 Å) by
-# `ssbkit.workflows.neb_studies`, which places the endpoints on sites found by ssbkit's site finder.
+# `ssbkit.interfaces.structures.hop_studies`, which places the endpoints on sites found by ssbkit's site finder.
 # The NEB relaxes the endpoints (fixed cell), interpolates with IDPP and runs a climbing-image band
 # whose images are evaluated in one batched model call per iteration.
 #
@@ -47,7 +47,7 @@ print(f"quick={QUICK}: hops {HOPS}, NEB settings {SETTINGS}")
 # published DFT barrier.
 
 # %%
-from ssbkit.workflows.neb_studies import build_study
+from ssbkit.interfaces.structures.hop_studies import build_study
 
 studies = {name: build_study(name, full=not QUICK) for name in HOPS}
 pd.DataFrame([{"hop": s.name, "description": s.description, "atoms": len(s.initial),

@@ -11,7 +11,7 @@ unit as pymatgen stores them. Sources shipped here:
 - ``experimental``: pymatgen's bundled experimental formation enthalpies (298 K, eV per formula unit),
   elements at zero energy. Needs neither key nor network.
 - ``mlip:[MODEL:]PATH``: the structures in PATH (file or folder) relaxed with an ML potential, as entries
-  on the MP energy scale with MP's elemental ground states (see :mod:`ssbkit.interfaces.mlip`).
+  on the MP energy scale with MP's elemental ground states (see :mod:`ssbkit.workflows.ml_entries`).
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
 share one energy reference (MP-compatible energies in a user file next to ``mp``; formation enthalpies
@@ -304,7 +304,7 @@ SourceFactory = Callable[[str, SourceOptions], EntrySource]
 
 
 def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
-    from ssbkit.interfaces.mlip import MLIPSource
+    from ssbkit.workflows.ml_entries import MLIPSource
 
     return MLIPSource(argument)
 

@@ -5,7 +5,7 @@
     summary = run_spec(spec, executor="pool", workers=4)
     records = spec_results(spec)       # one TaskRecord per task, in spec order
 
-Task kinds live in ``ssbkit.workflows.tasks``; the runner itself knows nothing of physics.
+Task kinds live in ``ssbkit.workflows.kinds``; the runner itself knows nothing of physics.
 """
 
 from __future__ import annotations

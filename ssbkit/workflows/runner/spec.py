@@ -47,7 +47,7 @@ from ase import Atoms
 
 from ssbkit import __version__
 from ssbkit.errors import InputError
-from ssbkit.workflows.tasks import TaskKind, get_kind, model_version
+from ssbkit.workflows.kinds import TaskKind, get_kind, model_version
 
 IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
 POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips

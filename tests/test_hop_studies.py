@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from ssbkit.cli import app
 from ssbkit.workflows.neb import neb
-from ssbkit.workflows.neb_studies import LI_A, MG_A, MG_C, STUDIES, W_A, build_study
+from ssbkit.interfaces.structures.hop_studies import LI_A, MG_A, MG_C, STUDIES, W_A, build_study
 
 runner = CliRunner()
 

@@ -18,7 +18,7 @@ this registry; physics modules know nothing of the runner. Adding a kind is a sh
 
 Kinds whose function uses the calculator only through ASE calls (``get_forces``...) may set
 ``batchable=True``: the runner then evaluates tasks of that kind in lockstep so that each model call
-covers many structures (see ``ssbkit.workflows.runner.batching``). Bump ``version`` when a kind's
+covers many structures (see ``ssbkit.potentials.batching``). Bump ``version`` when a kind's
 results change meaning, so that stored results are not reused for it.
 """
 

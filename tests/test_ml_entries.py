@@ -19,9 +19,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 
 from ssbkit.errors import CalculationError, InputError, ModelError
-from ssbkit.interfaces import mlip
-from ssbkit.interfaces.library import load_reference_structure
-from ssbkit.interfaces.mlip import (
+from ssbkit.workflows import ml_entries as mlip
+from ssbkit.interfaces.structures.references import load_reference_structure
+from ssbkit.workflows.ml_entries import (
     entries_from_structures,
     entry_from_structure,
     formation_energy_per_atom,

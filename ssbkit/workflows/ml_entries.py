@@ -127,7 +127,7 @@ def _check_relaxable(structure: Structure) -> None:
         raise InputError("cannot relax an empty structure")
     if not structure.is_ordered:
         raise InputError(f"{formula} has partially occupied sites; order it first "
-                         "(ssbkit.interfaces.library.order_by_ewald)")
+                         "(ssbkit.interfaces.structures.references.order_by_ewald)")
     if structure.volume < 1e-3 * len(structure):
         raise InputError(f"{formula} has a degenerate cell (volume {structure.volume:.3g} Å³)")
     if len(structure) > 1:

@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Composition
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.library import (
+from ssbkit.interfaces.structures.references import (
     list_reference_structures,
     load_reference_structure,
     order_by_ewald,
