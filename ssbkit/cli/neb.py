@@ -1,0 +1,110 @@
+"""``ssbkit neb``: climbing-image NEB for Li hops, all images evaluated as one batch."""
+
+from typing import Any
+
+import typer
+
+from ssbkit.cli.types import Device, JsonOutput, Model, Models, command_group, emit_json, print_table, read_atoms
+
+app = command_group("Climbing-image NEB for Li hops, all images evaluated as one batch.")
+
+IMAGES = typer.Option(5, "--images", help="Interior images of the band.")
+FMAX = typer.Option(0.05, "--fmax", help="Convergence: largest NEB force (eV/Å).")
+STEPS = typer.Option(500, "--steps", help="Most optimizer steps.")
+OUTPUT = typer.Option(None, "--output", "-o", help="Folder for neb_path.extxyz and neb_profile.png.")
+
+
+def _neb_rows(label: str, result: Any) -> list[list[Any]]:
+    rows = [[label, result.model, result.barrier_forward, result.barrier_backward, result.reaction_energy,
+             result.energy_span, "yes" if result.converged else f"no ({result.steps} steps)"]]
+    for i, segment in enumerate(result.segment_results):
+        rows += _neb_rows(f"{label} segment {i + 1}", segment)
+    return rows
+
+
+def _print_neb(title: str, labelled: list[tuple[str, Any]]) -> None:
+    rows = [row for label, result in labelled for row in _neb_rows(label, result)]
+    print_table(title, ["hop", "model", "E_fwd (eV)", "E_bwd (eV)", "dE (eV)", "span (eV)", "converged"], rows)
+    for label, result in labelled:
+        for warning in result.warnings:
+            typer.echo(f"warning ({label}, {result.model}): {warning}", err=True)
+        if result.plot_file:
+            typer.echo(f"path: {result.path_file}  plot: {result.plot_file}")
+
+
+@app.command("run")
+def run(
+    initial: str = typer.Argument(..., help="Initial structure file (any ASE-readable format)."),
+    final: str = typer.Argument(..., help="Final structure file, same atoms in the same order."),
+    model: Model = "chgnet",
+    device: Device = "auto",
+    images: int = IMAGES,
+    fmax: float = FMAX,
+    steps: int = STEPS,
+    climb: bool = typer.Option(True, "--climb/--no-climb", help="Climbing image."),
+    moving_index: int | None = typer.Option(None, "--moving-index", help="Index of the hopping atom."),
+    resolve_minima: bool = typer.Option(False, "--resolve-minima",
+                                        help="Re-run the NEB between intermediate minima."),
+    output: str | None = OUTPUT,
+    json_output: JsonOutput = False,
+) -> None:
+    """NEB between two structures: relax endpoints, IDPP path, climbing image, barriers and checks."""
+    import sys
+
+    from ssbkit.potentials import load
+    from ssbkit.workflows.neb import neb
+
+    start, end = read_atoms(initial), read_atoms(final)
+    result = neb(start, end, load(model, device=device, task="neb"), n_images=images, fmax=fmax, steps=steps,
+                 climb=climb, moving_index=moving_index, resolve_minima=resolve_minima, output_dir=output,
+                 model=model, progress=sys.stderr.isatty() and not json_output)
+    if json_output:
+        emit_json(result)
+    else:
+        _print_neb(f"NEB {initial} -> {final}", [("hop", result)])
+
+
+@app.command("study")
+def study(
+    name: str = typer.Argument(..., help="w-bulk-tt, w-bulk-tot, w110-long-bridge, w110-short-bridge, "
+                               "mg-interstitial-c, mg-interstitial-basal, mg-vacancy-basal, mg-vacancy-c, "
+                               "li-vacancy, llzo-bulk, llzo-gb-along, llzo-gb-across."),
+    models: Models = ["chgnet"],
+    device: Device = "auto",
+    full: bool = typer.Option(False, "--full", help="Production-size cells instead of small ones."),
+    images: int = IMAGES,
+    fmax: float = FMAX,
+    steps: int = STEPS,
+    resolve_minima: bool = typer.Option(True, "--resolve-minima/--no-resolve-minima",
+                                        help="Re-run the NEB between intermediate minima."),
+    output: str | None = OUTPUT,
+    json_output: JsonOutput = False,
+) -> None:
+    """A built-in Li hop (W, Mg, Li, LLZO) with one or more models, next to the published barrier."""
+    import sys
+    from pathlib import Path
+
+    from ssbkit.errors import CalculationError
+    from ssbkit.interfaces.structures.hop_studies import build_study
+    from ssbkit.potentials import load
+    from ssbkit.workflows.neb import neb
+
+    hop = build_study(name, full=full)
+    results = []
+    for model in models:
+        out = Path(output) / model if output else None
+        try:
+            results.append(neb(hop.initial, hop.final, load(model, device=device, task="neb"),
+                               n_images=images, fmax=fmax, steps=steps, moving_index=hop.moving_index,
+                               resolve_minima=resolve_minima, output_dir=out, model=model,
+                               progress=sys.stderr.isatty() and not json_output))
+        except CalculationError as exc:
+            raise CalculationError(f"{hop.name} with {model}: {exc}") from exc
+    if json_output:
+        emit_json({"study": hop.name, "description": hop.description,
+                   "reference_barrier": hop.reference_barrier, "reference_source": hop.reference_source,
+                   "results": results})
+        return
+    _print_neb(hop.description, [(hop.name, result) for result in results])
+    if hop.reference_barrier is not None:
+        typer.echo(f"published: {hop.reference_barrier} eV ({hop.reference_source})")

@@ -1,0 +1,129 @@
+"""``ssbkit potentials``: list, check, compare and fit ML interatomic potentials."""
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ssbkit.cli.types import Device, JsonOutput, Model, command_group, emit_json, print_table, read_atoms
+
+app = command_group("ML interatomic potentials: list, check, compare, fit.")
+
+
+@app.command("list")
+def list_potentials(json_output: JsonOutput = False) -> None:
+    """List the registered models with their model cards."""
+    from ssbkit.potentials import CARDS
+    from ssbkit.potentials.registry import mace_cache_path
+
+    def weights(card: Any) -> str:
+        if card.offline:
+            return "in wheel"
+        return "cached" if mace_cache_path(card.url).is_file() else "download"
+
+    if json_output:
+        emit_json(list(CARDS.values()))
+        return
+    print_table("Potentials (also mace:PATH for a local MACE file; --json for full cards)",
+                ["name", "version", "training data", "licence", "elements", "weights"],
+                [[c.name, c.version, c.training_data, c.license, c.elements, weights(c)]
+                 for c in CARDS.values()])
+
+
+@app.command("check")
+def check(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    model: Model = "chgnet",
+    device: Device = "auto",
+    json_output: JsonOutput = False,
+) -> None:
+    """Say whether MODEL covers every element of STRUCTURE and time one evaluation.
+
+    Exits with code 1 when an element is not covered.
+    """
+    from ssbkit.potentials.assess import check_model
+
+    result = check_model(read_atoms(structure), model, device=device)
+    if json_output:
+        emit_json(result)
+    elif result.covered:
+        print_table(f"{result.model} on {result.formula} ({result.n_atoms} atoms)", ["quantity", "value"], [
+            ["elements covered", "all"], ["load time (s)", result.load_seconds],
+            ["first evaluation (s)", result.first_evaluation_seconds],
+            ["evaluation (s)", result.seconds_per_evaluation],
+            ["energy (eV/atom)", result.energy_per_atom], ["max force (eV/Å)", result.max_force]])
+    else:
+        typer.echo(f"{result.model} does not cover: {', '.join(result.missing_elements)}")
+    if not result.covered:
+        raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare(
+    structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
+    models: str = typer.Option("chgnet,sevennet-0", "--models", help="Comma-separated model names."),
+    fmax: float = typer.Option(0.05, help="Relaxation force threshold (eV/Å)."),
+    steps: int = typer.Option(300, help="Maximum relaxation steps."),
+    relax_cell: bool = typer.Option(True, "--relax-cell/--fixed-cell", help="Relax the cell too."),
+    device: Device = "auto",
+    json_output: JsonOutput = False,
+) -> None:
+    """Relax STRUCTURE with each model and report the spread between them."""
+    import sys
+
+    from ssbkit.workflows.compare import compare_models
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    result = compare_models(read_atoms(structure), names, fmax=fmax, steps=steps, relax_cell=relax_cell,
+                            device=device, progress=not json_output and sys.stderr.isatty())
+    if json_output:
+        emit_json(result)
+        return
+    rows = [[o.model, o.energy_per_atom, o.max_force, o.relaxed_energy_per_atom,
+             *o.lattice[:3], o.volume_per_atom, "yes" if o.converged else f"no ({o.steps} steps)"]
+            for o in result.outcomes]
+    s = result.spread
+    rows.append(["spread (max-min)", s["energy_per_atom"], s["max_force"], s["relaxed_energy_per_atom"],
+                 s["a"], s["b"], s["c"], s["volume_per_atom"], ""])
+    print_table(f"{result.formula}: input E, max force; relaxed E, lattice", [
+        "model", "E (eV/atom)", "max F (eV/Å)", "relaxed E (eV/atom)", "a (Å)", "b (Å)", "c (Å)",
+        "V (Å³/atom)", "converged"], rows)
+
+
+@app.command("fit")
+def fit(
+    data: Path = typer.Argument(..., help="Labelled structures (extxyz with energies and forces)."),
+    output: Path = typer.Option(Path("mace-fit"), "--output", "-o", help="Output directory."),
+    foundation: str | None = typer.Option(None, help="MACE model to fine-tune (name or mace:PATH)."),
+    epochs: int = typer.Option(50, help="Training epochs."),
+    batch_size: int = typer.Option(4, help="Structures per training batch."),
+    valid_fraction: float = typer.Option(0.2, help="Fraction held out for validation."),
+    channels: int = typer.Option(32, help="MACE channels (from scratch only)."),
+    max_l: int = typer.Option(1, "--max-L", help="Equivariant message order (from scratch only)."),
+    r_max: float = typer.Option(5.0, help="Cutoff radius in Å (from scratch only)."),
+    interactions: int = typer.Option(2, help="Message-passing layers (from scratch only)."),
+    correlation: int = typer.Option(3, help="Body order minus one (from scratch only)."),
+    energy_key: str = typer.Option("energy", help="info key of energies when the file has no calculator."),
+    forces_key: str = typer.Option("forces", help="arrays key of forces when the file has no calculator."),
+    device: Device = "auto",
+    dtype: str = typer.Option("float64", help="float64 or float32."),
+    seed: int = typer.Option(0, help="Random seed for the split and the initial weights."),
+    json_output: JsonOutput = False,
+) -> None:
+    """Train (or fine-tune) a MACE model on DATA; write the model and a parity report."""
+    from ssbkit.potentials.fit import MaceArchitecture, fit_mace
+
+    architecture = MaceArchitecture(channels=channels, max_L=max_l, r_max=r_max,
+                                    num_interactions=interactions, correlation=correlation)
+    result = fit_mace(data, output, foundation=foundation, epochs=epochs, batch_size=batch_size,
+                      valid_fraction=valid_fraction, architecture=architecture, device=device,
+                      dtype=dtype, seed=seed, energy_key=energy_key, forces_key=forces_key,
+                      verbose=not json_output)
+    if json_output:
+        emit_json(result)
+        return
+    print_table(f"MACE fit: {result.model_path}", ["set", "structures", "energy MAE (eV/atom)",
+                                                   "force MAE (eV/Å)"], [
+        ["train", result.n_train, result.train_energy_mae, result.train_force_mae],
+        ["valid", result.n_valid, result.valid_energy_mae, result.valid_force_mae]])
+    typer.echo(f"parity report: {result.report_path}, plot: {result.plot_path}")

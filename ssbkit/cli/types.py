@@ -1,0 +1,219 @@
+"""Shared pieces of the ``ssbkit`` command: the error-handling group, output helpers, option types declared once,
+the CLI's one way to read a structure, and ``settings_options`` to turn a settings dataclass into options.
+
+Only light imports at module level: every ``--help`` builds all commands, so physics is imported inside commands.
+"""
+
+import dataclasses
+import functools
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ssbkit.errors import SsbkitError
+
+EXIT_USER_ERROR = 2
+
+
+class SsbkitGroup(TyperGroup):
+    """Turns SsbkitError raised by any subcommand into one stderr line and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SsbkitError as exc:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from exc
+
+
+def command_group(help_text: str) -> typer.Typer:
+    """A typer app for one group of commands, with SsbkitGroup error handling."""
+    return typer.Typer(cls=SsbkitGroup, help=help_text, no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False)
+
+
+def emit_json(document: Any) -> None:
+    """Print a result (dataclass, dict, list) as one JSON document on stdout."""
+    from ssbkit.results import jsonable
+
+    typer.echo(json.dumps(jsonable(document), indent=2))
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a human-readable table on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+
+
+def read_atoms(path: str | Path) -> Any:
+    """One structure (ase.Atoms): the last frame of PATH, or frame i of ``PATH@i``; any format ASE reads, or
+    pymatgen Structure JSON. InputError for a missing or unreadable file."""
+    from ssbkit.io import read_structure
+
+    return read_structure(path)
+
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+Model = Annotated[str, typer.Option("--model", "-m", help="Potential: a name from `ssbkit potentials list`, "
+                                                          "or mace:PATH.")]
+Models = Annotated[list[str], typer.Option("--model", "-m", help="Potential (a name from `ssbkit potentials list`, "
+                                                                 "or mace:PATH); repeat to compare models.")]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda[:N].")]
+Source = Annotated[str, typer.Option(
+    "--source", "-s",
+    help="Entry source(s), comma-separated: mp, experimental, file:PATH (JSON/JSON.gz entry dicts), "
+         "mlip:[MODEL:]PATH (structures relaxed with an ML potential).")]
+Offline = Annotated[bool, typer.Option(
+    "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")]
+Output = Annotated[str | None, typer.Option("-o", "--output", help="Write the structure to this .extxyz or .cif file.")]
+
+
+def _image_path(path: Path | None) -> Path | None:
+    """Check --plot's suffix when the options are parsed, before anything is computed."""
+    from ssbkit.plotting import image_path
+
+    return None if path is None else image_path(path)
+
+
+Plot = Annotated[Path | None, typer.Option("--plot", callback=_image_path,
+                                           help="Save the plot to this image file (.png, .pdf, .svg).")]
+Csv = Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to this file.")]
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    """Comma-separated floats, e.g. 0,0.5; typer.BadParameter (exit code 2) otherwise."""
+    try:
+        return tuple(float(value) for value in text.split(",") if value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"takes comma-separated numbers such as 0,0.5, got {text!r}") from None
+
+
+def _range_text(meta: Any) -> str:
+    """``> 0``, ``>= 1 and <= 10``: the allowed range of a setting ('' if unbounded)."""
+    bounds = []
+    if meta.get("minimum") is not None:
+        bounds.append(f"{'>' if meta.get('exclusive_minimum') else '>='} {meta['minimum']:g}")
+    if meta.get("maximum") is not None:
+        bounds.append(f"<= {meta['maximum']:g}")
+    return " and ".join(bounds)
+
+
+def _checker(meta: Any, comma_list: bool) -> Callable[[Any], Any]:
+    """Option callback: parse a comma list, then check choices and range of each value (BadParameter, exit 2)."""
+    minimum, maximum, choices = meta.get("minimum"), meta.get("maximum"), meta.get("choices")
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        values = _float_list(value) if comma_list else (value,)
+        for item in values:
+            if choices and item not in choices:
+                raise typer.BadParameter(f"{item!r} is not one of {', '.join(map(str, choices))}")
+            too_low = minimum is not None and (item <= minimum if meta.get("exclusive_minimum") else item < minimum)
+            if too_low or (maximum is not None and item > maximum):
+                raise typer.BadParameter(f"{item:g} is out of range: expected {_range_text(meta)}")
+        return values if comma_list else value
+
+    return check
+
+
+def _help_text(meta: Any) -> str:
+    """The field's help with its unit, allowed choices and range."""
+    text = str(meta.get("help", "")).strip().rstrip(".")
+    unit, choices, bounds = meta.get("unit"), meta.get("choices"), _range_text(meta)
+    if unit and f"({unit})" not in text:
+        text += f" ({unit})"
+    text += "."
+    if choices and not all(str(choice) in text for choice in choices):
+        text += f" One of: {', '.join(map(str, choices))}."
+    if bounds:
+        text += f" Range: {bounds}."
+    return text
+
+
+def _field_option(field: dataclasses.Field, annotation: Any) -> inspect.Parameter:
+    """One keyword parameter ``Annotated[type, typer.Option(...)]`` for a settings field."""
+    flag = "--" + field.name.replace("_", "-")
+    optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(
+        annotation)
+    base = next(a for a in typing.get_args(annotation) if a is not type(None)) if optional else annotation
+    if field.default is not dataclasses.MISSING:
+        default = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+        default = field.default_factory()
+    else:
+        default = inspect.Parameter.empty
+    declarations, options = [flag], {"help": _help_text(field.metadata)}
+    comma_list = typing.get_origin(base) in (tuple, list) or base in (tuple, list)
+    if base is bool:
+        declarations = [f"{flag}/--no-{flag[2:]}"]
+        cli_type: Any = bool
+    elif comma_list:
+        cli_type = str
+        options["metavar"] = "X,Y,..."
+        if default not in (None, inspect.Parameter.empty):
+            default = ",".join(f"{value:g}" for value in default)
+    elif base in (int, float, str):
+        cli_type = base
+    else:
+        raise TypeError(f"settings_options: no command-line type for {field.name}: {annotation!r}")
+    if base is not bool:
+        options["callback"] = _checker(field.metadata, comma_list)
+    if optional:
+        cli_type = cli_type | None
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[cli_type, typer.Option(*declarations, **options)])
+
+
+def settings_options(cls: type, exclude: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command one option per field of the settings dataclass CLS and call it with
+    ``settings=cls(**values)``.
+
+    Options are ``--field-name`` (bools ``--x/--no-x``, tuples of floats a comma string), with help,
+    unit, range (``minimum``, ``maximum``, ``exclusive_minimum``) and ``choices`` from the field's
+    ``metadata``; they take the place of the command's ``settings`` parameter. A command parameter
+    named like a field declares that field's option itself (another spelling or default): its value
+    goes into the settings, not to the command. Fields in EXCLUDE get no option and keep their default.
+    """
+    hints = typing.get_type_hints(cls)
+    excluded = set(exclude)
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name not in excluded]
+    names = [f.name for f in fields]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command, eval_str=True)
+        if "settings" not in signature.parameters:
+            raise TypeError(f"{command.__name__} needs a `settings` parameter for settings_options")
+        parameters = []
+        for parameter in signature.parameters.values():
+            if parameter.name == "settings":
+                parameters += [_field_option(f, hints[f.name]) for f in fields if f.name not in signature.parameters]
+            else:
+                parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+        @functools.wraps(command)
+        def with_settings(**values: Any) -> Any:
+            settings = cls(**{name: values.pop(name) for name in names})
+            return command(**values, settings=settings)
+
+        with_settings.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_settings
+
+    return decorate
