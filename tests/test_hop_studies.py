@@ -1,4 +1,4 @@
-"""Built-in Li hop studies and the ``ssbkit neb`` command (issue 10).
+"""Built-in Li hop studies and the ``ssbkit neb`` command.
 
 Site geometry is checked against textbook coordination: in bcc (lattice a) the tetrahedral site has 4
 host neighbours at a*sqrt(5)/4 and the octahedral site 2 at a/2 and 4 at a/sqrt(2); the hcp octahedral
@@ -16,6 +16,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 from ase.io import write
+from ase.neighborlist import neighbor_list
 from ase.mep import NEB
 from ase.optimize import FIRE
 from typer.testing import CliRunner
@@ -49,18 +50,22 @@ def test_w_tetrahedral_and_octahedral_sites():
 
 
 def test_w110_hollow_sites():
-    for name in ("w110-long-bridge", "w110-short-bridge"):
+    """Reference (analytic): the W(110) top layer is a centred (a x a*sqrt2) rectangle, so its threefold hollow
+    is the circumcentre of an isosceles triangle with sides a, a*sqrt3/2, a*sqrt3/2: three top atoms at
+    3*sqrt2*a/8 in the plane, the next at 5*sqrt2*a/8. Hollow to mirrored hollow over the long bridge is
+    a*sqrt2/4; to the hollow over the short bridge, a*sqrt(3/8)."""
+    for name, hop_length in (("w110-long-bridge", W_A * 2**0.5 / 4), ("w110-short-bridge", W_A * (3 / 8) ** 0.5)):
         study = build_study(name)
         li = study.moving_index
         for atoms in (study.initial, study.final):
-            lateral = atoms.copy()
-            lateral.positions[:, 2] = 0.0  # in-plane distances to the top layer
-            top = [i for i in range(len(atoms) - 1) if atoms.get_tags()[i] == 1]
-            distances = np.sort(lateral.get_distances(li, top, mic=True))
-            assert distances[1] == pytest.approx(distances[2], abs=1e-6)  # the two equidistant corners
-            assert distances[2] < distances[3] - 0.3  # threefold: a clear gap to the fourth atom
-        assert study.reference_barrier == 0.1
-
+            top_layer = atoms[[i for i in range(len(atoms)) if atoms.get_tags()[i] == 1 or i == li]]
+            top_layer.positions[:, 2] = 0.0  # in-plane distances, every periodic image counted
+            centres, distances = neighbor_list("id", top_layer, W_A)
+            in_plane = np.sort(distances[centres == len(top_layer) - 1])
+            assert in_plane == pytest.approx([3 * 2**0.5 / 8 * W_A] * 3 + [5 * 2**0.5 / 8 * W_A], abs=1e-6)
+            assert atoms.positions[li, 2] > atoms.positions[:-1, 2].max() + 2.0  # an adatom above the surface
+        step = study.final.positions[li] - study.initial.positions[li]
+        assert np.linalg.norm(step) == pytest.approx(hop_length, abs=1e-6) and abs(step[2]) < 1e-9
 
 
 def test_w110_long_bridge_hop_does_not_exist_for_chgnet():
@@ -102,14 +107,37 @@ def test_mg_and_li_hops():
 
 
 def test_llzo_bulk_hop():
-    """Shortest distinct vacancy hop of the Ewald-ordered cubic LLZO cell: 24d -> 96h, 2.41 Å
-    (Geiger et al. 2011 coordinates as built by the structures module)."""
+    """The shortest vacancy hop of the Ewald-ordered cubic LLZO cell is tetrahedral 24d -> octahedral 96h.
+    Reference: the Wyckoff sites of Geiger et al., Inorg. Chem. 50, 1089 (2011) (a = 12.9682 Å, 24d at
+    (3/8, 0, 1/4), 96h at (0.0927, 0.6857, 0.5775)) expanded with pymatgen's Ia-3d tables, not the ASE
+    spacegroup code that built the cell: the 24d-96h distances are 1.59 Å (one cage, never both occupied)
+    and next 2.41 Å, the hop; and no two Li of the start structure are closer than that."""
+    from pymatgen.symmetry.groups import SpaceGroup
+
+    a = 12.9682
+    group = SpaceGroup("Ia-3d")
+    tetrahedral = np.array(group.get_orbit([0.375, 0.0, 0.25]))
+    octahedral = np.array(group.get_orbit([0.0927, 0.6857, 0.5775]))
+    assert (len(tetrahedral), len(octahedral)) == (24, 96)
+
+    def offsets(fractional, orbit):  # Å to every site of the orbit, nearest periodic image
+        delta = orbit - fractional
+        return np.linalg.norm((delta - np.round(delta)) * a, axis=1)
+
+    tet_oct = np.unique(np.round(offsets(tetrahedral[0], octahedral), 4))
+    assert tet_oct[:2] == pytest.approx([1.5874, 2.4064], abs=1e-3)
+
     study = build_study("llzo-bulk")
     moving = study.moving_index
     assert len(study.initial) == 191 and study.initial[moving].symbol == "Li"
+    start = study.initial.get_scaled_positions()[moving]
+    end = study.final.get_scaled_positions()[moving]
+    assert offsets(start, tetrahedral).min() < 1e-6 and offsets(end, octahedral).min() < 1e-6
     step = np.linalg.norm(study.final.positions[moving] - study.initial.positions[moving])
-    assert 2.0 < step < 2.6
-    assert study.reference_barrier == 0.26
+    assert step == pytest.approx(tet_oct[1], abs=1e-3)
+    li = [i for i, symbol in enumerate(study.initial.get_chemical_symbols()) if symbol == "Li"]
+    li_li = study.initial.get_all_distances(mic=True)[np.ix_(li, li)]
+    assert li_li[~np.eye(len(li), dtype=bool)].min() == pytest.approx(step, abs=1e-6)
 
 
 def test_cli_errors_exit_2(tmp_path):
