@@ -36,6 +36,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class Caveat:
+    """A limit on what a result can claim: ``code`` for programs, ``message`` for people.
+
+    Codes are kebab-case and never change meaning; each is a constant, documented in its comment, next to
+    the check that raises it (thermodynamic ones in :mod:`ssbkit.interfaces.validity`). In JSON a caveat is
+    ``{"code": ..., "message": ...}``.
+    """
+
+    code: str
+    message: str
+
+
 class Result:
     """Mixin for result dataclasses."""
 

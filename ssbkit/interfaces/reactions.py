@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymatgen.analysis.interface_reactions import GrandPotentialInterfacialReactivity, InterfacialReactivity
@@ -27,12 +27,15 @@ from pymatgen.entries import Entry
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
-from ssbkit.results import Result
+from ssbkit.interfaces.validity import thermo_caveats
+from ssbkit.plotting import image_path, save_figure
+from ssbkit.results import Caveat, Result
 
 
 @dataclass
 class ReactionKink(Result):
-    """A mixing ratio where the reaction products change."""
+    """A mixing ratio ``x`` (atomic fraction of reactant A) where the reaction products change, with the
+    reaction energy there (eV/atom)."""
 
     x: float  # atomic fraction of reactant A
     energy_eV_per_atom: float
@@ -51,6 +54,7 @@ class ReactionProfile(Result):
     reaction: str  # the reaction at that x
     products: list[str]  # its products
     profile: list[ReactionKink]
+    caveats: list[Caveat] = field(default_factory=list)  # what the entry set cannot tell (ssbkit.interfaces.validity)
 
 
 def _clean(energy: float) -> float:
@@ -69,6 +73,7 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pymatgen's notes on hull energies and grand potentials
         if voltage is None:
+            reactants = [comp_a, comp_b]
             reactivity = InterfacialReactivity(comp_a, comp_b, diagrams.closed(elements), norm=True,
                                                use_hull_energy=True)
         else:
@@ -78,6 +83,7 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
                                      "react it in the closed system (no --voltage)")
             if voltage < 0:
                 raise InputError(f"voltage {voltage} V vs Li/Li+ is below Li plating (0 V)")
+            reactants = [comp_a, comp_b, parse_formula("Li")]  # Li-open: the reservoir takes part
             reactivity = GrandPotentialInterfacialReactivity(
                 comp_a, comp_b, diagrams.li_open(elements, voltage), diagrams.closed(elements | {"Li"}),
                 include_no_mixing_energy=False, norm=True, use_hull_energy=True)
@@ -85,6 +91,7 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
     kinks = [ReactionKink(x=min(max(float(x), 0.0), 1.0), energy_eV_per_atom=_clean(float(energy)),
                           reaction=str(reaction)) for _, x, energy, reaction, _ in raw_kinks]
     lowest = min(range(len(kinks)), key=lambda i: kinks[i].energy_eV_per_atom)
+    products = sorted(c.reduced_formula for c in raw_kinks[lowest][3].products)
     return ReactionProfile(
         reactants=[comp_a.reduced_formula, comp_b.reduced_formula],
         source=diagrams.source_name,
@@ -92,22 +99,23 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
         min_reaction_energy_eV_per_atom=kinks[lowest].energy_eV_per_atom,
         mixing_ratio=kinks[lowest].x,
         reaction=kinks[lowest].reaction,
-        products=sorted(c.reduced_formula for c in raw_kinks[lowest][3].products),
+        products=products,
         profile=kinks,
+        caveats=thermo_caveats(reactants, products, diagrams.closed(elements_of(*reactants)).all_entries,
+                               diagrams.source),
     )
 
 
 def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:
-    """Save reaction energy vs mixing ratio, kinks marked and the minimum labelled, as an image (Agg)."""
-    import matplotlib
+    """Save reaction energy (eV/atom) vs mixing ratio, kinks marked and the minimum labelled, as an image."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    path = image_path(path)
     a, b = profile.reactants
     xs = [k.x for k in profile.profile]
     energies = [k.energy_eV_per_atom for k in profile.profile]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     ax.plot(xs, energies, "o-", color="tab:blue")
     ax.annotate(profile.reaction, (profile.mixing_ratio, profile.min_reaction_energy_eV_per_atom), fontsize=7,
                 xytext=(0, 10), textcoords="offset points", ha="center", va="bottom")
@@ -116,8 +124,4 @@ def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:
     ax.set_ylabel("Reaction energy (eV/atom)")
     where = "closed" if profile.voltage_V is None else f"Li-open at {profile.voltage_V:g} V vs Li/Li+"
     ax.set_title(f"{a} | {b}, {where} ({profile.source})")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=150)

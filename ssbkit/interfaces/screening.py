@@ -20,9 +20,8 @@ import io
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from pymatgen.entries import Entry
@@ -32,8 +31,11 @@ from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import stability_window
-from ssbkit.results import Result
+from ssbkit.io import atomic_write
+from ssbkit.plotting import image_path, save_figure
+from ssbkit.results import Caveat, Result
 
+NO_REACTION = "none: reacts with neither the electrolyte nor the electrode"  # all reaction energies zero
 RANKING_RULE = ("window covers the voltage range first; then worst (most negative) reaction energy, least "
                 "negative first; then energy above hull, lowest first")
 
@@ -57,7 +59,8 @@ class CandidateScore(Result):
     electrolyte_worst_eV_per_atom: float  # most negative of the electrolyte columns
     electrode_worst_eV_per_atom: float  # most negative of the electrode columns
     worst_reaction_energy_eV_per_atom: float
-    worst_reaction: str
+    worst_reaction: str  # the candidate's own reaction, or NO_REACTION
+    caveats: list[Caveat] = field(default_factory=list)  # of its window and its reactions, without repeats
 
 
 @dataclass
@@ -74,9 +77,14 @@ class ScreeningResult(Result):
 
 
 def _worst(profiles: dict[str, ReactionProfile | None]) -> tuple[float, str]:
-    computed = [(p.min_reaction_energy_eV_per_atom, f"{label}: {p.reaction}")
-                for label, p in profiles.items() if p is not None]  # closed is always computed
-    return min(computed, key=lambda pair: pair[0])
+    """Most negative reaction energy with one partner and ``"label: reaction"`` ("" if it is not negative).
+
+    At zero energy the lowest kink is a mixing end, whose "reaction" is a reactant's own decomposition (the
+    electrolyte's, say), not a reaction of the candidate.
+    """
+    energy, label, profile = min(((p.min_reaction_energy_eV_per_atom, label, p) for label, p in profiles.items()
+                                  if p is not None), key=lambda found: found[0])  # closed is always computed
+    return energy, f"{label}: {profile.reaction}" if energy < 0 else ""
 
 
 def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: str,
@@ -119,6 +127,8 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
                 else None for end, voltage in zip(("low", "high"), voltage_range or (0.0, 0.0), strict=True)}
         worst = {role: _worst(profiles) for role, profiles in per_partner.items()}
         overall_role = min(worst, key=lambda role: worst[role][0])
+        worst_text = worst[overall_role][1]
+        reactions = [p for profiles in per_partner.values() for p in profiles.values() if p is not None]
 
         def energy(role: str, key: str) -> float | None:
             profile = next((p for k, p in per_partner[role].items() if k.startswith(key)), None)
@@ -138,7 +148,8 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
             electrolyte_worst_eV_per_atom=worst["electrolyte"][0],
             electrode_worst_eV_per_atom=worst["electrode"][0],
             worst_reaction_energy_eV_per_atom=worst[overall_role][0],
-            worst_reaction=f"with {overall_role}, {worst[overall_role][1]}"))
+            worst_reaction=f"with {overall_role}, {worst_text}" if worst_text else NO_REACTION,
+            caveats=list(dict.fromkeys(window.caveats + [caveat for p in reactions for caveat in p.caveats]))))
 
     def sort_key(score: CandidateScore) -> tuple:
         e_hull = score.energy_above_hull_eV_per_atom
@@ -168,7 +179,7 @@ def read_candidates(path: str | os.PathLike) -> list[str]:
 
 
 def write_csv(result: ScreeningResult, path: str | os.PathLike) -> Path:
-    """Write the ranked table as CSV, atomically (temp file + rename)."""
+    """Write the ranked table as CSV, atomically (:func:`ssbkit.io.atomic_write`)."""
     path = Path(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -176,26 +187,17 @@ def write_csv(result: ScreeningResult, path: str | os.PathLike) -> Path:
     writer.writerow(names)
     for row in result.to_dict()["candidates"]:
         writer.writerow(["" if row[name] is None else row[name] for name in names])
-    handle, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, buffer.getvalue())
 
 
 def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
-    """Save a bar chart of each candidate's worst reaction energy (green: window covers the range), Agg."""
-    import matplotlib
+    """Save a bar chart of each candidate's worst reaction energy (eV/atom; green: window covers the range)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    path = image_path(path)
     rows = result.candidates
-    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.3 * len(rows)))
+    fig = Figure(figsize=(6, 0.8 + 0.3 * len(rows)), layout="tight")
+    ax = fig.add_subplot()
     colours = ["tab:green" if r.covers_voltage_range is not False else "tab:red" for r in rows]
     energies = [r.worst_reaction_energy_eV_per_atom for r in rows]
     ax.barh([r.candidate for r in rows], energies, color=colours)
@@ -208,8 +210,4 @@ def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
     ax.set_xlabel("Worst reaction energy (eV/atom); green: window covers the range")
     range_text = "" if result.voltage_range_V is None else " at {:g}-{:g} V".format(*result.voltage_range_V)
     ax.set_title(f"{result.electrolyte} | coating | {result.electrode}{range_text}", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=150)

@@ -19,7 +19,9 @@ from pymatgen.entries import Entry
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import LI, PhaseDiagrams, elements_of, parse_formula
-from ssbkit.results import Result
+from ssbkit.interfaces.validity import thermo_caveats
+from ssbkit.plotting import image_path, save_figure
+from ssbkit.results import Caveat, Result
 
 LI_EXCHANGE_TOL = 1e-6  # Li per formula unit below which a step counts as exchanging no Li
 ABOVE_HULL_TOL = 1e-6  # eV/atom above which a phase is flagged as above the hull
@@ -27,7 +29,8 @@ ABOVE_HULL_TOL = 1e-6  # eV/atom above which a phase is flagged as above the hul
 
 @dataclass
 class VoltageStep(Result):
-    """One voltage interval of the Li-open decomposition profile."""
+    """One voltage interval (V vs Li/Li+) of the Li-open decomposition profile, with the Li taken up per
+    formula unit over it."""
 
     voltage_min_V: float
     voltage_max_V: float  # inf (null in JSON) for the last, highest step
@@ -50,6 +53,7 @@ class StabilityWindow(Result):
     energy_above_hull_eV_per_atom: float | None  # None if no entry has this composition
     above_hull: bool | None  # None if no entry has this composition (stability of the phase unknown)
     hull_decomposition: list[str] = field(default_factory=list)  # hull phases at this composition
+    caveats: list[Caveat] = field(default_factory=list)  # what the entry set cannot tell (ssbkit.interfaces.validity)
 
     def covers(self, low_V: float, high_V: float) -> bool:
         """Whether the window contains the whole range [low_V, high_V]."""
@@ -92,31 +96,34 @@ def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterab
         e_above_hull: float | None = float(diagram.get_e_above_hull(lowest, allow_negative=True))
     else:
         e_above_hull = None
-    decomposition = diagram.get_decomposition(composition)
+    hull_decomposition = sorted(entry.composition.reduced_formula for entry in diagram.get_decomposition(composition))
+    reduction_products = steps[first_no_uptake - 1].products if first_no_uptake > 0 else []
+    oxidation_products = steps[first_release].products if first_release is not None else []
 
     return StabilityWindow(
         formula=composition.reduced_formula,
         source=diagrams.source_name,
         reduction_limit_V=reduction_limit,
         oxidation_limit_V=oxidation_limit,
-        reduction_products=steps[first_no_uptake - 1].products if first_no_uptake > 0 else [],
-        oxidation_products=steps[first_release].products if first_release is not None else [],
+        reduction_products=reduction_products,
+        oxidation_products=oxidation_products,
         profile=steps,
         energy_above_hull_eV_per_atom=e_above_hull,
         above_hull=None if e_above_hull is None else e_above_hull > ABOVE_HULL_TOL,
-        hull_decomposition=sorted(entry.composition.reduced_formula for entry in decomposition),
+        hull_decomposition=hull_decomposition,
+        caveats=thermo_caveats([composition, "Li"], reduction_products + oxidation_products + hull_decomposition,
+                               diagram.all_entries, diagrams.source),
     )
 
 
 def plot_window(window: StabilityWindow, path: str | Path) -> Path:
-    """Save the Li uptake per formula unit vs voltage, with the window shaded, as an image (Agg)."""
-    import matplotlib
+    """Save the Li uptake per formula unit vs voltage (V vs Li/Li+), the window shaded, as an image."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    path = image_path(path)
     finite_top = max([s.voltage_min_V for s in window.profile] + [window.reduction_limit_V]) + 1.0
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     for step in window.profile:
         top = min(step.voltage_max_V, finite_top)
         ax.plot([step.voltage_min_V, top], [step.li_uptake_per_formula_unit] * 2, color="k")
@@ -129,8 +136,4 @@ def plot_window(window: StabilityWindow, path: str | Path) -> Path:
     ax.set_ylabel("Li taken up per formula unit")
     ax.set_title(f"{window.formula} ({window.source})")
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=150)
