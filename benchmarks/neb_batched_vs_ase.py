@@ -18,9 +18,9 @@ import numpy as np
 from ase.mep import NEB
 from ase.optimize import FIRE
 
+from ssbkit.interfaces.structures.hop_studies import STUDIES, build_study
 from ssbkit.potentials import load
 from ssbkit.workflows.neb import run_band
-from ssbkit.interfaces.structures.hop_studies import STUDIES, build_study
 from ssbkit.workflows.relax import relax
 
 

@@ -15,10 +15,9 @@ import time
 
 from ase.build import bulk
 
-from ssbkit.potentials import predict
-from ssbkit.workflows.relax import relax
-from ssbkit.potentials.batching import run_lockstep
+from ssbkit.potentials.batching import predict, run_lockstep
 from ssbkit.workflows.kinds import load_model
+from ssbkit.workflows.relax import relax
 
 
 def structures(count: int, repeat: int) -> list:

@@ -18,14 +18,15 @@ from ase.calculators.lj import LennardJones
 from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 
+from ssbkit import config
 from ssbkit.errors import CalculationError, InputError, ModelError
-from ssbkit.workflows import ml_entries as mlip
 from ssbkit.interfaces.structures.references import load_reference_structure
 from ssbkit.workflows.ml_entries import (
     entries_from_structures,
     entry_from_structure,
     formation_energy_per_atom,
     mp_elemental_references,
+    needs_mp2020_corrections,
     structure_hash,
 )
 from ssbkit.potentials import load
@@ -120,19 +121,21 @@ def test_entry_carries_model_relaxed_structure_and_round_trips(chgnet):
 def test_relaxations_are_cached_by_structure_and_model(chgnet, monkeypatch):
     structure = small_cell("LiCl")
     first = entry_from_structure(structure, chgnet)
-    real_relax = mlip.relax
+    from ssbkit.workflows import relax as relax_module
+
+    real_relax = relax_module.relax
 
     def no_relaxation(*args, **kwargs):
         raise AssertionError("relaxed a structure that was in the cache")
 
-    monkeypatch.setattr(mlip, "relax", no_relaxation)
+    monkeypatch.setattr(relax_module, "relax", no_relaxation)
     shuffled = Structure.from_sites(list(reversed(structure.sites)))
     assert structure_hash(shuffled) == structure_hash(structure)
     assert entry_from_structure(shuffled, chgnet).energy == pytest.approx(first.energy)
     with pytest.raises(AssertionError):  # another relaxation setting is another cache key
         entry_from_structure(structure, chgnet, fmax=0.02)
-    monkeypatch.setattr(mlip, "relax", real_relax)
-    (cached,) = (mlip.cache_dir() / "mlip" / "chgnet").glob("*.json")
+    monkeypatch.setattr(relax_module, "relax", real_relax)
+    (cached,) = (config.cache_dir() / "mlip" / "chgnet").glob("*.json")
     cached.write_text("{not json")  # a corrupt cache file is relaxed again and rewritten
     assert entry_from_structure(structure, chgnet).energy == pytest.approx(first.energy, abs=1e-4)
     assert json.loads(cached.read_text())["energy"] == pytest.approx(first.energy, abs=1e-4)
@@ -160,6 +163,26 @@ def test_relaxation_that_blows_up_or_stalls_is_a_clear_error():
         entry_from_structure(bulk("Ar", "fcc", a=3.4), lj, mp2020_corrections=False, steps=150)
     with pytest.raises(CalculationError, match="did not converge in 2 steps"):
         entry_from_structure(bulk("Ar", "fcc", a=5.0), lj, mp2020_corrections=False, steps=2)
+
+
+def test_mp2020_choice_comes_from_the_model_card():
+    assert needs_mp2020_corrections("chgnet") is False
+    assert needs_mp2020_corrections("sevennet-0") and needs_mp2020_corrections("mace-mpa-0-medium")
+    with pytest.raises(ModelError, match="non-MP DFT data"):
+        needs_mp2020_corrections("mace-omat-0-small")
+    with pytest.raises(ModelError, match="unknown whether 'mace:/x.model'"):
+        needs_mp2020_corrections("mace:/x.model")
+
+
+def test_mlip_source_paths_follow_base_dir(tmp_path):
+    from ssbkit.interfaces.entries import SourceOptions, parse_source
+
+    folder = tmp_path / "phases"
+    folder.mkdir()
+    small_cell("LiCl").to(filename=str(folder / "LiCl.cif"))
+    source = parse_source("mlip:chgnet:phases", SourceOptions(base_dir=tmp_path))
+    assert source.name == "mlip:chgnet:phases" and source.model == "chgnet"
+    assert [name for name, _ in source.structures] == ["LiCl"]
 
 
 def test_names_must_match_structures(chgnet):

@@ -46,7 +46,7 @@ def test_check_names_uncovered_elements_and_exits_1(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["check", "absent.cif"], "structure file not found"),
+    (["check", "absent.cif"], "structure file absent.cif not found"),
     (["check", "{cif}", "--model", "gpt-4"], "unknown model 'gpt-4'"),
     (["compare", "{cif}", "--models", "chgnet"], "at least two models"),
     (["fit", "absent.extxyz"], "training data file not found"),

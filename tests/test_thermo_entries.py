@@ -217,7 +217,10 @@ def test_file_source_round_trip_and_combination(tmp_path):
     assert [e.composition.reduced_formula for e in source.get_entries(["O"])] == ["O2"]
     combined = parse_source(f"experimental,file:{path}")
     assert isinstance(combined, CombinedSource) and combined.name == f"experimental,file:{path}"
-    assert len(combined.get_entries(["Li", "O"])) == 3 + len(ExperimentalSource().get_entries(["Li", "O"]))
+    with pytest.raises(InputError, match="different energy references"):  # enthalpies of formation vs MP totals
+        combined.get_entries(["Li", "O"])
+    twice = parse_source(f"file:{path},file:{path}")  # identical copies pool to one set with nothing to report
+    assert len(twice.get_entries(["Li", "O"])) == 3 and twice.caveats == []
 
 
 @pytest.mark.parametrize("content, message", [
@@ -243,8 +246,30 @@ def test_source_strings():
             parse_source(spec)
 
 
+def test_relative_file_paths_follow_base_dir(tmp_path, monkeypatch):
+    """Run specs resolve file: sources against the spec folder, the CLI against the working directory."""
+    save_entries(_mp_entries(), tmp_path / "extra.json")
+    source = parse_source("file:extra.json", SourceOptions(base_dir=tmp_path))
+    assert source.name == f"file:{tmp_path / 'extra.json'}"
+    with pytest.raises(DataError, match="does not exist"):
+        parse_source("file:extra.json")
+    monkeypatch.chdir(tmp_path)
+    assert parse_source("file:extra.json").name == "file:extra.json"
+
+
+def test_mlip_prefix_needs_the_workflows_package(monkeypatch):
+    """interfaces knows no mlip: ssbkit.workflows registers it; without that import the error says so."""
+    import ssbkit.workflows  # noqa: F401
+
+    assert "mlip" in entries_module.source_names()
+    monkeypatch.setattr(entries_module, "_FACTORIES",
+                        {k: v for k, v in entries_module._FACTORIES.items() if k != "mlip"})
+    with pytest.raises(InputError, match="import ssbkit.workflows to use mlip: sources"):
+        parse_source("mp,mlip:structures.extxyz")
+
+
 def test_registered_prefix_joins_source_strings(monkeypatch, tmp_path):
-    # How issue 9's `mlip` source plugs in: a class with `name` and `get_entries`, a factory per prefix.
+    # How a source such as `mlip` plugs in: a class with `name` and `get_entries`, a factory per prefix.
     class ListSource:
         def __init__(self, path: str):
             self.name = f"custom:{path}"

@@ -10,25 +10,27 @@ unit as pymatgen stores them. Sources shipped here:
 - ``file:PATH``: a JSON or JSON.gz list of entry dicts (``Entry.as_dict()``), the format the MP cache uses.
 - ``experimental``: pymatgen's bundled experimental formation enthalpies (298 K, eV per formula unit),
   elements at zero energy. Needs neither key nor network.
-- ``mlip:[MODEL:]PATH``: the structures in PATH (file or folder) relaxed with an ML potential, as entries
-  on the MP energy scale with MP's elemental ground states (see :mod:`ssbkit.workflows.ml_entries`).
+
+Other prefixes are registered by the modules that provide them: ``mlip:[MODEL:]PATH`` (structures relaxed
+with an ML potential) by :mod:`ssbkit.workflows.ml_entries`, available once ``ssbkit.workflows`` is imported.
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
 share one energy reference (MP-compatible energies in a user file next to ``mp``; formation enthalpies
-next to ``experimental``).
+next to ``experimental``). A source that states its reference in an ``energy_reference`` attribute is
+refused next to a source stating another one.
 
-Adding a source (for example ``mlip``, entries computed with an ML potential): write a class with a
-``name`` attribute and ``get_entries(self, elements: Collection[str]) -> list[Entry]`` (raise
-:class:`~ssbkit.errors.DataError` when data are missing), then register a factory for its prefix::
+Adding a source: write a class with a ``name`` attribute and
+``get_entries(self, elements: Collection[str]) -> list[Entry]`` (raise :class:`~ssbkit.errors.DataError`
+when data are missing), then register a factory for its prefix::
 
     from ssbkit.interfaces.entries import register_source
 
-    def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
-        return MLIPSource(argument)  # argument is the text after "mlip:" ("" if none)
+    def _my_source(argument: str, options: SourceOptions) -> EntrySource:
+        return MySource(argument)  # argument is the text after "mine:" ("" if none)
 
-    register_source("mlip", _mlip_source)
+    register_source("mine", _my_source, needs_argument=True)
 
-after which ``parse_source("mp,mlip:structures.extxyz")`` and the CLI's ``--source`` accept it.
+after which ``parse_source("mp,mine:data.json")`` and the CLI's ``--source`` accept it.
 """
 
 from __future__ import annotations
@@ -37,22 +39,29 @@ import gzip
 import json
 import math
 import os
-import tempfile
+import re
 import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from pymatgen.analysis.phase_diagram import PDEntry
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries import Entry
 
+from ssbkit import config
 from ssbkit.errors import DataError, InputError
+from ssbkit.io import atomic_write
+from ssbkit.interfaces.validity import pool_entries
+from ssbkit.results import Caveat
 
 MP_THERMO_TYPE = "GGA_GGA+U"
 DEFAULT_MP_ENDPOINT = "https://api.materialsproject.org/"
+_MATERIAL_ID = re.compile(r"^(mp|mvc)-\d+")  # the material id that starts an MP entry id
+MP_ENERGIES = "MP-scale total energies"
+FORMATION_ENTHALPIES = "formation enthalpies"
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -68,20 +77,19 @@ class EntrySource(Protocol):
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Settings a source factory may use. ``offline=None`` reads ``SSBKIT_OFFLINE`` (1/true/yes)."""
+    """Settings a source factory may use. ``offline=None`` reads ``SSBKIT_OFFLINE`` (ssbkit.config);
+    relative paths in source strings (``file:PATH``) are taken relative to ``base_dir`` (None: the
+    working directory)."""
 
     offline: bool | None = None
     cache_dir: Path | None = None
     mp_endpoint: str | None = None
+    base_dir: Path | None = None
 
-
-def cache_dir() -> Path:
-    """The ssbkit cache directory: ``SSBKIT_CACHE_DIR`` if set, else the user cache dir."""
-    if path := os.environ.get("SSBKIT_CACHE_DIR"):
-        return Path(path)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("ssbkit"))
+    def path(self, argument: str) -> Path:
+        """A path from a source string, relative to ``base_dir`` when it is not absolute."""
+        path = Path(argument).expanduser()
+        return self.base_dir / path if self.base_dir is not None else path
 
 
 def chemsys_of(elements: Iterable[str | Element]) -> str:
@@ -138,26 +146,17 @@ def load_entries(path: str | os.PathLike) -> list[Entry]:
 
 
 def save_entries(entries: Sequence[Entry], path: str | os.PathLike) -> Path:
-    """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically (temp file + rename)."""
+    """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically; creates the parent folder."""
     from monty.json import MontyEncoder
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps([e.as_dict() for e in entries], cls=MontyEncoder)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            data = text.encode("utf-8")
-            raw.write(gzip.compress(data) if path.suffix == ".gz" else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    data = json.dumps([e.as_dict() for e in entries], cls=MontyEncoder).encode("utf-8")
+    return atomic_write(path, gzip.compress(data) if path.suffix == ".gz" else data)
 
 
 class FileSource:
-    """Entries from a JSON / JSON.gz file of entry dicts, read once."""
+    """Entries from a JSON / JSON.gz file of entry dicts, read once (energy reference: the file's)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -189,8 +188,11 @@ class ExperimentalSource:
     """
 
     name = "experimental"
+    energy_reference = FORMATION_ENTHALPIES
 
     def __init__(self) -> None:
+        from pymatgen.analysis.phase_diagram import PDEntry
+
         with gzip.open(_experimental_data_file(), "rt", encoding="utf-8") as handle:
             records = json.load(handle)
         compounds = [PDEntry(Composition(r["formula"]), float(r["exp energy"]), name=r["formula"],
@@ -208,25 +210,25 @@ class MPSource:
 
     The cache holds one JSON.gz file of entry dicts per chemical system under
     ``<cache_dir>/mp/GGA_GGA+U/<chemsys>.json.gz``; a cached superset system also serves its subsystems.
-    Offline (``offline=True`` or ``SSBKIT_OFFLINE=1``) the network is never touched and a missing chemical
-    system is a DataError naming it. Online, ``MP_API_KEY`` (or ``api_key``) is required.
+    Offline (``offline=True`` or ``SSBKIT_OFFLINE``) the network is never touched and a missing chemical
+    system is a DataError naming it. Online, ``MP_API_KEY`` (or ``api_key``) is required. This class is
+    ssbkit's one Materials Project client: structures by material id come from it too.
     """
 
     name = "mp"
+    energy_reference = MP_ENERGIES
 
     def __init__(self, api_key: str | None = None, *, offline: bool | None = None,
                  cache_dir: str | os.PathLike | None = None, endpoint: str | None = None):
         self.api_key = api_key
-        if offline is None:
-            offline = os.environ.get("SSBKIT_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-        self.offline = offline
+        self.offline = config.offline() if offline is None else offline
         self.endpoint = endpoint
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
 
     @property
     def cache_root(self) -> Path:
         """Directory holding this source's cached chemical systems."""
-        return (self._cache_dir or cache_dir()) / "mp" / MP_THERMO_TYPE
+        return (self._cache_dir or config.cache_dir()) / "mp" / MP_THERMO_TYPE
 
     def cache_path(self, elements: Collection[str]) -> Path:
         return self.cache_root / f"{chemsys_of(elements)}.json.gz"
@@ -262,22 +264,10 @@ class MPSource:
         elements = {str(e) for e in elements}
         if self.offline:
             raise DataError(f"cannot download {chemsys_of(elements)}: the mp source is offline")
-        api_key = self.api_key or os.environ.get("MP_API_KEY")
-        if not api_key:
-            raise DataError("no Materials Project API key: set MP_API_KEY (https://materialsproject.org/api), "
-                            "or use --source experimental / file:PATH")
-        endpoint = self.endpoint or os.environ.get("MP_API_ENDPOINT") or DEFAULT_MP_ENDPOINT
-        try:
-            from mp_api.client import MPRester
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with MPRester(api_key, endpoint=endpoint, mute_progress_bars=True) as rester:
-                    entries = rester.get_entries_in_chemsys(
-                        sorted(elements), additional_criteria={"thermo_types": [MP_THERMO_TYPE]})
-        except Exception as exc:  # network, HTTP and decoding errors of mp-api all end here
-            raise DataError(f"Materials Project request for {chemsys_of(elements)} at {endpoint} failed: "
-                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        entries = self._request(chemsys_of(elements), lambda rester: rester.get_entries_in_chemsys(
+            sorted(elements), additional_criteria={"thermo_types": [MP_THERMO_TYPE]}),
+            "no Materials Project API key: set MP_API_KEY (https://materialsproject.org/api), "
+            "or use --source experimental / file:PATH")
         if not entries:
             raise DataError(f"the Materials Project returned no entries for {chemsys_of(elements)}")
         for entry in entries:  # mp-api hands out emmet EntryID objects; the cache stores plain strings
@@ -286,36 +276,88 @@ class MPSource:
         save_entries(entries, self.cache_path(elements))
         return list(entries)
 
+    def get_structure(self, material_id: str) -> Structure:
+        """The structure of an MP material (``mp-149``): from a cached entry when one has it, else the
+        conventional cell from the API (DataError offline or without a key)."""
+        if self.cache_root.is_dir():
+            for path in sorted(self.cache_root.glob("*.json.gz")):
+                for entry in load_entries(path):
+                    if _material_id(entry) == material_id and getattr(entry, "structure", None) is not None:
+                        return entry.structure
+        if self.offline:
+            raise DataError(f"{material_id} is not in the MP entry cache {self.cache_root} and the mp source is "
+                            "offline; prefetch its chemical system or pass a CIF/POSCAR")
+        return self._request(material_id, lambda rester: rester.get_structure_by_material_id(
+            material_id, conventional_unit_cell=True),
+            f"{material_id} is not in the MP entry cache and no MP_API_KEY is set; set it or pass a CIF/POSCAR")
+
+    def _request(self, what: str, call: Callable[[Any], _T], no_key_message: str) -> _T:
+        """``call(rester)`` on an MPRester for this source's key and endpoint; DataError with
+        ``no_key_message`` when there is no key, naming ``what`` when the request fails."""
+        api_key = self.api_key or config.mp_api_key()
+        if not api_key:
+            raise DataError(no_key_message)
+        endpoint = self.endpoint or config.mp_api_endpoint() or DEFAULT_MP_ENDPOINT
+        try:
+            from mp_api.client import MPRester
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with MPRester(api_key, endpoint=endpoint, mute_progress_bars=True) as rester:
+                    return call(rester)
+        except Exception as exc:  # network, HTTP and decoding errors of mp-api all end here
+            raise DataError(f"Materials Project request for {what} at {endpoint} failed: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
+def _material_id(entry: Entry) -> str | None:
+    """The MP material id (``mp-149``) of an MP entry, from its data or its entry id."""
+    material_id = (getattr(entry, "data", None) or {}).get("material_id") or str(entry.entry_id or "")
+    match = _MATERIAL_ID.match(str(material_id))
+    return match.group(0) if match else None
+
 
 class CombinedSource:
-    """Pools the entries of several sources (they must share one energy reference)."""
+    """Pools the entries of several sources, listed in priority order.
+
+    Formation and total energies do not mix (InputError); a composition held by several sources keeps the
+    entries of the first listed one (:func:`ssbkit.interfaces.validity.pool_entries`). ``caveats`` says
+    what the last ``get_entries`` call dropped, :meth:`caveats_within` what any call dropped in a system.
+    """
 
     def __init__(self, sources: Sequence[EntrySource]):
         if not sources:
             raise InputError("no entry source given")
         self.sources = list(sources)
         self.name = ",".join(s.name for s in self.sources)
+        self.caveats: list[Caveat] = []
+        self._dropped: dict[str, Caveat] = {}  # reduced formula -> its duplicate-composition caveat, every call
 
     def get_entries(self, elements: Collection[str]) -> list[Entry]:
-        return [entry for source in self.sources for entry in source.get_entries(elements)]
+        pooled, dropped = pool_entries([(source.name, source.get_entries(elements)) for source in self.sources])
+        self.caveats = list(dropped.values())
+        self._dropped.update(dropped)
+        return pooled
+
+    def caveats_within(self, elements: Collection[str]) -> list[Caveat]:
+        """Duplicate-composition caveats of every call so far whose composition lies within ``elements``."""
+        allowed = {str(e) for e in elements}
+        return [caveat for formula, caveat in sorted(self._dropped.items())
+                if {str(el) for el in Composition(formula).elements} <= allowed]
 
 
 SourceFactory = Callable[[str, SourceOptions], EntrySource]
 
 
-def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
-    from ssbkit.workflows.ml_entries import MLIPSource
-
-    return MLIPSource(argument)
-
 _FACTORIES: dict[str, SourceFactory] = {
     "mp": lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
                                              endpoint=options.mp_endpoint),
-    "file": lambda argument, options: FileSource(argument),
+    "file": lambda argument, options: FileSource(options.path(argument)),
     "experimental": lambda argument, options: ExperimentalSource(),
-    "mlip": _mlip_source,
 }
-_NEEDS_ARGUMENT = {"file", "mlip"}
+_NEEDS_ARGUMENT = {"file"}
+#: Prefixes registered by a module that must be imported first.
+_REGISTERED_BY = {"mlip": "ssbkit.workflows"}
 
 
 def register_source(prefix: str, factory: SourceFactory, *, needs_argument: bool = False) -> None:
@@ -331,7 +373,8 @@ def source_names() -> list[str]:
 
 
 def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource:
-    """Build a source from ``"mp"``, ``"experimental"``, ``"file:PATH"`` or a comma list of them."""
+    """Build a source from ``"mp"``, ``"experimental"``, ``"file:PATH"``, a registered ``prefix:ARGUMENT``
+    or a comma list of them. Sources whose ``energy_reference`` attributes differ cannot be combined."""
     options = options or SourceOptions()
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if not parts:
@@ -340,17 +383,20 @@ def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource
     for part in parts:
         prefix, _, argument = part.partition(":")
         if prefix not in _FACTORIES:
+            if prefix in _REGISTERED_BY:
+                raise InputError(f"unknown entry source {prefix!r}: import {_REGISTERED_BY[prefix]} to use "
+                                 f"{prefix}: sources")
             raise InputError(f"unknown entry source {prefix!r}; known: {', '.join(source_names())} "
                              "(file sources are written file:PATH)")
         if prefix in _NEEDS_ARGUMENT and not argument:
             raise InputError(f"entry source {prefix!r} needs an argument, e.g. {prefix}:entries.json.gz")
         sources.append(_FACTORIES[prefix](argument, options))
-    names = {source.name for source in sources}
-    if {"mp", "experimental"} <= names:
-        raise InputError("mp (DFT total energies) and experimental (formation enthalpies) use different energy "
-                         "references and cannot be combined")
-    if "experimental" in names and any(name.startswith("mlip:") for name in names):
-        raise InputError("mlip entries are total energies on the MP scale and cannot be combined with experimental "
-                         "formation enthalpies; write formation-energy entries with 'ssbkit entries "
-                         "from-structures --formation-energies' and use experimental,file:PATH")
+    stated = [source for source in sources if getattr(source, "energy_reference", None)]
+    for source in stated[1:]:
+        if source.energy_reference != stated[0].energy_reference:
+            first = stated[0]
+            hints = [h for h in (getattr(first, "mixing_hint", None), getattr(source, "mixing_hint", None)) if h]
+            raise InputError(f"{first.name} ({first.energy_reference}) and {source.name} "
+                             f"({source.energy_reference}) use different energy references and cannot be "
+                             f"combined{'; ' + hints[0] if hints else ''}")
     return sources[0] if len(sources) == 1 else CombinedSource(sources)

@@ -1,11 +1,10 @@
-"""Judge potentials on a structure: can a model handle it (``check_model``), and how much do several
-models disagree on it (``compare_models``, the uncertainty signal used when screening)."""
+"""Judge a potential on a structure: can the model handle it, and what does one evaluation cost
+(``check_model``). How much several models disagree on it is :mod:`ssbkit.workflows.compare`."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,8 @@ from ssbkit.results import Result
 
 @dataclass
 class CheckResult(Result):
-    """Whether a model covers a structure's elements, and what one evaluation costs and gives."""
+    """Whether a model covers a structure's elements, and what one evaluation costs (wall-clock s) and gives:
+    energy per atom (eV/atom) and largest force (eV/Å)."""
 
     model: str
     formula: str
@@ -63,64 +63,3 @@ def check_model(atoms: Atoms, model: str | Calculator = "chgnet", device: str = 
     result.energy_per_atom = prediction.energy / len(atoms)
     result.max_force = float(np.linalg.norm(prediction.forces, axis=1).max())
     return result
-
-
-@dataclass
-class ModelOutcome(Result):
-    """One model's view of a structure: as given, and after relaxing it with that model."""
-
-    model: str
-    energy_per_atom: float  # eV/atom, input structure
-    max_force: float  # eV/Å, input structure
-    relaxed_energy_per_atom: float  # eV/atom
-    lattice: list[float]  # relaxed a, b, c (Å), alpha, beta, gamma (degrees)
-    volume_per_atom: float  # Å^3, relaxed
-    converged: bool
-    steps: int
-
-
-@dataclass
-class ComparisonResult(Result):
-    """Each model's outcome and the spread (max - min over models) of every compared quantity."""
-
-    formula: str
-    outcomes: list[ModelOutcome]
-    spread: dict[str, float]
-
-
-def compare_models(atoms: Atoms, models: Sequence[str | Calculator], *, fmax: float = 0.05,
-                   steps: int = 300, relax_cell: bool = True, device: str = "auto",
-                   progress: bool = False) -> ComparisonResult:
-    """Evaluate and relax ``atoms`` with each model; report per-model results and their spread."""
-    from tqdm import tqdm
-
-    from ssbkit.workflows.relax import relax
-
-    if len(models) < 2:
-        raise InputError("compare needs at least two models")
-    if relax_cell and not atoms.pbc.all():
-        raise InputError("relax_cell needs a periodic structure")
-    outcomes = []
-    for model in tqdm(models, desc="models", disable=not progress):
-        calculator = load(model, device=device, task="relax")
-        initial = predict([atoms], calculator)[0]
-        relaxed = relax(atoms, calculator, fmax=fmax, steps=steps, relax_cell=relax_cell)
-        outcomes.append(ModelOutcome(
-            model=model_name(calculator),
-            energy_per_atom=initial.energy / len(atoms),
-            max_force=float(np.linalg.norm(initial.forces, axis=1).max()),
-            relaxed_energy_per_atom=relaxed.energy_per_atom,
-            lattice=[float(x) for x in relaxed.atoms.cell.cellpar()],
-            volume_per_atom=relaxed.atoms.get_volume() / len(atoms),
-            converged=relaxed.converged, steps=relaxed.steps,
-        ))
-    columns = {
-        "energy_per_atom": [o.energy_per_atom for o in outcomes],
-        "max_force": [o.max_force for o in outcomes],
-        "relaxed_energy_per_atom": [o.relaxed_energy_per_atom for o in outcomes],
-        "volume_per_atom": [o.volume_per_atom for o in outcomes],
-        **{name: [o.lattice[i] for o in outcomes]
-           for i, name in enumerate(["a", "b", "c", "alpha", "beta", "gamma"])},
-    }
-    spread = {name: float(max(values) - min(values)) for name, values in columns.items()}
-    return ComparisonResult(formula=atoms.get_chemical_formula(), outcomes=outcomes, spread=spread)

@@ -22,12 +22,15 @@ import numpy as np
 from ase import Atoms
 
 from ssbkit.errors import InputError, ModelError
+from ssbkit.io import atomic_write, read_structures
+from ssbkit.plotting import image_path, save_figure
 from ssbkit.results import Result, jsonable
 
 
 @dataclass
 class FitResult(Result):
-    """A trained MACE model file and its parity against the reference labels."""
+    """A trained MACE model file and its parity against the reference labels: mean absolute errors of
+    energies (eV/atom) and force components (eV/Å) on the training and validation sets."""
 
     model_path: Path
     report_path: Path
@@ -56,19 +59,13 @@ def read_labelled(path: str | Path, energy_key: str = "energy",
     """Structures with energies (eV) and forces (eV/Å) from a file ASE can read.
 
     Labels come from the file's calculator results, else from ``atoms.info[energy_key]`` and
-    ``atoms.arrays[forces_key]``. Raises InputError for a missing file or unlabelled frames.
+    ``atoms.arrays[forces_key]``. Raises InputError for a missing or unreadable file or unlabelled frames.
     """
-    from ase.io import read
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"training data file not found: {path}")
-    try:
-        frames = read(path, index=":")
-    except Exception as exc:  # ASE raises many types for unreadable files
-        raise InputError(f"cannot read training data {path}: {exc}") from exc
     labelled = []
-    for i, atoms in enumerate(frames):
+    for i, (_, atoms) in enumerate(read_structures(path)):
         try:
             energy = (atoms.get_potential_energy() if atoms.calc is not None
                       else float(atoms.info[energy_key]))
@@ -139,13 +136,13 @@ def _parity(frames: list[Atoms], calculator: object) -> dict[str, np.ndarray]:
     }
 
 
-def _plot_parity(parity: dict[str, dict[str, np.ndarray]], path: Path) -> None:
-    import matplotlib
+def _plot_parity(parity: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
+    """Save reference vs MACE energies (eV/atom) and forces (eV/Å), train and validation, as an image."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    path = image_path(path)
+    fig = Figure(figsize=(9, 4.2), layout="tight")
+    axes = fig.subplots(1, 2)
     for ax, quantity, unit in [(axes[0], "energy", "eV/atom"), (axes[1], "forces", "eV/Å")]:
         for split, marker in [("train", "o"), ("valid", "s")]:
             ref, pred = parity[split][f"{quantity}_ref"], parity[split][f"{quantity}_pred"]
@@ -156,11 +153,7 @@ def _plot_parity(parity: dict[str, dict[str, np.ndarray]], path: Path) -> None:
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set(xlabel=f"reference {quantity} ({unit})", ylabel=f"MACE {quantity} ({unit})")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    return save_figure(fig, path, dpi=120)
 
 
 def fit_mace(
@@ -250,7 +243,5 @@ def fit_mace(
     )
     report = {**result.to_dict(), "foundation": foundation, "epochs": epochs, "dtype": dtype,
               "parity": jsonable(parity)}
-    tmp_report = result.report_path.with_suffix(".json.tmp")
-    tmp_report.write_text(json.dumps(report, indent=1))
-    os.replace(tmp_report, result.report_path)
+    atomic_write(result.report_path, json.dumps(report, indent=1))
     return result

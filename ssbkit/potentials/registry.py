@@ -11,7 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ssbkit import config
 from ssbkit.errors import ModelError
+from ssbkit.io import atomic_write
 from ssbkit.results import Result
 
 #: Floating-point precision a workflow gets when it passes ``dtype=None``: relaxations and NEB need
@@ -35,6 +37,10 @@ class ModelCard(Result):
     offline: bool  # weights ship with the installed package
     url: str | None = None  # download address for weights not in a wheel
     checkpoint: str | None = None  # the backend's own name for weights shipped in its wheel
+    #: Whether the training energies already carry the Materials Project's MP2020 anion/U corrections:
+    #: True (CHGNet: add none), False (raw MPtrj GGA/GGA+U energies: add them to mix with MP entries),
+    #: None (not on the MP energy scale: other DFT data, or unknown).
+    mp2020_in_training_data: bool | None = None
 
 
 _MPTRJ = "MPtrj (1.58M PBE/PBE+U frames)"
@@ -47,15 +53,17 @@ def _sevennet(name: str, version: str, checkpoint: str) -> ModelCard:
         name=name, backend="sevennet", version=version, training_data=_MPTRJ, license="GPL-3.0",
         elements="89 (H-Pu)",
         weights=f"sevenn {checkpoint} checkpoint, shipped in the sevenn 0.10.4 wheel",
-        dtypes=("float32",), offline=True, checkpoint=checkpoint,
+        dtypes=("float32",), offline=True, checkpoint=checkpoint, mp2020_in_training_data=False,
     )
 
 
-def _mace(name: str, version: str, data: str, license_: str, url: str) -> ModelCard:
+def _mace(name: str, version: str, data: str, license_: str, url: str,
+          mp2020_in_training_data: bool | None = False) -> ModelCard:
     return ModelCard(
         name=name, backend="mace", version=version, training_data=data, license=license_,
         elements="89 (H-Pu)", weights="downloaded on first use into the mace-torch cache",
         dtypes=("float64", "float32"), offline=False, url=url,
+        mp2020_in_training_data=mp2020_in_training_data,
     )
 
 
@@ -66,7 +74,7 @@ CARDS: dict[str, ModelCard] = {
             name="chgnet", backend="chgnet", version="0.3.0", training_data=_MPTRJ,
             license="BSD-3-Clause", elements="94 (H-Pu)",
             weights="CHGNet 0.3.0 state dict, shipped in the chgnet wheel",
-            dtypes=("float32",), offline=True,
+            dtypes=("float32",), offline=True, mp2020_in_training_data=True,
         ),
         _sevennet("sevennet-0", "SevenNet-0 (11Jul2024)", "7net-0"),
         _sevennet("sevennet-0-22may2024", "SevenNet-0 (22May2024)", "7net-0_22May2024"),
@@ -83,16 +91,20 @@ CARDS: dict[str, ModelCard] = {
               "MIT", f"{_MACE_RELEASES}/mace_mpa_0/mace-mpa-0-medium.model"),
         _mace("mace-omat-0-small", "MACE-OMAT-0 small", "OMat24 (100M+ PBE frames)",
               "ASL (academic)",
-              f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-small.model"),
+              f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-small.model",
+              mp2020_in_training_data=None),
         _mace("mace-omat-0-medium", "MACE-OMAT-0 medium", "OMat24 (100M+ PBE frames)",
               "ASL (academic)",
-              f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-medium.model"),
+              f"{_MACE_RELEASES}/mace_omat_0/mace-omat-0-medium.model",
+              mp2020_in_training_data=None),
         _mace("mace-matpes-pbe-0", "MACE-MATPES-PBE-0", "MatPES PBE (OMAT fine-tune)",
               "ASL (academic)",
-              f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-pbe-omat-ft.model"),
+              f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-pbe-omat-ft.model",
+              mp2020_in_training_data=None),
         _mace("mace-matpes-r2scan-0", "MACE-MATPES-r2SCAN-0", "MatPES r2SCAN (OMAT fine-tune)",
               "ASL (academic)",
-              f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-r2scan-omat-ft.model"),
+              f"{_MACE_FOUNDATIONS}/mace_matpes_0/MACE-matpes-r2scan-omat-ft.model",
+              mp2020_in_training_data=None),
     ]
 }
 
@@ -101,7 +113,7 @@ DEFAULT_MODEL = "chgnet"
 
 def mace_cache_dir() -> Path:
     """mace-torch's download cache: ``$XDG_CACHE_HOME/mace`` (default ``~/.cache/mace``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mace"
+    return config.user_cache_home() / "mace"
 
 
 def mace_cache_path(url: str) -> Path:
@@ -132,12 +144,12 @@ def local_mace_card(path: Path) -> ModelCard:
 def resolve_mace_weights(model_card: ModelCard, download: bool | None = None) -> Path:
     """Path of a MACE foundation model's weights, downloading them into the cache if allowed.
 
-    ``download=None`` downloads unless the environment sets ``SSBKIT_OFFLINE=1``. Raises ModelError
+    ``download=None`` downloads unless ``SSBKIT_OFFLINE`` is set (ssbkit.config). Raises ModelError
     saying how to supply the file when it is absent and cannot be downloaded.
     """
     assert model_card.url is not None
     if download is None:
-        download = os.environ.get("SSBKIT_OFFLINE", "") not in ("1", "true", "yes")
+        download = not config.offline()
     target = mace_cache_path(model_card.url)
     if target.is_file():
         return target
@@ -149,18 +161,16 @@ def resolve_mace_weights(model_card: ModelCard, download: bool | None = None) ->
     import urllib.error
     import urllib.request
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    try:
+    def stream(partial: Path) -> None:
         with urllib.request.urlopen(model_card.url, timeout=60) as response, open(partial, "wb") as out:
             if "text/html" in response.headers.get("Content-Type", ""):
                 raise ModelError(f"{model_card.url} returned a web page, not model weights; {how}")
             while block := response.read(1 << 20):
                 out.write(block)
-        os.replace(partial, target)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return atomic_write(target, stream)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise ModelError(f"weights for {model_card.name} are not in the cache and could not be "
                          f"downloaded ({exc}); {how}") from exc
-    finally:
-        partial.unlink(missing_ok=True)
-    return target

@@ -14,26 +14,25 @@ to the bulk-like region; the region MSD is the mean of the analyzer's per-ion MS
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ssbkit.errors import InputError
+from ssbkit.io import atomic_write
 from ssbkit.results import Result
-from ssbkit.workflows.md import ReplicaMDResult, read_production, run_replicas
+from ssbkit.settings import apply_overrides
+from ssbkit.workflows.md import ROOM_TEMPERATURE, MDSettings, ReplicaMDResult, read_production, run_replicas
 
 if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.core import Structure
 
-ROOM_TEMPERATURE = 300.0  # K
 HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
 
 
@@ -80,7 +79,8 @@ class GrainBoundaryRegion:
 
 @dataclass
 class RegionDiffusivity(Result):
-    """Tracer diffusivity (cm²/s) of the Li that start in one region (grain_boundary or bulk_like)."""
+    """Tracer diffusivity (cm²/s) and its standard error of the Li that start in one region (grain_boundary
+    or bulk_like), and their MSD (Å²) on the lag times of the whole-cell result."""
 
     region: str
     n_ions: int
@@ -91,7 +91,7 @@ class RegionDiffusivity(Result):
 
 @dataclass
 class TemperatureDiffusivity(Result):
-    """Tracer D (cm²/s) with its standard error (spread over 8 interleaved groups of ions),
+    """Tracer D (cm²/s) at ``temperature`` (K) with its standard error (spread over 8 interleaved groups of ions),
     Nernst-Einstein conductivity (mS/cm, Haven ratio 1), the MSD (Å²) against lag time (fs) it was
     fitted to, and per-region results."""
 
@@ -264,13 +264,11 @@ def fit_arrhenius(
 
 
 def _save_figure(figure, path: Path) -> Path:
-    """Write a matplotlib Figure atomically (temp file + os.replace)."""
+    """Write a matplotlib Figure atomically (ssbkit.plotting.save_figure), creating its folder."""
+    from ssbkit.plotting import save_figure
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    figure.savefig(temporary, dpi=150, bbox_inches="tight")
-    os.replace(temporary, path)
-    return path
+    return save_figure(figure, path, dpi=150, bbox_inches="tight")
 
 
 def plot_msd(per_temperature: Sequence[TemperatureDiffusivity], path: str | Path, species: str = "Li") -> Path:
@@ -363,47 +361,38 @@ def diffusion_from_trajectories(
 def diffusion(
     atoms: Atoms | Structure,
     calculator: Calculator,
-    temperatures: Sequence[float],
+    temperatures: Sequence[float] | None,
     directory: str | Path,
-    timestep: float = 2.0,
-    friction: float = 0.002,
-    equilibration_steps: int = 1000,
-    production_steps: int = 10000,
-    save_every: int = 10,
-    species: str = "Li",
+    settings: MDSettings | None = None,
+    *,
     grain_boundary: GrainBoundaryRegion | None = None,
-    target_temperature: float = ROOM_TEMPERATURE,
-    seed: int = 0,
     progress: bool | None = None,
-    thermostat: str = "langevin",
-    tdamp: float = 100.0,
+    **overrides: Any,
 ) -> DiffusionResult:
     """NVT MD of ``atoms`` (ase or pymatgen) at every temperature (K) in one batched replica run, then
-    the diffusion analysis. Trajectories and plots go to ``directory``; ``timestep`` in fs, Langevin
-    ``friction`` in 1/fs or Nose-Hoover ``tdamp`` in fs (see :func:`ssbkit.workflows.md.run_replicas`)."""
+    the diffusion analysis of ``species``, extrapolated to ``target_temperature`` (K). Trajectories and
+    plots go to ``directory``; ``timestep`` in fs, Langevin ``friction`` in 1/fs or Nose-Hoover ``tdamp``
+    in fs (see :func:`ssbkit.workflows.md.run_replicas`). ``temperatures`` (None: ``settings.temperatures``)
+    and keyword arguments named like fields of :class:`ssbkit.workflows.md.MDSettings` override ``settings``."""
+    if temperatures is not None:
+        overrides["temperatures"] = temperatures
+    settings = apply_overrides(MDSettings, settings, overrides)
     if not isinstance(atoms, Atoms):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         atoms = AseAtomsAdaptor.get_atoms(atoms)
-    check_species(atoms, species)
-    md = run_replicas([atoms] * len(temperatures), temperatures, calculator, directory, timestep=timestep,
-                      friction=friction, equilibration_steps=equilibration_steps,
-                      production_steps=production_steps, save_every=save_every, seed=seed, progress=progress,
-                      thermostat=thermostat, tdamp=tdamp)
-    result = diffusion_from_trajectories([r.path for r in md.replicas], species, grain_boundary,
-                                         target_temperature, plot_directory=directory)
+    check_species(atoms, settings.species)
+    md = run_replicas([atoms] * len(settings.temperatures), None, calculator, directory, settings, progress=progress)
+    result = diffusion_from_trajectories([r.path for r in md.replicas], settings.species, grain_boundary,
+                                         settings.target_temperature, plot_directory=directory)
     result.md = md
     return result
 
 
 def write_result(result: DiffusionResult, path: str | Path) -> Path:
-    """Write a result as JSON atomically (temp file + os.replace)."""
+    """Write a result as JSON atomically (ssbkit.io.atomic_write), creating its folder."""
     import json
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(result.to_dict(), stream, indent=2)
-    os.replace(temporary, path)
-    return path
+    return atomic_write(path, json.dumps(result.to_dict(), indent=2))

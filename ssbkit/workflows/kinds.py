@@ -1,19 +1,22 @@
 """Task kinds: the adapters between the workflow runner and ssbkit's physics functions.
 
 A kind turns ``(inputs, parameters, calculator, context)`` into a ``Result``. The runner knows only
-this registry; physics modules know nothing of the runner. Adding a kind is a short adapter, as for
-``react`` below::
+this registry; physics modules know nothing of the runner. A kind's parameters are the fields of its
+settings class (a frozen dataclass of ``ssbkit.settings.setting`` fields): the spec reader checks every
+task's parameters against it before anything runs, and the adapter builds the settings from them.
+Adding a kind is a short adapter, as for ``react`` below::
 
     def _react(inputs, parameters, calculator, context):
         from ssbkit.interfaces.reactions import reaction_profile    # heavy imports inside the adapter
+        settings = settings_from_mapping(ReactTaskSettings, parameters, "react task")
         return reaction_profile(inputs["reactant_a"], inputs["reactant_b"],
-                                _entry_source(parameters, context), voltage=parameters.get("voltage"))
+                                _entry_source(asdict(settings), context), voltage=settings.voltage)
 
     register(TaskKind(
         "react", _react,
         inputs=("reactant_a", "reactant_b"),      # names the spec gives (product/zip/inputs); optional=...
         structures=(),                            # inputs built as ase.Atoms from structure references
-        parameters=("source", "offline", "voltage"),   # allowed parameter names (None: any)
+        settings=ReactTaskSettings,               # its parameters (None: the kind takes none)
         needs_model=False))                       # True: a calculator from the spec's model is passed
 
 Kinds whose function uses the calculator only through ASE calls (``get_forces``...) may set
@@ -27,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -38,6 +41,12 @@ from ase.calculators.calculator import Calculator
 
 from ssbkit.errors import InputError, ModelError
 from ssbkit.results import Result
+from ssbkit.settings import REQUIRED, setting, settings_from_mapping, validate
+from ssbkit.workflows.adhesion import AdhesionSettings, adhesion
+from ssbkit.workflows.diffusion import diffusion
+from ssbkit.workflows.md import MDSettings
+from ssbkit.workflows.neb import NEBSettings, neb
+from ssbkit.workflows.relax import RelaxSettings, relax
 
 
 @dataclass
@@ -64,7 +73,7 @@ class TaskKind:
     inputs: tuple[str, ...] = ("atoms",)
     structures: tuple[str, ...] = ("atoms",)
     optional: tuple[str, ...] = ()  # inputs a spec may leave out
-    parameters: tuple[str, ...] | None = None
+    settings: type | None = None  # settings dataclass whose fields are the kind's parameters; None: no parameters
     needs_model: bool = True
     batchable: bool = False
     version: str = "1"
@@ -108,6 +117,15 @@ def load_model(name: str, device: str = "auto", task: str = "relax") -> Calculat
     return load(name, device=device, task=task)
 
 
+def run_lockstep(jobs: list[Callable[[Calculator], Any]], calculator: Calculator) -> tuple[list[Any], int]:
+    """Run batchable tasks' jobs in lockstep, their model calls merged (see
+    :func:`ssbkit.potentials.batching.run_lockstep`): each job's outcome or exception, and the number of
+    model calls made."""
+    from ssbkit.potentials.batching import run_lockstep as lockstep
+
+    return lockstep(jobs, calculator)
+
+
 def _installed(package: str) -> str:
     try:
         return package_version(package)
@@ -142,11 +160,40 @@ def model_version(name: str) -> str:
 # --- kinds ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class ThermoTaskSettings:
+    """Where a thermodynamic task (window) takes its entries from."""
+
+    source: str = setting("mp", help="Entry source: mp, experimental or file:PATH (relative to the spec); "
+                          "several joined by commas.")
+    offline: bool | None = setting(None, help="Use cached data only (default: the SSBKIT_OFFLINE variable).")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactTaskSettings(ThermoTaskSettings):
+    """Entries of a react task and the Li chemical potential, if open to Li."""
+
+    voltage: float | None = setting(None, help="Voltage (V vs Li/Li+) of a Li-open reaction; default closed.",
+                                    unit="V vs Li/Li+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScreenTaskSettings(ThermoTaskSettings):
+    """Coating candidates of a screen task, the voltage range to cover and the entries."""
+
+    candidates: tuple[str, ...] = setting(REQUIRED, help="Candidate coating formulas.")
+    voltage_range: tuple[float, float] | None = setting(
+        None, help="Voltage range (V vs Li/Li+), low and high, the coating must cover, with Li-open reactions at "
+        "both ends; default: closed reactions only.", unit="V vs Li/Li+", minimum=0)
+
+
 def _relax(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
            context: TaskContext) -> Result:
-    from ssbkit.workflows.relax import relax
-
-    return relax(inputs["atoms"], calculator, trajectory=context.trajectory, **parameters)
+    settings = settings_from_mapping(RelaxSettings, parameters, "relax task")
+    return relax(inputs["atoms"], calculator, settings, trajectory=context.trajectory)
 
 
 @dataclass
@@ -178,82 +225,68 @@ def _singlepoint(inputs: dict[str, Any], parameters: dict[str, Any], calculator:
 
 
 def _entry_source(parameters: dict[str, Any], context: TaskContext) -> Any:
-    """The entry source named in ``parameters`` (default mp), ``file:`` paths relative to the spec."""
+    """The entry source named in ``parameters`` (default mp), relative paths relative to the spec."""
     from ssbkit.interfaces.entries import SourceOptions, parse_source
 
-    parts = []
-    for part in str(parameters.get("source", "mp")).split(","):
-        prefix, _, argument = part.strip().partition(":")
-        parts.append(f"file:{context.spec_dir / argument}" if prefix == "file" and argument else part.strip())
-    return parse_source(",".join(parts), SourceOptions(offline=parameters.get("offline")))
+    return parse_source(str(parameters.get("source", "mp")),
+                        SourceOptions(offline=parameters.get("offline"), base_dir=context.spec_dir))
 
 
 def _window(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
             context: TaskContext) -> Result:
     from ssbkit.interfaces.stability import stability_window
 
-    return stability_window(inputs["formula"], _entry_source(parameters, context))
+    settings = settings_from_mapping(ThermoTaskSettings, parameters, "window task")
+    return stability_window(inputs["formula"], _entry_source(asdict(settings), context))
 
 
 def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
            context: TaskContext) -> Result:
     from ssbkit.interfaces.reactions import reaction_profile
 
-    return reaction_profile(inputs["reactant_a"], inputs["reactant_b"], _entry_source(parameters, context),
-                            voltage=parameters.get("voltage"))
+    settings = settings_from_mapping(ReactTaskSettings, parameters, "react task")
+    return reaction_profile(inputs["reactant_a"], inputs["reactant_b"], _entry_source(asdict(settings), context),
+                            voltage=settings.voltage)
 
 
 def _screen(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
             context: TaskContext) -> Result:
     from ssbkit.interfaces.screening import screen_candidates
 
-    if not isinstance(parameters.get("candidates"), list):
-        raise InputError("a screen task needs parameters.candidates: a list of formulas")
-    voltage_range = parameters.get("voltage_range")
-    return screen_candidates(parameters["candidates"], inputs["electrolyte"], inputs["electrode"],
-                             _entry_source(parameters, context),
-                             voltage_range=tuple(voltage_range) if voltage_range is not None else None)
+    settings = settings_from_mapping(ScreenTaskSettings, parameters, "screen task")
+    return screen_candidates(list(settings.candidates), inputs["electrolyte"], inputs["electrode"],
+                             _entry_source(asdict(settings), context), voltage_range=settings.voltage_range)
 
 
 def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
               context: TaskContext) -> Result:
-    from ssbkit.workflows.adhesion import adhesion
-
-    return adhesion(inputs["interface"], calculator, film_bulk=inputs.get("film_bulk"),
-                    substrate_bulk=inputs.get("substrate_bulk"), **parameters)
+    settings = settings_from_mapping(AdhesionSettings, parameters, "adhesion task")
+    return adhesion(inputs["interface"], calculator, inputs.get("film_bulk"), inputs.get("substrate_bulk"), settings)
 
 
 def _neb(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
          context: TaskContext) -> Result:
-    from ssbkit.workflows.neb import neb
-
-    return neb(inputs["initial"], inputs["final"], calculator, output_dir=context.output_dir, **parameters)
+    settings = settings_from_mapping(NEBSettings, parameters, "neb task")
+    return neb(inputs["initial"], inputs["final"], calculator, settings, output_dir=context.output_dir)
 
 
 def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
                   context: TaskContext) -> Result:
-    from ssbkit.workflows.diffusion import diffusion
+    settings = settings_from_mapping(MDSettings, parameters, "md-diffusion task")
+    return diffusion(inputs["atoms"], calculator, None, context.output_dir, settings, progress=False)
 
-    return diffusion(inputs["atoms"], calculator, directory=context.output_dir, progress=False, **parameters)
 
-
-register(TaskKind("relax", _relax, parameters=("fmax", "steps", "relax_cell", "optimizer"), batchable=True))
-register(TaskKind("singlepoint", _singlepoint, parameters=(), batchable=True))
+register(TaskKind("relax", _relax, settings=RelaxSettings, batchable=True))
+register(TaskKind("singlepoint", _singlepoint, batchable=True))
 register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
                   structures=("interface", "film_bulk", "substrate_bulk"), optional=("film_bulk", "substrate_bulk"),
-                  parameters=("relax_positions", "relax_bulk", "fmax", "steps")))
-register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"),
-                  parameters=("n_images", "fmax", "steps", "climb", "spring_constant", "optimizer",
-                              "relax_endpoints", "endpoint_fmax", "endpoint_steps", "moving_index",
-                              "site_tolerance", "minimum_depth", "same_site_distance", "resolve_minima"),
+                  settings=AdhesionSettings))
+register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"), settings=NEBSettings,
                   model_task="neb"))
-register(TaskKind("md-diffusion", _md_diffusion,
-                  parameters=("temperatures", "timestep", "friction", "thermostat", "tdamp", "equilibration_steps",
-                              "production_steps", "save_every", "species", "target_temperature", "seed"),
-                  model_task="md"))
-register(TaskKind("window", _window, inputs=("formula",), structures=(), parameters=("source", "offline"),
+register(TaskKind("md-diffusion", _md_diffusion, settings=MDSettings, model_task="md"))
+register(TaskKind("window", _window, inputs=("formula",), structures=(), settings=ThermoTaskSettings,
                   needs_model=False))
-register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(),
-                  parameters=("source", "offline", "voltage"), needs_model=False))
+register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(), settings=ReactTaskSettings,
+                  needs_model=False))
 register(TaskKind("screen", _screen, inputs=("electrolyte", "electrode"), structures=(),
-                  parameters=("candidates", "voltage_range", "source", "offline"), needs_model=False))
+                  settings=ScreenTaskSettings, needs_model=False))

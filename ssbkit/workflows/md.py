@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from ase import Atoms, units
@@ -33,11 +33,41 @@ from ase.neighborlist import neighbor_list
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.potentials import predict
 from ssbkit.results import Result
+from ssbkit.settings import REQUIRED, apply_overrides, setting, validate
 
 EQUILIBRATION = "equilibration"
 PRODUCTION = "production"
 THERMOSTATS = ("langevin", "nose-hoover")
 CHAIN_LENGTH = 3
+ROOM_TEMPERATURE = 300.0  # K
+
+
+@dataclass(frozen=True, kw_only=True)
+class MDSettings:
+    """How :func:`run_replicas` runs NVT MD and :func:`ssbkit.workflows.diffusion.diffusion` analyses it."""
+
+    temperatures: tuple[float, ...] = setting(REQUIRED, help="Temperatures (K), one replica each.", unit="K",
+                                              minimum=0, exclusive_minimum=True)
+    timestep: float = setting(2.0, help="Time step (fs).", unit="fs", minimum=0, exclusive_minimum=True)
+    friction: float = setting(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time.",
+                              unit="1/fs", minimum=0, exclusive_minimum=True)
+    thermostat: str = setting("langevin", help="langevin or nose-hoover (chain of 3).", choices=THERMOSTATS)
+    tdamp: float = setting(100.0, help="Nose-Hoover thermostat period (fs).", unit="fs",
+                           minimum=0, exclusive_minimum=True)
+    equilibration_steps: int = setting(1000, help="Equilibration steps (not analysed).", minimum=0)
+    production_steps: int = setting(10000, help="Production steps.", minimum=1)
+    save_every: int = setting(10, help="Save a frame every N steps.", minimum=1)
+    species: str = setting("Li", help="Diffusing species.")
+    target_temperature: float = setting(ROOM_TEMPERATURE, help="Temperature (K) the Arrhenius fit extrapolates to.",
+                                        unit="K", minimum=0, exclusive_minimum=True)
+    seed: int = setting(0, help="Random seed for velocities and the thermostat.", minimum=0)
+    min_distance: float = setting(0.5, help="Atoms closer than this (Å) mean unstable dynamics; 0: no check.",
+                                  unit="Å", minimum=0)
+    max_energy_rise: float = setting(2.0, help="Potential energy rise (eV/atom) above the start that means "
+                                     "unstable dynamics.", unit="eV/atom", minimum=0, exclusive_minimum=True)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass
@@ -217,34 +247,23 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
 
 def check_temperatures(temperatures: Sequence[float]) -> list[float]:
     """Temperatures (K) as floats; InputError unless there is at least one and all are finite and > 0."""
-    temperatures = [float(t) for t in temperatures]
-    if not temperatures:
-        raise InputError("give at least one temperature")
-    for temperature in temperatures:
-        if not np.isfinite(temperature) or temperature <= 0:
-            raise InputError(f"temperature must be > 0 K, got {temperature:g}")
-    return temperatures
+    return list(MDSettings(temperatures=temperatures).temperatures)
 
 
 def run_replicas(
     replicas: Sequence[Atoms],
-    temperatures: Sequence[float],
+    temperatures: Sequence[float] | None,
     calculator: Calculator,
     directory: str | Path,
-    timestep: float = 2.0,
-    friction: float = 0.002,
-    equilibration_steps: int = 1000,
-    production_steps: int = 10000,
-    save_every: int = 10,
-    seed: int = 0,
-    min_distance: float = 0.5,
-    max_energy_rise: float = 2.0,
+    settings: MDSettings | None = None,
+    *,
     progress: bool | None = None,
-    thermostat: str = "langevin",
-    tdamp: float = 100.0,
+    **overrides: Any,
 ) -> ReplicaMDResult:
     """Run NVT MD of ``replicas[i]`` at ``temperatures[i]`` (K), all advancing together.
 
+    ``temperatures`` (None: ``settings.temperatures``) and keyword arguments named like fields of
+    :class:`MDSettings` override ``settings``; ``species`` and ``target_temperature`` are not used here.
     ``timestep`` in fs. ``thermostat`` "langevin": ``friction`` (gamma) in 1/fs, the default 0.002 (a
     500 fs velocity relaxation time) being weak next to Li vibrations (~10 THz), so hopping dynamics are
     little perturbed. "nose-hoover": a chain of 3 thermostats with period ``tdamp`` (fs; masses
@@ -257,17 +276,13 @@ def run_replicas(
     frames; 0 switches that check off, e.g. for an ideal gas) raise CalculationError, and the frames
     written so far stay on disk. Inputs are not modified.
     """
-    temperatures = check_temperatures(temperatures)
+    if temperatures is not None:
+        overrides["temperatures"] = temperatures
+    settings = apply_overrides(MDSettings, settings, overrides)
+    temperatures = settings.temperatures
     if len(replicas) != len(temperatures):
         raise InputError(f"need one temperature per replica: {len(replicas)} replicas, "
                          f"{len(temperatures)} temperatures")
-    if timestep <= 0 or friction <= 0 or tdamp <= 0:
-        raise InputError(f"time step ({timestep:g} fs), friction ({friction:g} 1/fs) and tdamp ({tdamp:g} fs) "
-                         "must be > 0")
-    if thermostat not in THERMOSTATS:
-        raise InputError(f"unknown thermostat {thermostat!r}; choose from {', '.join(THERMOSTATS)}")
-    if save_every < 1 or equilibration_steps < 0 or production_steps < 1:
-        raise InputError("need save_every >= 1, equilibration_steps >= 0 and production_steps >= 1")
     for atoms in replicas:
         if len(atoms) == 0:
             raise InputError("cannot run MD on an empty structure")
@@ -276,10 +291,11 @@ def run_replicas(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    dt = timestep * units.fs
-    gamma = friction / units.fs
-    seeds = np.random.SeedSequence(seed).spawn(len(replicas))
-    total_steps = equilibration_steps + production_steps
+    dt = settings.timestep * units.fs
+    gamma = settings.friction / units.fs
+    seeds = np.random.SeedSequence(settings.seed).spawn(len(replicas))
+    equilibration_steps = settings.equilibration_steps
+    total_steps = equilibration_steps + settings.production_steps
     if progress is None:
         progress = sys.stderr.isatty()
 
@@ -291,13 +307,14 @@ def run_replicas(
             work = atoms.copy()
             work.calc = None
             states.append(_Replica(work, temperature, np.random.default_rng(child_seed), handle,
-                                   chain_period=tdamp * units.fs if thermostat == "nose-hoover" else None))
+                                   chain_period=settings.tdamp * units.fs if settings.thermostat == "nose-hoover"
+                                   else None))
 
         _evaluate(states, calculator, step=0)
         for state in states:
             state.reference_energy = state.energy
-            _check_stable(state, 0, min_distance, max_energy_rise, check_distances=True)
-            _write_frame(state, 0, timestep, _phase(0, equilibration_steps))
+            _check_stable(state, 0, settings.min_distance, settings.max_energy_rise, check_distances=True)
+            _write_frame(state, 0, settings.timestep, _phase(0, equilibration_steps))
 
         production_temperatures = [[] for _ in states]
         bar = None
@@ -311,15 +328,16 @@ def run_replicas(
                 _half_kick(state, dt)
                 _drift_thermostat_drift(state, dt, gamma)
             _evaluate(states, calculator, step)
-            saving = (step - equilibration_steps) % save_every == 0
+            saving = (step - equilibration_steps) % settings.save_every == 0
             phase = _phase(step, equilibration_steps)
             for index, state in enumerate(states):
                 _half_kick(state, dt)
-                _check_stable(state, step, min_distance, max_energy_rise, check_distances=saving)
+                _check_stable(state, step, settings.min_distance, settings.max_energy_rise,
+                              check_distances=saving)
                 if step > equilibration_steps:
                     production_temperatures[index].append(state.kinetic_temperature())
                 if saving:
-                    _write_frame(state, step, timestep, phase)
+                    _write_frame(state, step, settings.timestep, phase)
             if bar is not None:
                 bar.update()
         elapsed = time.perf_counter() - start
@@ -331,8 +349,8 @@ def run_replicas(
         trajectories.append(ReplicaTrajectory(
             temperature=state.temperature, mean_temperature=float(np.mean(temps)),
             path=Path(state.trajectory.name), n_frames=state.production_frames, atoms=final))
-    return ReplicaMDResult(replicas=trajectories, timestep=timestep, save_every=save_every,
-                           equilibration_steps=equilibration_steps, production_steps=production_steps,
+    return ReplicaMDResult(replicas=trajectories, timestep=settings.timestep, save_every=settings.save_every,
+                           equilibration_steps=equilibration_steps, production_steps=settings.production_steps,
                            steps_per_second=total_steps / elapsed if elapsed > 0 else float("inf"))
 
 

@@ -11,11 +11,16 @@ Whether MP2020 anion and U corrections must be added depends on the training tar
   (its paper and the matbench-discovery protocol): adding them again puts Li2O, LiF, LiCl and Li2S
   0.1-0.3 eV/atom below experiment. No correction is added.
 * SevenNet-0 and the MACE-MP foundation models were trained on the uncorrected MPtrj energies: the
-  MP2020 corrections are added as for a GGA(+U) calculation (``tests/test_mlip_entries.py`` checks
+  MP2020 corrections are added as for a GGA(+U) calculation (``tests/test_ml_entries.py`` checks
   both choices against experimental formation enthalpies).
+
+Each model card says which (``ModelCard.mp2020_in_training_data`` in ``ssbkit.potentials.registry``).
 
 Relaxations (cell and positions) are cached per structure hash, model and relaxation settings in the
 ssbkit cache dir, so a screening run never relaxes the same phase twice.
+
+Importing this module registers the ``mlip`` entry source (``ssbkit.workflows`` imports it); pymatgen's
+compatibility schemes, the potentials and the relaxation are imported when first used.
 """
 
 from __future__ import annotations
@@ -23,46 +28,29 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
-from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Structure
-from pymatgen.entries.compatibility import CompatibilityError, MaterialsProject2020Compatibility
-from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
-from pymatgen.io.ase import AseAtomsAdaptor
 
+from ssbkit import config
 from ssbkit.errors import CalculationError, DataError, InputError, ModelError
-from ssbkit.interfaces.entries import cache_dir, entries_within
-from ssbkit.potentials import check_coverage, model_name
-from ssbkit.workflows.relax import relax
+from ssbkit.interfaces.entries import MP_ENERGIES, EntrySource, SourceOptions, entries_within, register_source
+from ssbkit.io import atomic_write, read_structures as read_structure_files, to_atoms, to_structure
+
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
+    from pymatgen.analysis.phase_diagram import PDEntry
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+    from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 MP_ELEMENTAL_REFERENCES = "mp-elemental-reference-entries-2023-02-07.json.gz"
-
-# True where the model's training energies already carry the MP2020 corrections, False where they are raw
-# MPtrj (GGA/GGA+U) energies that need them. Models trained on other DFT data (OMat24, MatPES) are not on
-# the MP energy scale at all and are refused.
-MP2020_IN_TRAINING_TARGETS = {
-    "chgnet": True,
-    "sevennet-0": False,
-    "sevennet-0-22may2024": False,
-    "sevennet-l3i5": False,
-    "mace-mp-0-small": False,
-    "mace-mp-0-medium": False,
-    "mace-mp-0-large": False,
-    "mace-mp-0b3-medium": False,
-    "mace-mpa-0-medium": False,
-}
-NOT_ON_MP_SCALE = ("mace-omat-", "mace-matpes-")
 
 # MP's GGA+U values (eV) for oxides and fluorides, as the MP2020 scheme expects them in an entry.
 MP_HUBBARD_U = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2, "V": 3.25, "W": 6.2}
@@ -76,6 +64,8 @@ def mp_elemental_references() -> dict[str, ComputedEntry]:
 
     Data: Materials Project (CC BY 4.0), as published in the matbench-discovery data set (MIT).
     """
+    from pymatgen.entries.computed_entries import ComputedEntry
+
     raw = resources.files("ssbkit.data").joinpath(MP_ELEMENTAL_REFERENCES).read_bytes()
     with warnings.catch_warnings():  # pymatgen warns about noble gases lacking electronegativities
         warnings.simplefilter("ignore", UserWarning)
@@ -94,31 +84,34 @@ def formation_energy_per_atom(entry: ComputedEntry) -> float:
 
 def model_identity(calculator: Calculator) -> tuple[str, str]:
     """(registry name, version) of a calculator from ``ssbkit.potentials.load``, else (class name, "unknown")."""
+    from ssbkit.potentials import model_name
+
     card = getattr(calculator, "ssbkit_card", None)
     return (card.name, card.version) if card is not None else (model_name(calculator), "unknown")
 
 
 def needs_mp2020_corrections(model: str) -> bool:
-    """Whether MP2020 corrections must be added to a model's energies (False when its targets carry them)."""
-    if model.startswith(NOT_ON_MP_SCALE):
-        raise ModelError(f"{model} was trained on non-MP DFT data, so its energies cannot be mixed with MP entries; "
-                         "use an MPtrj-trained model (chgnet, sevennet-0, mace-mp-0-*)")
-    if model not in MP2020_IN_TRAINING_TARGETS:
+    """Whether MP2020 corrections must be added to a model's energies, from its model card (False when its
+    training energies carry them). ModelError for models not on the MP energy scale or without a card."""
+    from ssbkit.potentials.registry import CARDS
+
+    model_card = CARDS.get(model)
+    known = [name for name, c in CARDS.items() if c.mp2020_in_training_data is not None]
+    if model_card is None:
         raise ModelError(
             f"unknown whether {model!r} was trained on MP2020-corrected energies; pass mp2020_corrections=True "
-            f"(trained on raw MPtrj energies) or False (trained on corrected ones); known: "
-            f"{', '.join(MP2020_IN_TRAINING_TARGETS)}")
-    return not MP2020_IN_TRAINING_TARGETS[model]
+            f"(trained on raw MPtrj energies) or False (trained on corrected ones); known: {', '.join(known)}")
+    if model_card.mp2020_in_training_data is None:
+        raise ModelError(f"{model} was trained on non-MP DFT data ({model_card.training_data}), so its energies "
+                         "cannot be mixed with MP entries; use an MPtrj-trained model (chgnet, sevennet-0, "
+                         "mace-mp-0-*)")
+    return not model_card.mp2020_in_training_data
 
 
 def _as_structure(structure: Structure | Atoms) -> Structure:
-    if isinstance(structure, Atoms):
-        if not structure.pbc.all():
-            raise InputError(f"{structure.get_chemical_formula()} is not periodic in 3D; bulk phases need a cell")
-        return AseAtomsAdaptor.get_structure(structure)
-    if isinstance(structure, Structure):
-        return structure
-    raise InputError(f"expected a pymatgen Structure or ase.Atoms, got {type(structure).__name__}")
+    if isinstance(structure, Atoms) and not structure.pbc.all():
+        raise InputError(f"{structure.get_chemical_formula()} is not periodic in 3D; bulk phases need a cell")
+    return to_structure(structure)
 
 
 def _check_relaxable(structure: Structure) -> None:
@@ -144,23 +137,13 @@ def structure_hash(structure: Structure) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _relax_cached(structure: Structure, calculator: Calculator, model: str, version: str,
                   fmax: float, steps: int) -> dict[str, Any]:
     """Relaxed structure and raw model energy of one cell, from the cache when there."""
+    from ssbkit.workflows.relax import relax
+
     key = hashlib.sha256(f"{structure_hash(structure)}|{model}|{version}|{fmax}|{steps}".encode()).hexdigest()
-    path = cache_dir() / "mlip" / model.replace("/", "_").replace(":", "_") / f"{key}.json"
+    path = config.cache_dir() / "mlip" / model.replace("/", "_").replace(":", "_") / f"{key}.json"
     if path.exists():
         try:
             record = json.loads(path.read_text())
@@ -169,12 +152,12 @@ def _relax_cached(structure: Structure, calculator: Calculator, model: str, vers
         except (json.JSONDecodeError, KeyError, ValueError):
             path.unlink(missing_ok=True)  # corrupt cache file: relax again
     formula = structure.composition.reduced_formula
-    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms = to_atoms(structure)
     try:
         result = relax(atoms, calculator, fmax=fmax, steps=steps, relax_cell=True)
     except CalculationError as exc:
         raise CalculationError(f"relaxation of {formula} blew up: {exc}") from exc
-    relaxed = AseAtomsAdaptor.get_structure(result.atoms)
+    relaxed = to_structure(result.atoms)
     volume_ratio = relaxed.volume / structure.volume
     distances = relaxed.distance_matrix[np.triu_indices(len(relaxed), 1)] if len(relaxed) > 1 else np.array([9.0])
     if not 1 / MAX_VOLUME_CHANGE < volume_ratio < MAX_VOLUME_CHANGE or distances.min() < MIN_DISTANCE:
@@ -185,17 +168,22 @@ def _relax_cached(structure: Structure, calculator: Calculator, model: str, vers
                                f"(max force {result.fmax:.3f} eV/Å > {fmax}); raise steps or check the structure")
     record = {"structure": relaxed, "energy": result.energy, "steps": result.steps, "fmax": result.fmax,
               "initial_volume": structure.volume}
-    _write_atomic(path, json.dumps({**record, "structure": relaxed.as_dict()}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps({**record, "structure": relaxed.as_dict()}))
     return record
 
 
 @cache
 def _mp2020_compatibility() -> MaterialsProject2020Compatibility:
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
     return MaterialsProject2020Compatibility(check_potcar=False)  # reads its YAML once
 
 
 def _mp2020_corrected(entry: ComputedStructureEntry) -> ComputedStructureEntry:
     """The entry with MP2020 anion and GGA+U corrections, as MP would apply them to a GGA(+U) run."""
+    from pymatgen.entries.compatibility import CompatibilityError
+
     elements = {str(el) for el in entry.composition}
     hubbards = {el: MP_HUBBARD_U[el] for el in elements & set(MP_HUBBARD_U)} if elements & {"O", "F"} else {}
     entry.parameters.update(run_type="GGA+U" if hubbards else "GGA", is_hubbard=bool(hubbards), hubbards=hubbards)
@@ -211,9 +199,11 @@ def _mp2020_corrected(entry: ComputedStructureEntry) -> ComputedStructureEntry:
 def checked_structure(structure: Structure | Atoms, calculator: Calculator) -> Structure:
     """The input as a pymatgen Structure, after checking it can be relaxed with ``calculator``: periodic,
     ordered, no overlapping atoms, every element covered by the model (InputError / ModelError otherwise)."""
+    from ssbkit.potentials import check_coverage
+
     structure = _as_structure(structure)
     _check_relaxable(structure)
-    check_coverage(AseAtomsAdaptor.get_atoms(structure), calculator)
+    check_coverage(to_atoms(structure), calculator)
     return structure
 
 
@@ -232,6 +222,8 @@ def entry_from_structure(
     The entry's ``data`` holds the model, its version, the relaxation and the formation energy (eV/atom)
     against MP's elemental ground states.
     """
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
     structure = checked_structure(structure, calculator)
     model, version = model_identity(calculator)
     add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
@@ -280,37 +272,10 @@ def entries_from_structures(
                                  name=n) for s, n in pairs]
 
 
-STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json")
-
-
 def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
-    """(name, structure) pairs from a structure file (every frame of an extxyz) or a directory of them.
-
-    Names are file stems, with the frame index appended for multi-frame files.
-    """
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES
-                       or p.name.startswith(("POSCAR", "CONTCAR")))
-        if not files:
-            raise InputError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR) in {path}")
-        return [pair for file in files for pair in read_structures(file)]
-    if not path.is_file():
-        raise InputError(f"structure file {path} does not exist")
-    if path.suffix.lower() in (".extxyz", ".xyz"):
-        from ase.io import read
-
-        try:
-            frames = read(path, index=":")
-        except Exception as exc:
-            raise InputError(f"cannot read structures from {path}: {exc}") from exc
-        if len(frames) == 1:
-            return [(path.stem, _as_structure(frames[0]))]
-        return [(f"{path.stem}-{i}", _as_structure(atoms)) for i, atoms in enumerate(frames)]
-    try:
-        return [(path.stem, Structure.from_file(path))]
-    except Exception as exc:  # pymatgen raises many types for unreadable files
-        raise InputError(f"cannot read a crystal structure from {path}: {exc}") from exc
+    """(name, structure) of every structure in a file or folder (:func:`ssbkit.io.read_structures`), as
+    pymatgen Structures; InputError for structures that are not periodic in 3D."""
+    return [(name, _as_structure(atoms)) for name, atoms in read_structure_files(path)]
 
 
 class MLIPSource:
@@ -319,9 +284,14 @@ class MLIPSource:
 
     Combine it with ``mp`` (same energy scale), not with ``experimental`` (formation enthalpies: write
     formation-energy entries with ``ssbkit entries from-structures --formation-energies`` instead).
+    A relative PATH is taken relative to ``base_dir`` when given.
     """
 
-    def __init__(self, argument: str, device: str = "auto"):
+    energy_reference = MP_ENERGIES
+    mixing_hint = ("write formation-energy entries with 'ssbkit entries from-structures --formation-energies' "
+                   "and use experimental,file:PATH")
+
+    def __init__(self, argument: str, device: str = "auto", base_dir: Path | None = None):
         model, _, path = argument.partition(":")
         if not path:
             model, path = "chgnet", argument
@@ -330,7 +300,7 @@ class MLIPSource:
         self.name = f"mlip:{argument}"
         self.model = model
         self.device = device
-        self.structures = read_structures(path)
+        self.structures = read_structures(SourceOptions(base_dir=base_dir).path(path))
         self._entries: list[ComputedStructureEntry] | None = None
 
     def entries(self) -> list[ComputedStructureEntry]:
@@ -353,5 +323,14 @@ class MLIPSource:
 def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
     """Entries whose energy is the formation energy against MP's elements (eV per formula unit, elements
     at zero): the reference that pymatgen's experimental formation enthalpies use."""
+    from pymatgen.analysis.phase_diagram import PDEntry
+
     return [PDEntry(e.composition, formation_energy_per_atom(e) * e.composition.num_atoms,
                     name=e.data.get("name", e.composition.reduced_formula), attribute=dict(e.data)) for e in entries]
+
+
+def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
+    return MLIPSource(argument, base_dir=options.base_dir)
+
+
+register_source("mlip", _mlip_source, needs_argument=True)

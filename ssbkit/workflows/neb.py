@@ -1,26 +1,24 @@
 """Climbing-image NEB whose images are evaluated together, one batched model call per iteration.
 
 The band, tangents, spring forces, climbing-image projection, IDPP interpolation and optimizers are
-ASE's (``ase.mep.NEB``). What ssbkit adds: every interior image carries a small proxy calculator; the
-first image ASE asks for forces triggers one ``ssbkit.potentials.predict`` call on all images whose
-positions changed, and the others read their share of that batch. The workflow around the band
-relaxes the endpoints (fixed cell), checks them, and reads the converged path for barriers,
-intermediate minima and the hop geometry.
+ASE's (``ase.mep.NEB``). What ssbkit adds: every interior image carries a small proxy calculator
+(``ssbkit.potentials.batching.BandEvaluator``); the first image ASE asks for forces triggers one
+``ssbkit.potentials.predict`` call on all images whose positions changed, and the others read their
+share of that batch. The workflow around the band relaxes the endpoints (fixed cell), checks them,
+and reads the converged path for barriers, intermediate minima and the hop geometry.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.geometry import find_mic
 from ase.mep import NEB
@@ -28,57 +26,15 @@ from ase.optimize import BFGS, FIRE, MDMin
 from ase.utils.forcecurve import fit_raw
 
 from ssbkit.errors import CalculationError, InputError
+from ssbkit.io import atomic_write
+from ssbkit.plotting import image_path, save_figure
 from ssbkit.potentials import model_name, predict
+from ssbkit.potentials.batching import BandEvaluator
 from ssbkit.results import Result
-from ssbkit.workflows.relax import relax
+from ssbkit.settings import apply_overrides, setting, validate
+from ssbkit.workflows.relax import RelaxSettings, relax
 
 NEB_OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "MDMin": MDMin}
-
-
-class BatchedBand:
-    """Evaluates the interior images of a band in one ``predict`` call per set of new positions.
-
-    Each interior image gets its own ``ImageCalculator`` (ASE's NEB wants distinct calculators); the
-    first one asked after the optimizer moved the band evaluates every stale image at once.
-    ``n_batches`` and ``n_evaluations`` count model calls and structures evaluated.
-    """
-
-    def __init__(self, images: Sequence[Atoms], calculator: Calculator) -> None:
-        self.images = list(images)
-        self.calculator = calculator
-        self.proxies = [ImageCalculator(self) for _ in self.images[1:-1]]
-        for image, proxy in zip(self.images[1:-1], self.proxies):
-            image.calc = proxy
-        self.n_batches = 0
-        self.n_evaluations = 0
-
-    def evaluate_stale(self) -> None:
-        """Run one batched prediction on every interior image whose cached result is out of date."""
-        stale = [(image, proxy) for image, proxy in zip(self.images[1:-1], self.proxies)
-                 if "energy" not in proxy.results or proxy.check_state(image)]
-        if not stale:
-            return
-        predictions = predict([image for image, _ in stale], self.calculator)
-        self.n_batches += 1
-        self.n_evaluations += len(stale)
-        for (image, proxy), prediction in zip(stale, predictions):
-            proxy.atoms = image.copy()
-            proxy.results = {"energy": prediction.energy, "free_energy": prediction.energy,
-                             "forces": np.asarray(prediction.forces, dtype=float)}
-
-
-class ImageCalculator(Calculator):
-    """Per-image view on a ``BatchedBand``: asking it for a property evaluates the whole band."""
-
-    implemented_properties = ("energy", "free_energy", "forces")
-
-    def __init__(self, band: BatchedBand) -> None:
-        super().__init__()
-        self.band = band
-
-    def calculate(self, atoms: Atoms | None = None, properties: Sequence[str] = ("energy",),
-                  system_changes: Sequence[str] = all_changes) -> None:
-        self.band.evaluate_stale()
 
 
 @dataclass
@@ -114,7 +70,8 @@ class NEBResult(Result):
     image minus the initial state, ``barrier_backward`` the highest image minus the final state,
     ``reaction_energy`` final minus initial. ``energy_span`` is the highest image minus the lowest
     point on the path: the barrier that matters when the path dips below its endpoints.
-    ``reaction_coordinate`` is the cumulative path length (Å). ``warnings`` lists every problem the
+    ``energies`` are the images' total energies (eV), ``fmax`` the largest force left on the band (eV/Å),
+    ``reaction_coordinate`` the cumulative path length (Å). ``warnings`` lists every problem the
     checks found (endpoints off their sites or equivalent, intermediate minima, non-convergence).
     """
 
@@ -142,30 +99,50 @@ class NEBResult(Result):
     segment_results: list[NEBResult] = field(default_factory=list)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NEBSettings:
+    """How :func:`neb` relaxes the endpoints, optimizes the band and checks the path."""
+
+    n_images: int = setting(5, help="Interior images of the band.", minimum=1)
+    fmax: float = setting(0.05, help="Convergence: largest NEB force (eV/Å).", unit="eV/Å",
+                          minimum=0, exclusive_minimum=True)
+    steps: int = setting(500, help="Most band optimizer steps.", minimum=1)
+    climb: bool = setting(True, help="Climbing image: the highest image climbs to the saddle point.")
+    spring_constant: float = setting(0.1, help="Spring constant between images (eV/Å²).", unit="eV/Å²",
+                                     minimum=0, exclusive_minimum=True)
+    optimizer: str = setting("FIRE", help="ASE optimizer of the band.", choices=tuple(NEB_OPTIMIZERS))
+    relax_endpoints: bool = setting(True, help="Relax the endpoints (positions, fixed cell) first.")
+    endpoint_fmax: float = setting(0.02, help="Endpoint relaxation convergence: largest force (eV/Å).",
+                                   unit="eV/Å", minimum=0, exclusive_minimum=True)
+    endpoint_steps: int = setting(500, help="Most optimizer steps per endpoint relaxation.", minimum=1)
+    moving_index: int | None = setting(None, help="Index of the hopping atom (default: the atom that moves "
+                                       "most between the endpoints).", minimum=0)
+    site_tolerance: float = setting(0.5, help="How far (Å) the moving atom may relax away from where it was "
+                                    "placed before a warning.", unit="Å", minimum=0)
+    minimum_depth: float = setting(0.01, help="Depth (eV) from which an interior minimum splits the path "
+                                   "into segments.", unit="eV", minimum=0)
+    same_site_distance: float = setting(0.3, help="Relaxed endpoints whose moving atom lies closer than this "
+                                        "(Å) relaxed into one site: an error.", unit="Å", minimum=0)
+    resolve_minima: bool = setting(False, help="Re-run the NEB between relaxed intermediate minima.")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 def neb(
     initial: Atoms,
     final: Atoms,
     calculator: Calculator,
-    n_images: int = 5,
-    fmax: float = 0.05,
-    steps: int = 500,
-    climb: bool = True,
-    spring_constant: float = 0.1,
-    optimizer: str = "FIRE",
-    relax_endpoints: bool = True,
-    endpoint_fmax: float = 0.02,
-    endpoint_steps: int = 500,
-    moving_index: int | None = None,
-    site_tolerance: float = 0.5,
-    minimum_depth: float = 0.01,
-    same_site_distance: float = 0.3,
-    resolve_minima: bool = False,
+    settings: NEBSettings | None = None,
+    *,
     output_dir: str | Path | None = None,
     model: str | None = None,
     progress: bool = False,
+    **overrides: Any,
 ) -> NEBResult:
     """Climbing-image NEB from ``initial`` to ``final`` (same atoms, same order, same fixed cell).
 
+    Keyword arguments named like fields of :class:`NEBSettings` override ``settings``.
     Endpoints are relaxed (positions only) to ``endpoint_fmax`` (eV/Å); the band of ``n_images``
     interior images starts from an IDPP interpolation and is optimized until the largest NEB force is
     below ``fmax`` (eV/Å) or ``steps`` iterations. The moving atom (largest displacement between the
@@ -174,44 +151,43 @@ def neb(
     with ``resolve_minima`` each segment is re-run between relaxed minima (``segment_results``).
     Identical relaxed endpoints, or a moving atom whose relaxed endpoints lie within
     ``same_site_distance`` (Å) of each other (both relaxed into one site), raise CalculationError;
-    everything else is reported in ``warnings``.
+    everything else is reported in ``warnings``. ``result.settings`` records the settings (less
+    ``endpoint_steps``, ``moving_index`` and ``resolve_minima``) with the NEB method and interpolation.
     With ``output_dir`` the path (``neb_path.extxyz``) and profile plot (``neb_profile.png``) are written.
     """
-    _check_inputs(initial, final, n_images, fmax, steps, optimizer, moving_index)
+    settings = apply_overrides(NEBSettings, settings, overrides)
+    _check_inputs(initial, final, settings.moving_index)
+    moving_index = settings.moving_index
     if moving_index is None:
         moving_index = int(np.argmax(_mic_displacements(initial, final)))
-    settings = {"n_images": n_images, "fmax": fmax, "steps": steps, "climb": climb,
-                "spring_constant": spring_constant, "optimizer": optimizer, "relax_endpoints": relax_endpoints,
-                "endpoint_fmax": endpoint_fmax, "site_tolerance": site_tolerance, "minimum_depth": minimum_depth,
-                "same_site_distance": same_site_distance,
-                "method": "improvedtangent", "interpolation": "idpp"}
+    recorded = {name: value for name, value in asdict(settings).items()
+                if name not in ("endpoint_steps", "moving_index", "resolve_minima")}
     warnings: list[str] = []
-    start, end = (_relaxed_endpoint(atoms, calculator, relax_endpoints, endpoint_fmax, endpoint_steps,
-                                    name, warnings) for atoms, name in ((initial, "initial"), (final, "final")))
-    _check_distinct_endpoints(initial, final, start, end, moving_index, same_site_distance)
+    start, end = (_relaxed_endpoint(atoms, calculator, settings, name, warnings)
+                  for atoms, name in ((initial, "initial"), (final, "final")))
+    _check_distinct_endpoints(initial, final, start, end, moving_index, settings.same_site_distance)
     site_shift = [float(np.linalg.norm(_mic_vector(placed, relaxed, moving_index)))
                   for placed, relaxed in ((initial, start), (final, end))]
     for name, shift in zip(("initial", "final"), site_shift):
-        if shift > site_tolerance:
+        if shift > settings.site_tolerance:
             warnings.append(f"{name} endpoint left its site: atom {moving_index} moved {shift:.2f} Å "
-                            f"during relaxation (tolerance {site_tolerance} Å); the site is not a "
+                            f"during relaxation (tolerance {settings.site_tolerance} Å); the site is not a "
                             "minimum of this model")
     endpoints_equivalent = _equivalent(start, end)
     if endpoints_equivalent and not _equivalent(initial, final):
         warnings.append("endpoints were placed on different sites but relaxed into symmetry-equivalent "
                         "ones; the intended hop does not exist for this model")
 
-    images, band, converged, n_steps, residual = run_band(
-        start, end, calculator, n_images=n_images, fmax=fmax, steps=steps, climb=climb,
-        spring_constant=spring_constant, optimizer=optimizer, progress=progress)
+    images, band, converged, n_steps, residual = run_band(start, end, calculator, settings, progress=progress)
     if not converged:
         warnings.append(f"NEB not converged after {n_steps} steps (max force {residual:.3f} eV/Å > "
-                        f"{fmax} eV/Å); the path so far is returned")
-    result = _analyse(images, moving_index, site_shift, minimum_depth, warnings)
+                        f"{settings.fmax} eV/Å); the path so far is returned")
+    result = _analyse(images, moving_index, site_shift, settings.minimum_depth, warnings)
     result = NEBResult(**result, converged=converged, steps=n_steps, fmax=residual,
                        endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
-                       settings=settings, n_model_calls=band.n_batches, warnings=warnings)
-    if resolve_minima and result.intermediate_minima:
+                       settings=recorded | {"method": "improvedtangent", "interpolation": "idpp"},
+                       n_model_calls=band.n_batches, warnings=warnings)
+    if settings.resolve_minima and result.intermediate_minima:
         result.segment_results = neb_between_minima(result, calculator)
     if output_dir is not None:
         write_outputs(result, Path(output_dir))
@@ -222,31 +198,31 @@ def run_band(
     start: Atoms,
     end: Atoms,
     calculator: Calculator,
-    n_images: int = 5,
-    fmax: float = 0.05,
-    steps: int = 500,
-    climb: bool = True,
-    spring_constant: float = 0.1,
-    optimizer: str = "FIRE",
+    settings: NEBSettings | None = None,
+    *,
     progress: bool = False,
-) -> tuple[list[Atoms], BatchedBand, bool, int, float]:
-    """Interpolate (IDPP) and optimize a band between two relaxed endpoints, batching the images.
+    **overrides: Any,
+) -> tuple[list[Atoms], BandEvaluator, bool, int, float]:
+    """Interpolate (IDPP) and optimize a band between two relaxed endpoints, batching the images;
+    ``n_images``, ``fmax``, ``steps``, ``climb``, ``spring_constant`` and ``optimizer`` of ``settings``
+    (keyword arguments override them).
 
     Returns the images (with single-point results attached), the band (model-call counts),
     convergence, the number of optimizer steps and the final max NEB force (eV/Å).
     """
-    images = [start.copy()] + [start.copy() for _ in range(n_images)] + [end.copy()]
+    settings = apply_overrides(NEBSettings, settings, overrides)
+    images = [start.copy()] + [start.copy() for _ in range(settings.n_images)] + [end.copy()]
     for endpoint in (images[0], images[-1]):
         endpoint.calc = SinglePointCalculator(endpoint, **_single_point(endpoint, calculator))
-    band = BatchedBand(images, calculator)
-    path = NEB(images, k=spring_constant, climb=climb, method="improvedtangent")
+    band = BandEvaluator(images[1:-1], calculator)
+    path = NEB(images, k=settings.spring_constant, climb=settings.climb, method="improvedtangent")
     path.interpolate(method="idpp", mic=True, apply_constraint=True)
-    opt = NEB_OPTIMIZERS[optimizer](path, logfile=None)
-    bar = _progress_bar(steps, progress)
+    opt = NEB_OPTIMIZERS[settings.optimizer](path, logfile=None)
+    bar = _progress_bar(settings.steps, progress)
     if bar is not None:
         opt.attach(lambda: bar.update(1), interval=1)
     try:
-        converged = bool(opt.run(fmax=fmax, steps=steps))
+        converged = bool(opt.run(fmax=settings.fmax, steps=settings.steps))
     finally:
         if bar is not None:
             bar.close()
@@ -261,16 +237,14 @@ def run_band(
 
 def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBResult]:
     """Relax the intermediate minima of a path (fixed cell) and run an NEB on each segment between
-    consecutive true minima, with the settings of ``result``."""
-    settings = {k: result.settings[k] for k in ("n_images", "fmax", "steps", "climb", "spring_constant",
-                                                "optimizer", "endpoint_fmax", "site_tolerance",
-                                                "minimum_depth", "same_site_distance")}
+    consecutive true minima, with the settings recorded in ``result`` (minima relaxed, not resolved further)."""
+    recorded = {f.name: result.settings[f.name] for f in fields(NEBSettings) if f.name in result.settings}
+    settings = NEBSettings(**recorded | {"relax_endpoints": True, "moving_index": result.hop.index})
     stops = [result.images[0]] + [result.images[i] for i in result.intermediate_minima] + [result.images[-1]]
     stops = [stop.copy() for stop in stops]
     for stop in stops:
         stop.calc = None
-    return [neb(a, b, calculator, moving_index=result.hop.index, model=result.model, **settings)
-            for a, b in pairwise(stops)]
+    return [neb(a, b, calculator, settings, model=result.model) for a, b in pairwise(stops)]
 
 
 def write_outputs(result: NEBResult, output_dir: Path) -> None:
@@ -286,19 +260,18 @@ def write_outputs(result: NEBResult, output_dir: Path) -> None:
         frame.info = {k: v for k, v in image.info.items() if isinstance(v, (str, int, float, bool))}
         frame.calc = image.calc
         frames.append(frame)
-    _atomic_write(result.path_file, lambda tmp: write(tmp, frames, format="extxyz"))
-    _atomic_write(result.plot_file, lambda tmp: plot_profile(result, tmp))
+    atomic_write(result.path_file, lambda temporary: write(temporary, frames, format="extxyz"))
+    plot_profile(result, result.plot_file)
 
 
-def plot_profile(result: NEBResult, path: str | Path) -> None:
-    """Energy along the path (eV vs Å): images, the force-informed cubic fit, barriers in the title."""
-    import matplotlib
+def plot_profile(result: NEBResult, path: str | Path) -> Path:
+    """Save the energy along the path (eV vs Å): images, the force-informed cubic fit, barriers in the title."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    path = image_path(path)
     fit = _fit(result.images)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5), layout="tight")
+    ax = fig.add_subplot()
     ax.plot(fit.fit_path, fit.fit_energies, "-", color="C0")
     ax.plot(fit.path, fit.energies, "o", color="C0")
     for i in result.intermediate_minima:
@@ -309,9 +282,7 @@ def plot_profile(result: NEBResult, path: str | Path) -> None:
     flag = "" if result.converged else " (not converged)"
     ax.set_title(f"{result.model}: Ef={result.barrier_forward:.3f} eV, Eb={result.barrier_backward:.3f} eV"
                  f"{span}{flag}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=120)
 
 
 def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], minimum_depth: float,
@@ -355,33 +326,26 @@ def intermediate_minima(energies: Sequence[float], minimum_depth: float = 0.01) 
             and min(energies[:i].max(), energies[i + 1:].max()) - energies[i] >= minimum_depth]
 
 
-def _check_inputs(initial: Atoms, final: Atoms, n_images: int, fmax: float, steps: int, optimizer: str,
-                  moving_index: int | None) -> None:
+def _check_inputs(initial: Atoms, final: Atoms, moving_index: int | None) -> None:
     if len(initial) == 0 or len(initial) != len(final):
         raise InputError(f"initial and final must hold the same atoms (got {len(initial)} and {len(final)})")
     if initial.get_chemical_symbols() != final.get_chemical_symbols():
         raise InputError("initial and final list different elements or a different atom order")
     if not np.allclose(initial.cell, final.cell, atol=1e-6) or (initial.pbc != final.pbc).any():
         raise InputError("initial and final must share the same cell and periodicity (NEB at fixed cell)")
-    if n_images < 1:
-        raise InputError(f"n_images must be at least 1 (got {n_images})")
-    if fmax <= 0 or steps < 1:
-        raise InputError(f"fmax must be > 0 and steps >= 1 (got fmax={fmax}, steps={steps})")
-    if optimizer not in NEB_OPTIMIZERS:
-        raise InputError(f"unknown NEB optimizer {optimizer!r}; choose from {sorted(NEB_OPTIMIZERS)}")
     if moving_index is not None and not 0 <= moving_index < len(initial):
         raise InputError(f"moving_index {moving_index} is outside 0..{len(initial) - 1}")
     if np.max(_mic_displacements(initial, final)) < 1e-3:
         raise InputError("initial and final structures are identical: nothing to migrate")
 
 
-def _relaxed_endpoint(atoms: Atoms, calculator: Calculator, do_relax: bool, fmax: float, steps: int,
-                      name: str, warnings: list[str]) -> Atoms:
-    if not do_relax:
+def _relaxed_endpoint(atoms: Atoms, calculator: Calculator, settings: NEBSettings, name: str,
+                      warnings: list[str]) -> Atoms:
+    if not settings.relax_endpoints:
         relaxed = atoms.copy()
         relaxed.calc = None
         return relaxed
-    outcome = relax(atoms, calculator, fmax=fmax, steps=steps, relax_cell=False)
+    outcome = relax(atoms, calculator, RelaxSettings(fmax=settings.endpoint_fmax, steps=settings.endpoint_steps))
     if not outcome.converged:
         warnings.append(f"{name} endpoint relaxation not converged in {outcome.steps} steps "
                         f"(max force {outcome.fmax:.3f} eV/Å)")
@@ -451,30 +415,3 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="NEB", unit="step", leave=False)
-
-
-def _atomic_write(path: Path, writer: Callable[[str], None]) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_structure(path: str | Path) -> Atoms:
-    """Read one structure file (any format ASE reads), as InputError when it cannot be read."""
-    from ase.io import read
-
-    if not Path(path).is_file():
-        raise InputError(f"structure file not found: {path}")
-    try:
-        atoms = read(path)
-    except Exception as exc:  # ASE raises many types for unreadable files
-        raise InputError(f"cannot read a structure from {path}: {exc}") from exc
-    if not isinstance(atoms, Atoms) or len(atoms) == 0:
-        raise InputError(f"no atoms in {path}")
-    return atoms

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -13,6 +14,7 @@ from ase.optimize import BFGS, FIRE
 
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.results import Result
+from ssbkit.settings import apply_overrides, setting, validate
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
 
@@ -36,30 +38,43 @@ def check_finite(atoms: Atoms) -> None:
         raise CalculationError(f"non-finite energy or forces for {atoms.get_chemical_formula()}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class RelaxSettings:
+    """How :func:`relax` relaxes a structure."""
+
+    fmax: float = setting(0.05, help="Convergence: largest force on any atom (eV/Å).", unit="eV/Å",
+                          minimum=0, exclusive_minimum=True)
+    steps: int = setting(500, help="Most optimizer steps.", minimum=1)
+    relax_cell: bool = setting(False, help="Relax the cell too (Frechet cell filter), not only positions.")
+    optimizer: str = setting("FIRE", help="ASE optimizer.", choices=tuple(OPTIMIZERS))
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 def relax(
     atoms: Atoms,
     calculator: Calculator,
-    fmax: float = 0.05,
-    steps: int = 500,
-    relax_cell: bool = False,
-    optimizer: str = "FIRE",
+    settings: RelaxSettings | None = None,
+    *,
     trajectory: str | Path | None = None,
+    **overrides: Any,
 ) -> RelaxResult:
-    """Relax positions (and the cell if ``relax_cell``) until the max force is below ``fmax`` (eV/Å).
+    """Relax positions (and the cell if ``settings.relax_cell``) until the max force is below
+    ``settings.fmax`` (eV/Å). Keyword arguments named like fields of :class:`RelaxSettings` override them.
 
     The input ``atoms`` is not modified; constraints on it are respected.
     """
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; choose from {sorted(OPTIMIZERS)}")
+    settings = apply_overrides(RelaxSettings, settings, overrides)
     if len(atoms) == 0:
         raise InputError("cannot relax an empty structure")
     work = atoms.copy()
     work.calc = calculator
     check_finite(work)
-    target = FrechetCellFilter(work) if relax_cell else work
-    opt = OPTIMIZERS[optimizer](target, logfile=None, trajectory=str(trajectory) if trajectory else None)
+    target = FrechetCellFilter(work) if settings.relax_cell else work
+    opt = OPTIMIZERS[settings.optimizer](target, logfile=None, trajectory=str(trajectory) if trajectory else None)
     opt.attach(check_finite, interval=1, atoms=work)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
+    converged = bool(opt.run(fmax=settings.fmax, steps=settings.steps))
     energy = float(work.get_potential_energy())
     forces = work.get_forces()
     final = work.copy()

@@ -1,4 +1,7 @@
-"""Physical sanity checks shared by the structure builders: conversions, minimum distances, formal charge."""
+"""Physical sanity checks shared by the structure builders: minimum distances, formal charge, conventional cell.
+
+``as_atoms`` and ``as_structure`` are :func:`ssbkit.io.to_atoms` and :func:`ssbkit.io.to_structure`.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +9,12 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 from pymatgen.core import Element, Structure
-from pymatgen.io.ase import AseAtomsAdaptor
 
 from ssbkit.errors import InputError
+from ssbkit.io import to_atoms as as_atoms
+from ssbkit.io import to_structure as as_structure
 
-
-def as_atoms(structure: Atoms | Structure) -> Atoms:
-    """An ase.Atoms copy of an ase.Atoms or pymatgen Structure (site properties become arrays)."""
-    if isinstance(structure, Atoms):
-        return structure.copy()
-    if isinstance(structure, Structure):
-        if not structure.is_ordered:
-            raise InputError(f"{structure.composition.reduced_formula} has partial occupancies; order it first "
-                             "(e.g. ssbkit.interfaces.structures.llzo.cubic_llzo for garnet LLZO)")
-        return AseAtomsAdaptor.get_atoms(structure.remove_oxidation_states() if _has_oxi(structure) else structure)
-    raise InputError(f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}")
-
-
-def as_structure(atoms: Atoms | Structure) -> Structure:
-    """A pymatgen Structure copy of an ase.Atoms or pymatgen Structure (3D periodic)."""
-    if isinstance(atoms, Structure):
-        return atoms.copy()
-    if isinstance(atoms, Atoms):
-        work = atoms.copy()
-        work.set_constraint()
-        work.calc = None
-        for key in list(work.arrays):
-            if key not in ("numbers", "positions"):
-                del work.arrays[key]
-        work.pbc = True
-        return AseAtomsAdaptor.get_structure(work)
-    raise InputError(f"expected ase.Atoms or pymatgen Structure, got {type(atoms).__name__}")
-
-
-def _has_oxi(structure: Structure) -> bool:
-    return any(getattr(sp, "oxi_state", None) not in (None, 0) for sp in structure.composition)
+__all__ = ["as_atoms", "as_structure", "conventional_cell", "formal_charges", "min_distance"]
 
 
 def min_distance(atoms: Atoms, cutoff: float | None = None) -> float:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -28,10 +26,10 @@ from typing import Any
 import numpy as np
 import spglib
 from pymatgen.core import Lattice, Structure
-from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
 
 from ssbkit.errors import DataError, InputError
+from ssbkit.io import atomic_write, to_atoms, to_structure
 from ssbkit.results import Result
 
 DATA_FILE = "reference_structures.json"
@@ -182,8 +180,7 @@ def _built(name: str, ordered: bool) -> Structure:
     record = _records()[name]
     if "builder" in record:  # cells built by another ssbkit module (e.g. LLZO), always ordered
         module, _, function = record["builder"].partition(":")
-        built = AseAtomsAdaptor.get_structure(getattr(importlib.import_module(module), function)())
-        return Structure(built.lattice, built.species, built.frac_coords)
+        return to_structure(getattr(importlib.import_module(module), function)())
     structure = structure_from_wyckoff(record["space_group"], record["lattice"], record["sites"])
     if not ordered or structure.is_ordered:
         return structure
@@ -193,23 +190,21 @@ def _built(name: str, ordered: bool) -> Structure:
 
 
 def write_structure(structure: Structure, path: str | Path) -> None:
-    """Write a structure atomically; the format follows the file name (.cif, POSCAR/.vasp, .json, .xyz/.extxyz)."""
+    """Write a structure atomically; the format follows the file name (.cif, POSCAR/.vasp, .json, .xyz/.extxyz).
+    Creates the parent folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or path.name
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(handle)
-    try:
-        if path.suffix in (".xyz", ".extxyz"):
-            from ase.io import write
+    if path.suffix in (".xyz", ".extxyz"):
+        from ase.io import write
 
-            write(tmp, AseAtomsAdaptor.get_atoms(structure), format="extxyz")
-        else:
-            fmt = {".cif": "cif", ".json": "json", ".vasp": "poscar"}.get(path.suffix)
-            if fmt is None and "POSCAR" not in path.name and "CONTCAR" not in path.name:
-                raise InputError(f"unknown structure format for {path.name} ({suffix}); use .cif, .vasp, POSCAR, "
-                                 ".json or .extxyz")
-            structure.to(filename=tmp, fmt=fmt or "poscar")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        def writer(temporary: Path) -> None:
+            write(temporary, to_atoms(structure), format="extxyz")
+    else:
+        fmt = {".cif": "cif", ".json": "json", ".vasp": "poscar"}.get(path.suffix)
+        if fmt is None and "POSCAR" not in path.name and "CONTCAR" not in path.name:
+            raise InputError(f"unknown structure format for {path.name} ({''.join(path.suffixes) or path.name}); "
+                             "use .cif, .vasp, POSCAR, .json or .extxyz")
+
+        def writer(temporary: Path) -> None:
+            structure.to(filename=str(temporary), fmt=fmt or "poscar")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, writer)

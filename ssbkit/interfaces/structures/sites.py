@@ -41,8 +41,8 @@ class Site(Result):
 @dataclass
 class Hop(Result):
     """A symmetry-distinct migration hop: start and end supercells (same atom order), hop length (Å),
-    mechanism ("vacancy" or "interstitial"), site labels, index of the moving atom, and how many
-    equivalent hops the cell holds."""
+    mechanism ("vacancy" or "interstitial"), site labels, index of the moving atom, how many
+    equivalent hops the cell holds, and the clearance at the hop midpoint (Å to the nearest other atom)."""
 
     start: Atoms
     end: Atoms
@@ -367,3 +367,24 @@ def _clearance(atoms: Atoms, moving_index: int, point: np.ndarray) -> float:
     del others[moving_index]
     nearest, _ = _environment(others, point[None, :], 6.0)
     return float(nearest[0])
+
+
+def site_kind(atoms: Atoms, index: int, shell_factor: float = 1.5) -> str:
+    """Kind of the site atom ``index`` occupies, from the host atoms (all but its own species) within
+    ``shell_factor`` times the nearest host distance: "tetrahedral", "octahedral", ... or "N-fold".
+
+    The factor 1.5 separates the distorted octahedral site of bcc metals (2 + 4 neighbours at a/2 and
+    a/sqrt(2), ratio 1.41) from the tetrahedral one (4 neighbours, next shell at ratio 1.61).
+    """
+    species = atoms[index].symbol
+    host = np.array([s != species for s in atoms.get_chemical_symbols()])
+    if not host.any():
+        host[:] = True
+        host[index] = False
+    i, j, d = neighbor_list("ijd", atoms, 6.0)
+    mine = (i == index) & host[j]
+    if not mine.any():
+        return "isolated"
+    distances = d[mine]
+    count = int((distances <= shell_factor * distances.min()).sum())
+    return COORDINATION_NAMES.get(count, f"{count}-fold")

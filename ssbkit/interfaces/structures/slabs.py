@@ -25,7 +25,8 @@ LAYER_TOL = 0.3  # Å: atoms closer than this along the normal belong to one lay
 
 @dataclass
 class Termination(Result):
-    """One distinct termination of a slab: its index (pick by it), pymatgen shift, outermost-layer
+    """One distinct termination of a slab: its index (pick by it), pymatgen shift (fractional coordinate
+    along c of the oriented unit cell), outermost-layer
     species (top/bottom), atoms, area (Å²), thickness (Å), and whether it is symmetric, polar and
     stoichiometric."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ssbkit.errors import InputError
+from ssbkit.io import atomic_write
 from ssbkit.results import Result
 from ssbkit.workflows.runner.executors import (
     EXECUTORS,
@@ -170,18 +171,13 @@ def results_csv(spec: Spec) -> str:
 
 def write_slurm_script(spec: Spec, retries: int | None = None) -> tuple[str, int]:
     """Write ``RUN_DIR/submit.sbatch`` for the unfinished tasks; returns its path and the array length."""
-    import os
-
     store = _store(spec)
     states = store.states([t.key for t in spec.tasks])
     store.close()
     indices = [t.index for t in spec.tasks if states[t.key] != "done"]
     script = slurm_array_script(spec, indices, spec.retries if retries is None else retries)
     (spec.run_dir / "slurm").mkdir(parents=True, exist_ok=True)
-    path = spec.run_dir / "submit.sbatch"
-    temporary = path.with_suffix(".sbatch.tmp")
-    temporary.write_text(script)
-    os.replace(temporary, path)
+    path = atomic_write(spec.run_dir / "submit.sbatch", script)
     return str(path), len(indices)
 
 

@@ -28,10 +28,9 @@ from ase.calculators.calculator import Calculator
 from ssbkit import __version__
 from ssbkit.errors import InputError
 from ssbkit.results import Result, jsonable
-from ssbkit.potentials.batching import run_lockstep
 from ssbkit.workflows.runner.spec import Spec, Task
 from ssbkit.workflows.runner.store import RunStore, worker_id
-from ssbkit.workflows.kinds import TaskContext, get_kind, load_model, model_version
+from ssbkit.workflows.kinds import TaskContext, get_kind, load_model, model_version, run_lockstep
 
 EXECUTORS = ("local", "pool", "dask")
 

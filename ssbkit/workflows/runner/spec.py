@@ -47,6 +47,8 @@ from ase import Atoms
 
 from ssbkit import __version__
 from ssbkit.errors import InputError
+from ssbkit.io import read_structure
+from ssbkit.settings import setting, settings_from_mapping, validate
 from ssbkit.workflows.kinds import TaskKind, get_kind, model_version
 
 IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
@@ -91,6 +93,23 @@ class Spec:
     def store_path(self) -> Path:
         """The SQLite results store of this spec."""
         return self.run_dir / "store.sqlite"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How a spec's tasks are executed: the top-level ``batch_size`` and ``retries`` and the ``store``
+    section's ``journal_mode`` and ``lease_s``."""
+
+    batch_size: int | None = setting(None, help="Same-kind tasks sharing batched model calls (default: 32 on "
+                                     "a GPU, 1 on CPU).", minimum=1)
+    retries: int = setting(0, help="Failed attempts allowed per task beyond the first.", minimum=0)
+    journal_mode: str = setting("wal", help="SQLite journal mode of the store: wal, or delete for stores shared "
+                                "between nodes.", choices=("wal", "delete"))
+    lease_s: float = setting(300.0, help="How long (s) a claim on a task holds without renewal.", unit="s",
+                             minimum=0, exclusive_minimum=True)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 # --- canonical content for keys ---------------------------------------------------------------------
@@ -178,7 +197,7 @@ def _build_structure(reference: Any, named: dict[str, Any], base: Path, seen: tu
 
             atoms = molecule(str(reference["molecule"]))
         else:
-            atoms = _read_file(base / str(reference["file"]), options.get("index"))
+            atoms = read_structure(base / str(reference["file"]), options.get("index"))
     except InputError:
         raise
     except Exception as exc:  # ase.build raises ValueError/KeyError/RuntimeError for unknown names
@@ -187,21 +206,6 @@ def _build_structure(reference: Any, named: dict[str, Any], base: Path, seen: tu
         atoms = atoms.repeat(reference["repeat"])
     if "rattle" in reference:
         atoms.rattle(stdev=float(reference["rattle"]), seed=int(reference.get("seed", 0)))
-    return atoms
-
-
-def _read_file(path: Path, index: Any) -> Atoms:
-    from ase.io import read
-
-    name, _, at_index = str(path).partition("@")
-    if not Path(name).is_file():
-        raise InputError(f"structure file {name} not found (paths are relative to the spec)")
-    try:
-        atoms = read(name, index=index if index is not None else (at_index or -1))
-    except Exception as exc:
-        raise InputError(f"cannot read structure file {path}: {exc}") from exc
-    if not isinstance(atoms, Atoms):
-        raise InputError(f"{path}: index {index!r} selects several frames; give one index")
     return atoms
 
 
@@ -243,21 +247,28 @@ def _expand_template(template: Any, position: str) -> tuple[TaskKind, list[tuple
             raise InputError(f"{position}: kind {kind.name!r} needs inputs {sorted(missing)}")
         if unknown := set(inputs) - set(kind.inputs):
             raise InputError(f"{position}: kind {kind.name!r} takes inputs {list(kind.inputs)}, not {sorted(unknown)}")
-        if kind.parameters is not None and (unknown := set(parameters) - set(kind.parameters) - {"model"}):
-            raise InputError(f"{position}: kind {kind.name!r} takes parameters {list(kind.parameters)}, "
-                             f"not {sorted(unknown)}")
+        _check_parameters(kind, {k: v for k, v in parameters.items() if k != "model"}, position)
         labels = {k: _label(v) for k, v in (inputs | row).items()}
         expanded.append((inputs, parameters, labels))
     return kind, expanded
 
 
-def _setting(section: dict[str, Any], key: str, kind: type, default: Any) -> Any:
-    if key not in section:
-        return default
-    try:
-        return kind(section[key])
-    except (TypeError, ValueError):
-        raise InputError(f"spec setting {key}: expected {kind.__name__}, got {section[key]!r}") from None
+def _check_parameters(kind: TaskKind, parameters: dict[str, Any], position: str) -> None:
+    """InputError unless ``parameters`` (the task's mapping, kept as written for its key) are valid
+    values of the kind's settings."""
+    if kind.settings is not None:
+        settings_from_mapping(kind.settings, parameters, f"{position} (kind {kind.name})")
+    elif parameters:
+        raise InputError(f"{position}: kind {kind.name!r} takes no parameters, not {sorted(parameters)}")
+
+
+def _run_settings(document: dict[str, Any], where: str) -> RunSettings:
+    """The spec's execution settings (top-level batch_size and retries, the store section)."""
+    store = document.get("store") or {}
+    if not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}:
+        raise InputError(f"{where}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")
+    top = {key: document[key] for key in ("batch_size", "retries") if key in document}
+    return settings_from_mapping(RunSettings, top | store, where)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -274,10 +285,7 @@ def load_spec(path: str | Path) -> Spec:
     if unknown := set(document) - TOP_LEVEL_KEYS:
         raise InputError(f"spec {path}: unknown keys {sorted(unknown)}; allowed {sorted(TOP_LEVEL_KEYS)}")
     named = document.get("structures") or {}
-    store = document.get("store") or {}
-    if (not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}
-            or store.get("journal_mode", "wal") not in ("wal", "delete")):
-        raise InputError(f"spec {path}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")
+    run = _run_settings(document, f"spec {path}")
     name = str(document.get("name") or path.stem)
     base = path.parent
     tasks: list[Task] = []
@@ -308,10 +316,10 @@ def load_spec(path: str | Path) -> Spec:
         run_dir=(base / str(document.get("run_dir", f"runs/{name}"))).resolve(),
         tasks=tasks,
         device=str(document.get("device", "auto")),
-        batch_size=_setting(document, "batch_size", int, None),
-        retries=_setting(document, "retries", int, 0),
+        batch_size=run.batch_size,
+        retries=run.retries,
         slurm=dict(document.get("slurm") or {}),
         dask=dict(document.get("dask") or {}),
-        journal_mode=_setting(store, "journal_mode", str, "wal"),
-        lease_s=_setting(store, "lease_s", float, 300.0),
+        journal_mode=run.journal_mode,
+        lease_s=run.lease_s,
     )

@@ -1,0 +1,163 @@
+"""One hop, several models: the committee barrier, its spread, and what the models disagree about.
+
+``neb_committee`` runs the same NEB with every model (a model that fails is recorded with its reason,
+the others go on) and reports the headline barrier of each model (the energy span when the path dips
+below an endpoint, never a bare 0.000 eV), their mean and spread, the kind of site where each model's
+path is lowest (models that disagree about the stable site are named), whether each model has the hop
+at all, and the difference from a published value when one is attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from ssbkit.interfaces.structures.sites import site_kind
+from ssbkit.results import Caveat, Result
+from ssbkit.workflows.committee import (
+    CommitteeValue,
+    ModelFailure,
+    committee_value,
+    qualitative_caveat,
+    run_committee,
+    spread_caveats,
+)
+from ssbkit.workflows.neb import NEBResult, neb
+
+#: Barriers of universal potentials trained on MPtrj are known to be soft (too low).
+CODE_SOFT_BARRIERS = "mptrj-softening"
+SOFT_BARRIERS = ("universal potentials trained on MPtrj are known to underestimate barriers and surface energies "
+                 "(softened potential energy surface); treat these barriers as lower estimates")
+CODE_REFERENCE = "reference-difference"  # a published value is attached: the committee's difference from it
+
+
+def headline_barrier(result: NEBResult, depth: float = 0.01) -> float:
+    """The migration barrier to report (eV): the energy span (highest image minus the lowest point) when the
+    path dips more than ``depth`` eV below its lower endpoint, else the forward barrier."""
+    energies = np.asarray(result.energies, dtype=float)
+    if energies.min() < min(energies[0], energies[-1]) - depth:
+        return float(result.energy_span)
+    return float(result.barrier_forward)
+
+
+def lowest_site(result: NEBResult) -> str:
+    """Kind of the site (tetrahedral, octahedral, ...) the moving atom occupies at the lowest point of the path."""
+    lowest = int(np.argmin(result.energies))
+    return site_kind(result.images[lowest], result.hop.index)
+
+
+@dataclass
+class NEBCommitteeResult(Result):
+    """A hop computed with several models.
+
+    ``barrier`` summarises each model's headline barrier (eV, ``headline_barrier``), ``reaction_energy``
+    the final-minus-initial energies (eV); ``stable_site`` names, per model, the kind of site where its path
+    is lowest; ``hop_exists`` says per model whether the hop exists (False when the model relaxed both
+    endpoints into one site). ``reference_barrier_eV``/``difference_from_reference_eV``: a published value
+    and the committee mean minus it. ``caveats`` carry stable codes.
+    """
+
+    models: list[str]
+    results: dict[str, NEBResult]
+    failures: list[ModelFailure]
+    barrier: CommitteeValue
+    reaction_energy: CommitteeValue
+    stable_site: dict[str, str]
+    hop_exists: dict[str, bool]
+    reference_barrier_eV: float | None = None
+    reference_source: str | None = None
+    difference_from_reference_eV: float | None = None
+    caveats: list[Caveat] = field(default_factory=list)
+    plot_file: Path | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every model finished."""
+        return not self.failures
+
+
+def _hop_missing(failure: ModelFailure) -> bool:
+    return "relaxed into one site" in failure.reason or "does not exist" in failure.reason
+
+
+def neb_committee(
+    initial: Atoms,
+    final: Atoms,
+    models: Sequence[str],
+    load_calculator: Callable[[str], Calculator],
+    neb_options: Mapping[str, Any] | None = None,
+    *,
+    reference_barrier: float | None = None,
+    reference_source: str | None = None,
+    output_dir: str | Path | None = None,
+    threshold: float | None = None,
+) -> NEBCommitteeResult:
+    """Run the NEB from ``initial`` to ``final`` with every model and summarise the committee.
+
+    ``load_calculator(model)`` returns the calculator of a model; ``neb_options`` are passed to ``neb``
+    (n_images, fmax, ...). With ``output_dir`` each model writes its path and profile into
+    ``output_dir/MODEL`` and the overlaid profiles go to ``output_dir/neb_committee.png``.
+    ``threshold`` (eV): the spread above which the models are said to disagree (default 0.05 eV).
+    """
+    options = dict(neb_options or {})
+    base = Path(output_dir) if output_dir is not None else None
+
+    def calculate(model: str) -> NEBResult:
+        out = base / model.replace(":", "_").replace("/", "_") if base is not None else None
+        return neb(initial, final, load_calculator(model), output_dir=out, model=model, **options)
+
+    run = run_committee(list(models), calculate)
+    results = run.results
+    barrier = committee_value("barrier", "eV", {m: headline_barrier(r) for m, r in results.items()}, threshold)
+    reaction = committee_value("reaction energy", "eV", {m: r.reaction_energy for m, r in results.items()},
+                               threshold)
+    sites = {m: lowest_site(r) for m, r in results.items()}
+    exists = {m: True for m in results} | {f.model: False for f in run.failures if _hop_missing(f)}
+    caveats = run.failure_caveats() + spread_caveats([barrier, reaction])
+    for question, answers in (("the stable site", sites),
+                              ("whether the hop exists", {m: "yes" if e else "no" for m, e in exists.items()})):
+        if (caveat := qualitative_caveat(question, answers)) is not None:
+            caveats.append(caveat)
+    if results:
+        caveats.append(Caveat(CODE_SOFT_BARRIERS, SOFT_BARRIERS))
+    difference = None
+    if reference_barrier is not None and barrier.mean is not None:
+        difference = barrier.mean - reference_barrier
+        caveats.append(Caveat(CODE_REFERENCE, f"committee barrier {barrier.summary()} vs published "
+                                              f"{reference_barrier:.3f} eV: {difference:+.3f} eV"))
+    result = NEBCommitteeResult(models=list(models), results=results, failures=run.failures, barrier=barrier,
+                                reaction_energy=reaction, stable_site=sites, hop_exists=exists,
+                                reference_barrier_eV=reference_barrier, reference_source=reference_source,
+                                difference_from_reference_eV=difference, caveats=caveats)
+    if base is not None and results:
+        result.plot_file = plot_committee_profiles(result, base / "neb_committee.png")
+    return result
+
+
+def plot_committee_profiles(result: NEBCommitteeResult, path: str | Path) -> Path:
+    """Overlay every model's energy profile (eV vs Å, relative to its initial state), with the published
+    barrier as a dashed line when there is one."""
+    from matplotlib.figure import Figure
+
+    from ssbkit.plotting import save_figure
+
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for number, (model, neb_result) in enumerate(result.results.items()):
+        energies = np.asarray(neb_result.energies) - neb_result.energies[0]
+        ax.plot(neb_result.reaction_coordinate, energies, "o-", color=f"C{number}",
+                label=f"{model}: {headline_barrier(neb_result):.3f} eV")
+    if result.reference_barrier_eV is not None:
+        ax.axhline(result.reference_barrier_eV, color="0.3", linestyle="--",
+                   label=f"published: {result.reference_barrier_eV:.2f} eV")
+    ax.set_xlabel("reaction coordinate (Å)")
+    ax.set_ylabel("energy relative to initial state (eV)")
+    ax.set_title(f"Committee barrier {result.barrier.summary()}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    return save_figure(fig, path, dpi=120)
