@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ssbkit.cli.types import Csv, JsonOutput, Offline, Plot, Source, emit_json, print_table
+from ssbkit.cli.types import Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats, print_table
 
 
 def _entry_source(spec: str, offline: bool):
@@ -43,6 +43,7 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
                 [[s.voltage_min_V, "and above" if s.voltage_max_V == float("inf") else s.voltage_max_V,
                   s.li_uptake_per_formula_unit,
                   " + ".join(s.products)] for s in result.profile])
+    print_caveats(result.caveats)
 
 
 def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x = its atomic fraction)."),
@@ -69,6 +70,7 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
                f"{result.reaction}")
     print_table("Kinks", ["x", "eV/atom", "reaction"],
                 [[k.x, k.energy_eV_per_atom, k.reaction] for k in result.profile])
+    print_caveats(result.caveats)
 
 
 def _voltage_range(text: str | None) -> tuple[float, float] | None:
@@ -113,12 +115,13 @@ def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electroly
     if json_output:
         emit_json(result)
         return
-    columns = ["rank", "candidate", "E_hull", "window (V)", "covers", "vs electrolyte", "vs electrode"]
+    columns = ["rank", "candidate", "E_hull", "window (V)", "covers", "vs electrolyte", "vs electrode", "caveats"]
     rows = [[c.rank, c.candidate,
              "n/a" if c.energy_above_hull_eV_per_atom is None else c.energy_above_hull_eV_per_atom,
              f"{c.reduction_limit_V:.2f}-{c.oxidation_limit_V:.2f}",
              "n/a" if c.covers_voltage_range is None else ("yes" if c.covers_voltage_range else "no"),
-             c.electrolyte_worst_eV_per_atom, c.electrode_worst_eV_per_atom] for c in result.candidates]
+             c.electrolyte_worst_eV_per_atom, c.electrode_worst_eV_per_atom,
+             ", ".join(dict.fromkeys(caveat.code for caveat in c.caveats)) or "-"] for c in result.candidates]
     print_table(f"Candidates between {result.electrolyte} and {result.electrode} ({result.source})", columns, rows)
     typer.echo(f"E_hull and reaction energies in eV/atom; reaction energies are the most negative over mixing "
                f"ratio, closed and Li-open at the range ends. Ranking: {result.ranking_rule}. "

@@ -179,13 +179,15 @@ def read_candidates(path: str | os.PathLike) -> list[str]:
 
 
 def write_csv(result: ScreeningResult, path: str | os.PathLike) -> Path:
-    """Write the ranked table as CSV, atomically (:func:`ssbkit.io.atomic_write`)."""
+    """Write the ranked table as CSV, atomically (`ssbkit.io.atomic_write`); the caveats column holds their
+    codes joined by ``;``."""
     path = Path(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     names = [f.name for f in fields(CandidateScore)]
     writer.writerow(names)
     for row in result.to_dict()["candidates"]:
+        row["caveats"] = ";".join(dict.fromkeys(caveat["code"] for caveat in row["caveats"]))
         writer.writerow(["" if row[name] is None else row[name] for name in names])
     return atomic_write(path, buffer.getvalue())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from itertools import combinations
 
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
@@ -54,8 +54,10 @@ def _and_list(words: Sequence[str]) -> str:
 def phase_set_caveats(formula_or_compositions: Formulas, entries: Iterable[Entry]) -> list[Caveat]:
     """One ``incomplete-phase-set`` caveat per chemical subsystem with no compound in ``entries``.
 
-    Rule: every subset of two or more elements of the reactants' combined element set is checked, Li-X
-    binaries included; a subsystem counts as covered when some entry's elements are exactly that subset. A
+    Rule: every subset of two or three elements of the reactants' combined element set that holds at least one
+    non-metal (O, S, P, N, halogens, ...) is checked, Li-X binaries included; all-metal subsystems (which often
+    form no compound at all, e.g. Li-Nb) and quaternaries (rare in any database) are not. A subsystem counts
+    as covered when some entry's elements are exactly that subset. A
     reactant's own element set is therefore covered whenever the reactant (or another phase of those
     elements) is in the entries, and flagged when no phase of it is. Pass ``"Li"`` among the reactants for a
     Li-open system. Caveats are sorted by subsystem size, then alphabetically (``Li-Nb``, ``Nb-O``, ``Li-Nb-O``).
@@ -64,20 +66,22 @@ def phase_set_caveats(formula_or_compositions: Formulas, entries: Iterable[Entry
     covered = {_elements(entry.composition) for entry in entries if len(entry.composition.elements) >= 2}
     return [Caveat(INCOMPLETE_PHASE_SET, f"no {_chemsys(subset)} compounds in the entries: limits and products "
                                          "involving them are bounds")
-            for size in range(2, len(elements) + 1) for subset in combinations(elements, size)
-            if frozenset(subset) not in covered]
+            for size in range(2, min(3, len(elements)) + 1) for subset in combinations(elements, size)
+            if frozenset(subset) not in covered and not all(Element(symbol).is_metal for symbol in subset)]
 
 
 def elemental_product_caveats(products: Iterable[str | Composition],
                               reactant_formulas: Formulas) -> list[Caveat]:
-    """An ``elemental-product`` caveat if a product is a bare element other than Li and the reactants.
+    """An ``elemental-product`` caveat if a product is a bare non-metal (O2, S, P, ...) that is not a reactant.
 
-    Li is the reservoir of Li-open systems, and an element that is itself a reactant is no sign of missing
-    phases. All such elements go into one caveat, alphabetically; none: ``[]``.
+    Metals are the expected products of conversion reactions (LiNbO3 + Li -> Li2O + Nb) and Li is the
+    reservoir of Li-open systems; a bare non-metal from a compound (O2 from an oxide, S or P from a
+    thiophosphate) often means the entry set lacks the phases that form instead. All such elements go into one caveat, alphabetically; none: ``[]``.
     """
     reactants = {_elements(c) for c in _compositions(reactant_formulas) if len(c.elements) == 1}
     bare = sorted({symbol for c in _compositions(products) if len(c.elements) == 1
-                   for symbol in _elements(c) if symbol != "Li" and frozenset({symbol}) not in reactants})
+                   for symbol in _elements(c)
+                   if not Element(symbol).is_metal and frozenset({symbol}) not in reactants})
     if not bare:
         return []
     return [Caveat(ELEMENTAL_PRODUCT, f"decomposes to bare {_and_list(bare)}: the entry set may lack the phases "
