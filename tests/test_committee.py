@@ -23,7 +23,7 @@ from ssbkit.workflows.committee import (
     run_committee,
 )
 from ssbkit.workflows.neb import neb
-from ssbkit.workflows.neb_committee import headline_barrier, neb_committee
+from ssbkit.workflows.neb_committee import neb_committee
 
 
 def test_committee_value_statistics_by_hand():
@@ -96,7 +96,7 @@ def test_neb_committee_equals_direct_runs_and_records_a_failure(tmp_path):
     assert [f.model for f in result.failures] == ["missing"]
     for model, calculator in calculators.items():
         direct = neb(start, end, calculator, **options)
-        assert result.barrier.values[model] == pytest.approx(headline_barrier(direct), abs=1e-6)
+        assert result.barrier.values[model] == pytest.approx(direct.barrier, abs=1e-6)
     assert result.barrier.n_models == 2
     assert result.barrier.spread == pytest.approx(abs(result.barrier.values["emt"]
                                                       - result.barrier.values["emt-asap"]))
@@ -130,3 +130,33 @@ def test_li_in_w_tt_committee_flags_the_site_disagreement(tmp_path):
     assert "models disagree about the stable site (chgnet: octahedral, sevennet-0: tetrahedral)" in messages
     assert result.barrier.values["chgnet"] > 0.05  # the energy span out of the O site, not a bare 0.000
     assert result.difference_from_reference_eV < 0
+
+
+def test_headline_barrier_is_the_span_when_the_path_dips_below_its_endpoints():
+    from ssbkit.workflows.neb import headline_barrier
+
+    # By hand: endpoints at 0 eV, an interior minimum at -0.10 eV between maxima at 0.00 and +0.02 eV: the
+    # endpoints are not the lowest sites, so the barrier is 0.02 - (-0.10) = 0.12 eV, not the forward 0.02 eV.
+    dipping = [0.0, 0.0, -0.10, 0.02, 0.0]
+    assert headline_barrier(dipping, barrier_forward=0.02, energy_span=0.12) == pytest.approx(0.12)
+    # A plain hop: the forward barrier.
+    assert headline_barrier([0.0, 0.2, 0.3, 0.2, 0.05], barrier_forward=0.3, energy_span=0.3) == 0.3
+
+
+def test_neb_study_cli_goes_on_past_a_failed_model_and_exits_1():
+    # CHGNet finishes the Li vacancy hop; an unknown model fails at load. The study reports both, exit code 1.
+    import json
+
+    from typer.testing import CliRunner
+
+    from ssbkit.cli import app
+
+    outcome = CliRunner().invoke(app, ["neb", "study", "li-vacancy", "-m", "chgnet", "-m", "no-such-model",
+                                       "--images", "3", "--steps", "100", "--device", "cpu", "--json"])
+    assert outcome.exit_code == 1
+    document = json.loads(outcome.stdout)
+    committee = document["committee"]
+    assert [r["model"] for r in document["results"]] == ["chgnet"]
+    assert [f["model"] for f in committee["failures"]] == ["no-such-model"]
+    assert committee["barrier"]["values"]["chgnet"] == pytest.approx(document["results"][0]["barrier"])
+    assert committee["caveats"][0]["code"] == CODE_MODEL_FAILED

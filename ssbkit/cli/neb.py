@@ -4,7 +4,19 @@ from typing import Any
 
 import typer
 
-from ssbkit.cli.types import Device, JsonOutput, Model, Models, command_group, emit_json, print_table, read_atoms
+from ssbkit.cli.types import (
+    Device,
+    JsonOutput,
+    Model,
+    Models,
+    command_group,
+    emit_json,
+    print_caveats,
+    print_table,
+    read_atoms,
+    settings_options,
+)
+from ssbkit.workflows.neb import NEBSettings
 
 app = command_group("Climbing-image NEB for Li hops, all images evaluated as one batch.")
 
@@ -15,8 +27,8 @@ OUTPUT = typer.Option(None, "--output", "-o", help="Folder for neb_path.extxyz a
 
 
 def _neb_rows(label: str, result: Any) -> list[list[Any]]:
-    rows = [[label, result.model, result.barrier_forward, result.barrier_backward, result.reaction_energy,
-             result.energy_span, "yes" if result.converged else f"no ({result.steps} steps)"]]
+    rows = [[label, result.model, result.barrier, result.barrier_forward, result.barrier_backward,
+             result.reaction_energy, result.energy_span, "yes" if result.converged else f"no ({result.steps} steps)"]]
     for i, segment in enumerate(result.segment_results):
         rows += _neb_rows(f"{label} segment {i + 1}", segment)
     return rows
@@ -24,7 +36,8 @@ def _neb_rows(label: str, result: Any) -> list[list[Any]]:
 
 def _print_neb(title: str, labelled: list[tuple[str, Any]]) -> None:
     rows = [row for label, result in labelled for row in _neb_rows(label, result)]
-    print_table(title, ["hop", "model", "E_fwd (eV)", "E_bwd (eV)", "dE (eV)", "span (eV)", "converged"], rows)
+    print_table(title, ["hop", "model", "barrier (eV)", "E_fwd (eV)", "E_bwd (eV)", "dE (eV)", "span (eV)",
+                        "converged"], rows)
     for label, result in labelled:
         for warning in result.warnings:
             typer.echo(f"warning ({label}, {result.model}): {warning}", err=True)
@@ -33,18 +46,14 @@ def _print_neb(title: str, labelled: list[tuple[str, Any]]) -> None:
 
 
 @app.command("run")
+@settings_options(NEBSettings)
 def run(
     initial: str = typer.Argument(..., help="Initial structure file (any ASE-readable format)."),
     final: str = typer.Argument(..., help="Final structure file, same atoms in the same order."),
     model: Model = "chgnet",
     device: Device = "auto",
-    images: int = IMAGES,
-    fmax: float = FMAX,
-    steps: int = STEPS,
-    climb: bool = typer.Option(True, "--climb/--no-climb", help="Climbing image."),
-    moving_index: int | None = typer.Option(None, "--moving-index", help="Index of the hopping atom."),
-    resolve_minima: bool = typer.Option(False, "--resolve-minima",
-                                        help="Re-run the NEB between intermediate minima."),
+    n_images: int = IMAGES,
+    settings: NEBSettings = None,
     output: str | None = OUTPUT,
     json_output: JsonOutput = False,
 ) -> None:
@@ -55,9 +64,8 @@ def run(
     from ssbkit.workflows.neb import neb
 
     start, end = read_atoms(initial), read_atoms(final)
-    result = neb(start, end, load(model, device=device, task="neb"), n_images=images, fmax=fmax, steps=steps,
-                 climb=climb, moving_index=moving_index, resolve_minima=resolve_minima, output_dir=output,
-                 model=model, progress=sys.stderr.isatty() and not json_output)
+    result = neb(start, end, load(model, device=device, task="neb"), settings, output_dir=output, model=model,
+                 progress=sys.stderr.isatty() and not json_output)
     if json_output:
         emit_json(result)
     else:
@@ -70,6 +78,9 @@ def study(
                                "mg-interstitial-c, mg-interstitial-basal, mg-vacancy-basal, mg-vacancy-c, "
                                "li-vacancy, llzo-bulk, llzo-gb-along, llzo-gb-across."),
     models: Models = ["chgnet"],
+    committee: str | None = typer.Option(None, "--committee",
+                                         help="offline: every model whose weights ship in the install "
+                                              "(chgnet, sevennet-0, sevennet-l3i5), instead of -m."),
     device: Device = "auto",
     full: bool = typer.Option(False, "--full", help="Production-size cells instead of small ones."),
     images: int = IMAGES,
@@ -80,31 +91,51 @@ def study(
     output: str | None = OUTPUT,
     json_output: JsonOutput = False,
 ) -> None:
-    """A built-in Li hop (W, Mg, Li, LLZO) with one or more models, next to the published barrier."""
+    """A built-in Li hop (W, Mg, Li, LLZO) with one model or a committee, next to the published barrier.
+
+    With several models: each model's barrier, the committee's mean ± standard deviation, the site each
+    model finds lowest, and caveats where they disagree. A model that fails is reported and the others go
+    on; the exit code is then 1.
+    """
     import sys
-    from pathlib import Path
 
     from ssbkit.errors import CalculationError
     from ssbkit.interfaces.structures.hop_studies import build_study
     from ssbkit.potentials import load
-    from ssbkit.workflows.neb import neb
+    from ssbkit.workflows.committee import committee_models
+    from ssbkit.workflows.neb_committee import neb_committee
 
+    names = committee_models(committee if committee is not None else models)
     hop = build_study(name, full=full)
-    results = []
-    for model in models:
-        out = Path(output) / model if output else None
-        try:
-            results.append(neb(hop.initial, hop.final, load(model, device=device, task="neb"),
-                               n_images=images, fmax=fmax, steps=steps, moving_index=hop.moving_index,
-                               resolve_minima=resolve_minima, output_dir=out, model=model,
-                               progress=sys.stderr.isatty() and not json_output))
-        except CalculationError as exc:
-            raise CalculationError(f"{hop.name} with {model}: {exc}") from exc
+    result = neb_committee(
+        hop.initial, hop.final, names, lambda model: load(model, device=device, task="neb"),
+        {"n_images": images, "fmax": fmax, "steps": steps, "moving_index": hop.moving_index,
+         "resolve_minima": resolve_minima, "progress": sys.stderr.isatty() and not json_output},
+        reference_barrier=hop.reference_barrier, reference_source=hop.reference_source, output_dir=output)
+    if len(names) == 1 and result.failures:
+        raise CalculationError(f"{hop.name} with {names[0]}: {result.failures[0].reason}")
     if json_output:
         emit_json({"study": hop.name, "description": hop.description,
                    "reference_barrier": hop.reference_barrier, "reference_source": hop.reference_source,
-                   "results": results})
-        return
-    _print_neb(hop.description, [(hop.name, result) for result in results])
-    if hop.reference_barrier is not None:
-        typer.echo(f"published: {hop.reference_barrier} eV ({hop.reference_source})")
+                   "results": list(result.results.values()), "committee": result})
+    else:
+        _print_neb(hop.description, [(hop.name, r) for r in result.results.values()])
+        if len(names) > 1:
+            _print_committee(result)
+        elif hop.reference_barrier is not None:
+            typer.echo(f"published: {hop.reference_barrier} eV ({hop.reference_source})")
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _print_committee(result: Any) -> None:
+    sites = ", ".join(f"{model}: {site}" for model, site in result.stable_site.items())
+    rows = [["barrier", result.barrier.summary()], ["reaction energy", result.reaction_energy.summary()],
+            ["lowest site on the path", sites or "n/a"]]
+    if result.reference_barrier_eV is not None:
+        rows.append(["published", f"{result.reference_barrier_eV:.3f} eV ({result.reference_source})"])
+    rows += [[f"failed: {failure.model}", failure.reason] for failure in result.failures]
+    print_table("Committee", ["quantity", "value"], rows)
+    print_caveats(result.caveats)
+    if result.plot_file:
+        typer.echo(f"profiles: {result.plot_file}")

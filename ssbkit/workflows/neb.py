@@ -69,7 +69,9 @@ class NEBResult(Result):
     Energies in eV, relative quantities between relaxed endpoints: ``barrier_forward`` is the highest
     image minus the initial state, ``barrier_backward`` the highest image minus the final state,
     ``reaction_energy`` final minus initial. ``energy_span`` is the highest image minus the lowest
-    point on the path: the barrier that matters when the path dips below its endpoints.
+    point on the path: the barrier that matters when the path dips below its endpoints. ``barrier`` is the
+    one to report (``headline_barrier``): ``energy_span`` when the path dips below an endpoint, else
+    ``barrier_forward``.
     ``energies`` are the images' total energies (eV), ``fmax`` the largest force left on the band (eV/Å),
     ``reaction_coordinate`` the cumulative path length (Å). ``warnings`` lists every problem the
     checks found (endpoints off their sites or equivalent, intermediate minima, non-convergence).
@@ -97,6 +99,7 @@ class NEBResult(Result):
     path_file: Path | None = None
     plot_file: Path | None = None
     segment_results: list[NEBResult] = field(default_factory=list)
+    barrier: float = float("nan")  # the headline migration barrier (eV): see headline_barrier
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +190,8 @@ def neb(
                        endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
                        settings=recorded | {"method": "improvedtangent", "interpolation": "idpp"},
                        n_model_calls=band.n_batches, warnings=warnings)
+    result.barrier = headline_barrier(result.energies, result.barrier_forward, result.energy_span,
+                                      settings.minimum_depth)
     if settings.resolve_minima and result.intermediate_minima:
         result.segment_results = neb_between_minima(result, calculator)
     if output_dir is not None:
@@ -315,6 +320,17 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
             "reaction_energy": float(energies[-1] - energies[0]), "energy_span": e_max - float(energies.min()),
             "energies": energies, "reaction_coordinate": np.array(_fit(images).path), "saddle_index": saddle,
             "hop": hop, "intermediate_minima": minima, "segments": segments, "images": images}
+
+
+def headline_barrier(energies: Sequence[float], barrier_forward: float, energy_span: float,
+                     depth: float = 0.01) -> float:
+    """The migration barrier to report (eV): the energy span (highest image minus the lowest point) when
+    the path dips more than ``depth`` eV below its lower endpoint, else the forward barrier. A path whose
+    endpoints are not its minima never reports a bare 0 eV barrier."""
+    energies = np.asarray(energies, dtype=float)
+    if energies.min() < min(energies[0], energies[-1]) - depth:
+        return float(energy_span)
+    return float(barrier_forward)
 
 
 def intermediate_minima(energies: Sequence[float], minimum_depth: float = 0.01) -> list[int]:

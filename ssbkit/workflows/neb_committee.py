@@ -1,8 +1,8 @@
 """One hop, several models: the committee barrier, its spread, and what the models disagree about.
 
 ``neb_committee`` runs the same NEB with every model (a model that fails is recorded with its reason,
-the others go on) and reports the headline barrier of each model (the energy span when the path dips
-below an endpoint, never a bare 0.000 eV), their mean and spread, the kind of site where each model's
+the others go on) and reports the headline barrier of each model (``NEBResult.barrier``: the energy span
+when the path dips below an endpoint, never a bare 0.000 eV), their mean and spread, the kind of site where each model's
 path is lowest (models that disagree about the stable site are named), whether each model has the hop
 at all, and the difference from a published value when one is attached.
 """
@@ -37,15 +37,6 @@ SOFT_BARRIERS = ("universal potentials trained on MPtrj are known to underestima
 CODE_REFERENCE = "reference-difference"  # a published value is attached: the committee's difference from it
 
 
-def headline_barrier(result: NEBResult, depth: float = 0.01) -> float:
-    """The migration barrier to report (eV): the energy span (highest image minus the lowest point) when the
-    path dips more than ``depth`` eV below its lower endpoint, else the forward barrier."""
-    energies = np.asarray(result.energies, dtype=float)
-    if energies.min() < min(energies[0], energies[-1]) - depth:
-        return float(result.energy_span)
-    return float(result.barrier_forward)
-
-
 def lowest_site(result: NEBResult) -> str:
     """Kind of the site (tetrahedral, octahedral, ...) the moving atom occupies at the lowest point of the path."""
     lowest = int(np.argmin(result.energies))
@@ -56,7 +47,7 @@ def lowest_site(result: NEBResult) -> str:
 class NEBCommitteeResult(Result):
     """A hop computed with several models.
 
-    ``barrier`` summarises each model's headline barrier (eV, ``headline_barrier``), ``reaction_energy``
+    ``barrier`` summarises each model's headline barrier (eV, ``NEBResult.barrier``), ``reaction_energy``
     the final-minus-initial energies (eV); ``stable_site`` names, per model, the kind of site where its path
     is lowest; ``hop_exists`` says per model whether the hop exists (False when the model relaxed both
     endpoints into one site). ``reference_barrier_eV``/``difference_from_reference_eV``: a published value
@@ -114,7 +105,7 @@ def neb_committee(
 
     run = run_committee(list(models), calculate)
     results = run.results
-    barrier = committee_value("barrier", "eV", {m: headline_barrier(r) for m, r in results.items()}, threshold)
+    barrier = committee_value("barrier", "eV", {m: r.barrier for m, r in results.items()}, threshold)
     reaction = committee_value("reaction energy", "eV", {m: r.reaction_energy for m, r in results.items()},
                                threshold)
     sites = {m: lowest_site(r) for m, r in results.items()}
@@ -152,7 +143,7 @@ def plot_committee_profiles(result: NEBCommitteeResult, path: str | Path) -> Pat
     for number, (model, neb_result) in enumerate(result.results.items()):
         energies = np.asarray(neb_result.energies) - neb_result.energies[0]
         ax.plot(neb_result.reaction_coordinate, energies, "o-", color=f"C{number}",
-                label=f"{model}: {headline_barrier(neb_result):.3f} eV")
+                label=f"{model}: {neb_result.barrier:.3f} eV")
     if result.reference_barrier_eV is not None:
         ax.axhline(result.reference_barrier_eV, color="0.3", linestyle="--",
                    label=f"published: {result.reference_barrier_eV:.2f} eV")
