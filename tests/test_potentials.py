@@ -339,3 +339,19 @@ def test_cuda_batches_match_cpu(name):
     for a, b, atoms in zip(cpu, cuda, cells, strict=True):
         assert abs(a.energy - b.energy) / len(atoms) < 1e-5
         np.testing.assert_allclose(a.forces, b.forces, atol=1e-4)
+
+
+def test_chgnet_r2scan_checkpoint_ships_in_the_wheel_and_differs_from_pbe():
+    # The chgnet wheel (>= 0.4) ships a transfer-learned r2SCAN checkpoint next to 0.3.0 (CHGNet.load docstring).
+    # r2SCAN total energies sit on another scale than PBE's: bcc Li differs by far more than model noise.
+    from ase.build import bulk
+
+    from ssbkit.potentials import CARDS, load, predict
+
+    card = CARDS["chgnet-r2scan"]
+    assert card.offline and card.checkpoint == "r2scan" and card.functional == "r2SCAN"
+    li = bulk("Li", "bcc", a=3.44)
+    r2scan = predict([li], load("chgnet-r2scan", device="cpu"))[0]
+    pbe = predict([li], load("chgnet", device="cpu"))[0]
+    assert abs(r2scan.energy - pbe.energy) > 0.1
+    assert abs(r2scan.forces).max() < 1e-3  # one-atom bcc cell: no force by symmetry

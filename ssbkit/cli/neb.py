@@ -80,7 +80,7 @@ def study(
     models: Models = ["chgnet"],
     committee: str | None = typer.Option(None, "--committee",
                                          help="offline: every model whose weights ship in the install "
-                                              "(chgnet, sevennet-0, sevennet-l3i5), instead of -m."),
+                                              "(chgnet, sevennet-0, sevennet-l3i5, chgnet-r2scan), instead of -m."),
     device: Device = "auto",
     full: bool = typer.Option(False, "--full", help="Production-size cells instead of small ones."),
     images: int = IMAGES,

@@ -64,12 +64,14 @@ def _resolve_dtype(model_card: ModelCard, dtype: str | None, task: str) -> str:
 
 
 def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: str | None = None,
-         *, task: str = "relax") -> Calculator:
+         *, task: str = "relax", trust_model: bool = False) -> Calculator:
     """Return an ASE calculator for a registered model name, ``mace:PATH``, or an ASE calculator.
 
     ``device``: "auto" (CUDA when present), "cpu" or "cuda[:N]". ``dtype``: "float32", "float64" or
     None for the task's default (``DEFAULT_DTYPE``; ``task`` is "relax", "neb" or "md").
     The calculator carries its ``ssbkit_card`` (ModelCard) and ``ssbkit_dtype``.
+    ``trust_model``: load a ``mace:PATH`` file in full, letting it run code; by default only the
+    classes a MACE model is made of may appear in it (``ssbkit.potentials.model_files``).
     """
     if isinstance(name, Calculator):
         return name
@@ -91,11 +93,12 @@ def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: st
 
     try:
         if model_card.backend == "chgnet":
-            calculator = backends.chgnet_calculator(device)
+            calculator = backends.chgnet_calculator(device, model_card.checkpoint or "0.3.0")
         elif model_card.backend == "sevennet":
             calculator = backends.sevennet_calculator(model_card.checkpoint, device)
         else:
-            calculator = backends.mace_calculator(str(path), device, precision)
+            calculator = backends.mace_calculator(str(path), device, precision,
+                                                  trust=trust_model or not name.startswith("mace:"))
     except (RuntimeError, ValueError, KeyError, AttributeError, EOFError, OSError,
             pickle.UnpicklingError) as exc:
         raise ModelError(f"cannot load {model_card.name} from {model_card.weights}: {exc}") from exc

@@ -17,12 +17,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+
+if TYPE_CHECKING:
+    import torch
 
 #: Results of one structure: energy (eV), forces (eV/Å), stress (eV/Å³, Voigt: xx yy zz yz xz xy).
 Evaluation = tuple[float, np.ndarray, np.ndarray]
@@ -61,6 +63,8 @@ def _voigt(stress_3x3: torch.Tensor) -> np.ndarray:
 
 
 def _split_atoms(values: torch.Tensor, counts: list[int]) -> list[np.ndarray]:
+    import torch
+
     return [v.detach().cpu().numpy().astype(np.float64) for v in torch.split(values, counts)]
 
 
@@ -74,6 +78,7 @@ def _chgnet_graph(calc: Calculator, atoms: Atoms) -> Any:
 
 def chgnet_forward(model: Any, graphs: list[Any]) -> dict[str, Any]:
     """Energies (eV), forces (eV/Å), stresses (eV/Å³, Voigt) and magmoms (μB) of CHGNet graphs."""
+    import torch
     from chgnet.model.model import BatchedGraph
 
     batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
@@ -132,14 +137,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def chgnet_calculator(device: str) -> Calculator:
-    """CHGNet 0.3.0 (weights from the chgnet wheel) as an ASE calculator on ``device``."""
+def chgnet_calculator(device: str, checkpoint: str = "0.3.0") -> Calculator:
+    """A CHGNet checkpoint shipped in the chgnet wheel ("0.3.0", "r2scan") as an ASE calculator on ``device``."""
     import contextlib
 
     from chgnet.model import CHGNet
 
     with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
-        model = CHGNet.load(verbose=False, use_device=device).requires_grad_(False)  # inference only
+        model = CHGNet.load(model_name=checkpoint, verbose=False, use_device=device).requires_grad_(False)
         return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
 
@@ -217,19 +222,23 @@ def _mace_elements(calc: Calculator) -> frozenset[int]:
     return frozenset(int(z) for z in calc.z_table.zs)
 
 
-def mace_calculator(path: str, device: str, dtype: str) -> Calculator:
-    """A MACE model file as an ASE calculator in ``dtype`` on ``device``."""
+def mace_calculator(path: str, device: str, dtype: str, trust: bool = False) -> Calculator:
+    """A MACE model file as an ASE calculator in ``dtype`` on ``device``; the file is loaded without
+    running code from it unless ``trust`` (``ssbkit.potentials.model_files``)."""
     import contextlib
     import logging
 
-    with contextlib.redirect_stdout(sys.stderr):  # mace-torch prints on import
-        from mace.calculators import MACECalculator
+    from ssbkit.potentials.model_files import UNSAFE_LOAD_VARIABLE, load_model_file, preserved_environment
 
+    with contextlib.redirect_stdout(sys.stderr), preserved_environment(UNSAFE_LOAD_VARIABLE):
+        from mace.calculators import MACECalculator  # prints, and sets UNSAFE_LOAD_VARIABLE, on import
+
+    model = load_model_file(path, device, trust=trust)
     logger = logging.getLogger()
     level = logger.level
     logger.setLevel(logging.ERROR)  # MACE logs dtype conversions and heads at INFO/WARNING
     try:
-        return MACECalculator(model_paths=path, device=device, default_dtype=dtype)
+        return MACECalculator(models=[model], device=device, default_dtype=dtype)
     finally:
         logger.setLevel(level)
 
@@ -241,6 +250,8 @@ def _mace_batchable(calc: Calculator) -> bool:
 
 
 def _sevennet_batchable(calc: Calculator) -> bool:
+    import torch
+
     return isinstance(calc.model, torch.nn.Module) and not isinstance(calc.model, torch.jit.ScriptModule)
 
 
@@ -287,6 +298,20 @@ def elements_of(calculator: Calculator) -> frozenset[int] | None:
     """Atomic numbers a calculator's model covers, or None when it does not say."""
     family = family_of(calculator)
     return BACKENDS[family].elements(calculator) if family else None
+
+
+def model_cutoff(calculator: Calculator) -> float | None:
+    """Cutoff radius (Å) within which a CHGNet, SevenNet or MACE model builds its atom graph; None for other
+    calculators. Message passing extends a model's reach beyond one cutoff, but within one cutoff an atom
+    must not meet a periodic image of itself or of a neighbour twice (the minimum-image condition)."""
+    family = family_of(calculator)
+    if family == "chgnet":
+        return float(calculator.model.graph_converter.atom_graph_cutoff)
+    if family == "sevennet":
+        return float(calculator.cutoff)
+    if family == "mace":
+        return float(calculator.r_max)
+    return None
 
 
 def edge_batches(edge_counts: Sequence[int], max_edges: int) -> list[slice]:

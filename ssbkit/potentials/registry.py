@@ -41,6 +41,7 @@ class ModelCard(Result):
     #: True (CHGNet: add none), False (raw MPtrj GGA/GGA+U energies: add them to mix with MP entries),
     #: None (not on the MP energy scale: other DFT data, or unknown).
     mp2020_in_training_data: bool | None = None
+    functional: str = "PBE/PBE+U"  # the reference its energies reproduce: MP-scale entries need PBE/PBE+U
 
 
 _MPTRJ = "MPtrj (1.58M PBE/PBE+U frames)"
@@ -74,7 +75,15 @@ CARDS: dict[str, ModelCard] = {
             name="chgnet", backend="chgnet", version="0.3.0", training_data=_MPTRJ,
             license="BSD-3-Clause", elements="94 (H-Pu)",
             weights="CHGNet 0.3.0 state dict, shipped in the chgnet wheel",
-            dtypes=("float32",), offline=True, mp2020_in_training_data=True,
+            dtypes=("float32",), offline=True, mp2020_in_training_data=True, checkpoint="0.3.0",
+        ),
+        ModelCard(
+            name="chgnet-r2scan", backend="chgnet", version="CHGNet r2SCAN (transfer learning from 0.3.0)",
+            training_data="MP r2SCAN relaxations (transfer learning from MPtrj); energies on the r2SCAN scale",
+            license="BSD-3-Clause", elements="94 (H-Pu)",
+            weights="CHGNet r2scan state dict, shipped in the chgnet wheel (chgnet >= 0.4)",
+            dtypes=("float32",), offline=True, mp2020_in_training_data=False, checkpoint="r2scan",
+            functional="r2SCAN",
         ),
         _sevennet("sevennet-0", "SevenNet-0 (11Jul2024)", "7net-0"),
         _sevennet("sevennet-0-22may2024", "SevenNet-0 (22May2024)", "7net-0_22May2024"),

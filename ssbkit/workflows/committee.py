@@ -8,7 +8,7 @@ Qualitative disagreement (which site is the minimum, whether a hop exists, the s
 adsorption energy) is reported as a ``Caveat`` naming each model's answer.
 
 The spread is a lower bound on the error, not an error bar: the offline models (CHGNet, SevenNet-0,
-SevenNet-l3i5) were all trained on MPtrj (PBE/PBE+U) and share its biases, among them soft surfaces and
+SevenNet-l3i5; CHGNet-r2SCAN started from CHGNet's MPtrj weights) share MPtrj (PBE/PBE+U) and its biases, among them soft surfaces and
 barriers. Measured example: Li in bcc W, T-T hop, CHGNet 0.000 eV and SevenNet-0 0.056 eV (a spread of
 0.06 eV) against 0.28 eV from DFT (Wang et al., Adv. Mater. 2025).
 """
@@ -38,8 +38,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "cm^2/s": math.nan,  # diffusivities: compared on a log scale, see log_spread
 }
 
-#: The committee models that ship with the default install: weights in the chgnet and sevenn wheels.
-OFFLINE_COMMITTEE: tuple[str, ...] = ("chgnet", "sevennet-0", "sevennet-l3i5")
+#: The committee models that ship with the default install: weights in the chgnet and sevenn wheels. Three are
+#: trained on MPtrj (PBE/PBE+U); chgnet-r2scan is CHGNet transfer-learned to r2SCAN, a different functional, so
+#: its absolute energies are on another scale (fine for barriers, relaxations, surface energies; not for
+#: entries pooled with MP's).
+OFFLINE_COMMITTEE: tuple[str, ...] = ("chgnet", "sevennet-0", "sevennet-l3i5", "chgnet-r2scan")
 
 SPREAD_IS_A_LOWER_BOUND = ("the committee spread is a lower bound on the error: these models share their MPtrj "
                            "(PBE/PBE+U) training data and its biases, e.g. Li in bcc W: 0.00 and 0.06 eV from "
@@ -49,6 +52,12 @@ CODE_MODELS_DISAGREE = "models-disagree"          # the spread of a quantity exc
 CODE_QUALITATIVE = "models-disagree-qualitative"  # models give different answers to a yes/no or which-site question
 CODE_MODEL_FAILED = "model-failed"                # a committee member failed; the others went on
 CODE_LOWER_BOUND = "committee-spread-lower-bound"  # reminder that shared training data bias all members alike
+CODE_MPTRJ_SOFTENING = "mptrj-softening"         # an MPtrj-trained model: surfaces and barriers come out soft
+CODE_REFERENCE = "reference-difference"           # a published value is attached: the difference from it
+
+MPTRJ_SOFTENING = ("universal potentials trained on MPtrj are known to underestimate surface energies and barriers "
+                   "(softened potential energy surface; e.g. CHGNet W(110) 2.31 and Li(110) 0.32 J/m² against PBE "
+                   "3.2-3.3 and 0.45-0.5 J/m²); treat these values as lower estimates")
 
 
 def committee_models(selection: str | Sequence[str]) -> list[str]:
@@ -61,6 +70,17 @@ def committee_models(selection: str | Sequence[str]) -> list[str]:
     if not names:
         raise InputError("a committee needs at least one model")
     return names
+
+
+def trained_on_mptrj(calculator: object) -> bool:
+    """Whether a calculator from ``ssbkit.potentials.load`` was trained on MPtrj (its card's ``training_data``)."""
+    card = getattr(calculator, "ssbkit_card", None)
+    return card is not None and "mptrj" in str(card.training_data).lower()
+
+
+def mptrj_caveat(models: Sequence[str]) -> Caveat:
+    """The ``mptrj-softening`` caveat for results computed with MODELS (all trained on MPtrj)."""
+    return Caveat(CODE_MPTRJ_SOFTENING, f"{', '.join(models)}: {MPTRJ_SOFTENING}")
 
 
 @dataclass
