@@ -126,6 +126,19 @@ def _check_read(atoms: Atoms, path: Path) -> None:
                          "(ssbkit.interfaces.structures.references.order_by_ewald)")
 
 
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a Path once it can be written: the one rule for every output file a user names
+    (-o, --plot, --csv, --output file). Its parent directory must exist (InputError "directory X does not
+    exist" otherwise; nothing is created) and ``path`` must not be a directory. Commands that own a whole
+    output folder (``neb --output DIR``, diffusion's output directory) create that folder instead."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"directory {path.parent} does not exist; create it first or write elsewhere")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file name")
+    return path
+
+
 def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -> Path:
     """Write ``path`` through a temporary file in the same directory, then rename it into place.
 
@@ -133,13 +146,11 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -
     ``ase.io.write``, ``Figure.savefig`` ...: the temporary name ends in ``path``'s name, so format
     detection by suffix works). The file gets the permissions ``open()`` would give (0o666 less the
     umask). Either the complete new file is in place afterwards or nothing changed and no temporary
-    file is left. Directory rule: the parent directory must exist (InputError "directory X does not
-    exist" otherwise); callers that own an output folder create it first.
+    file is left. Directory rule (:func:`check_output_path`): the parent directory must exist
+    (InputError "directory X does not exist" otherwise); callers that own an output folder create it first.
     """
-    path = Path(path)
+    path = check_output_path(path)
     directory = path.parent
-    if not directory.is_dir():
-        raise InputError(f"directory {directory} does not exist")
     while True:
         temporary = directory / f".tmp-{secrets.token_hex(4)}-{path.name}"
         try:  # mode 0o666 through the umask, as open() does (mkstemp would give 0600)

@@ -37,6 +37,7 @@ def test_load_bulk_from_the_mp_entry_cache(monkeypatch):
 
     monkeypatch.setenv("SSBKIT_OFFLINE", "1")
     w = as_structure(load_bulk("W", cubic=True))
+    MPSource().cache_root.mkdir(parents=True, exist_ok=True)
     save_entries([ComputedStructureEntry(w, -25.9, entry_id="mp-91-GGA")], MPSource().cache_path({"W"}))
     assert load_bulk("mp-91").get_chemical_formula() == "W2"
     with pytest.raises(DataError, match="offline"):

@@ -1,13 +1,25 @@
 """``ssbkit build``: slabs, hetero-interfaces, grain boundaries, Li sites and reference structures."""
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from ssbkit.cli.types import JsonOutput, Output, command_group, emit_json, print_table
+from ssbkit.interfaces.structures.slabs import MAX_ATOMS
 
 app = command_group("Build slabs, interfaces, grain boundaries and Li sites.")
+
+MaxAtoms = Annotated[int, typer.Option("--max-atoms", help="Refuse to build a structure estimated to hold more "
+                                                            "atoms (counted before primitive reduction).")]
+
+
+def _check_output(output: str | Path | None) -> None:
+    """Refuse an output file in a missing directory before anything is built (ssbkit.io.check_output_path)."""
+    from ssbkit.io import check_output_path
+
+    if output:
+        check_output_path(output)
 
 
 def _summary(result: Any, drop: tuple[str, ...] = ("atoms", "start", "end")) -> dict:
@@ -27,6 +39,7 @@ def slab(
     termination: int = typer.Option(0, help="Termination index to write (see the table)."),
     symmetric: bool = typer.Option(False, help="Top and bottom surfaces equivalent."),
     fix_bottom: int = typer.Option(0, help="Fix this many bottom atomic layers."),
+    max_atoms: MaxAtoms = MAX_ATOMS,
     output: Output = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -35,8 +48,9 @@ def slab(
     from ssbkit.interfaces.structures.bulk import load_bulk, write_structures
     from ssbkit.interfaces.structures.slabs import slab_terminations
 
+    _check_output(output)
     terms = slab_terminations(load_bulk(bulk), miller, layers=layers, thickness_A=thickness, vacuum_A=vacuum,
-                              symmetric=symmetric, fix_bottom_layers=fix_bottom)
+                              symmetric=symmetric, fix_bottom_layers=fix_bottom, max_atoms=max_atoms)
     if not 0 <= termination < len(terms):
         raise InputError(f"termination {termination} does not exist; choose 0-{len(terms) - 1}")
     if output:
@@ -66,6 +80,7 @@ def interface(
     substrate_layers: int = typer.Option(3, help="Substrate thickness (d_hkl units)."),
     gap: float = typer.Option(2.0, help="Film-substrate gap (Å)."),
     vacuum: float = typer.Option(15.0, help="Vacuum over the film (Å)."),
+    max_atoms: MaxAtoms = MAX_ATOMS,
     output: Output = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -74,14 +89,17 @@ def interface(
     from ssbkit.interfaces.structures.heterointerfaces import build_interface, find_matches
     from ssbkit.results import jsonable
 
+    _check_output(output)
     film_bulk, substrate_bulk = load_bulk(film), load_bulk(substrate)
     search = find_matches(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area,
-                          max_strain=max_strain, film_layers=film_layers, substrate_layers=substrate_layers)
+                          max_strain=max_strain, film_layers=film_layers, substrate_layers=substrate_layers,
+                          max_atoms=max_atoms)
     built = None
     if output:
         built = build_interface(film_bulk, substrate_bulk, film_miller, substrate_miller, match=match,
                                 termination=termination, film_layers=film_layers, substrate_layers=substrate_layers,
-                                gap_A=gap, vacuum_A=vacuum, max_area=max_area, max_strain=max_strain)
+                                gap_A=gap, vacuum_A=vacuum, max_area=max_area, max_strain=max_strain,
+                                max_atoms=max_atoms)
         write_structures(output, built)
     if json_output:
         emit_json({"output": output, "n_atoms": len(built) if built is not None else None, **jsonable(search)})
@@ -111,6 +129,7 @@ def grain_boundary(
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.slabs import parse_miller
 
+    _check_output(output)
     result = build_grain_boundary(load_bulk(bulk, cubic=True), sigma, parse_miller(axis),
                                   parse_miller(plane) if plane else None, angle_deg=angle, expand_times=expand,
                                   min_distance_A=min_distance)
@@ -143,6 +162,7 @@ def sites(
     from ssbkit.interfaces.structures.sites import interstitial_sites, migration_hops, vacancy_sites
     from ssbkit.results import jsonable
 
+    _check_output(output)
     atoms = load_bulk(structure)
     if mechanism == "interstitial":
         found = interstitial_sites(atoms, species=species)
@@ -188,6 +208,7 @@ def reference(
         write_structure,
     )
 
+    _check_output(output)
     info = reference_structure_info(name)
     structure = load_reference_structure(name, ordered=not disordered)
     if primitive:

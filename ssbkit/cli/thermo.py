@@ -19,16 +19,30 @@ def _fmt_voltage(value: float) -> str:
     return "none (no Li to release)" if value == float("inf") else f"{value:.3f}"
 
 
+def _outputs(*paths: Path | None) -> None:
+    """Check every output file the user named before anything is computed (ssbkit.io.check_output_path)."""
+    from ssbkit.io import check_output_path
+
+    for path in paths:
+        if path is not None:
+            check_output_path(path)
+
+
 def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
-           source: Source = "mp", offline: Offline = False, plot: Plot = None,
-           json_output: JsonOutput = False) -> None:
+           source: Source = "mp", offline: Offline = False,
+           hypothetical: bool = typer.Option(
+               False, "--hypothetical",
+               help="Analyse a formula with no entry in the source as if it were a phase on the hull."),
+           plot: Plot = None, json_output: JsonOutput = False) -> None:
     """Electrochemical stability window vs Li/Li+ from the Li grand-potential phase diagram.
 
-    --plot saves the Li-uptake profile.
+    --plot saves the Li-uptake profile. The default source mp needs MP_API_KEY (or, with --offline, a cache
+    filled by `ssbkit entries prefetch`); --source experimental needs neither.
     """
     from ssbkit.interfaces.stability import plot_window, stability_window
 
-    result = stability_window(formula, _entry_source(source, offline))
+    _outputs(plot)
+    result = stability_window(formula, _entry_source(source, offline), hypothetical=hypothetical)
     if plot is not None:
         plot_window(result, plot)
     if json_output:
@@ -52,12 +66,14 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
                                                help="Open to Li at this voltage (V vs Li/Li+); closed if omitted."),
           source: Source = "mp", offline: Offline = False, plot: Plot = None,
           json_output: JsonOutput = False) -> None:
-    """Reaction energy of two phases vs mixing ratio (closed, or Li-open with --voltage).
+    """Reaction energy of two phases vs mixing ratio (closed, or Li-open with --voltage, 0-10 V vs Li/Li+).
 
-    --plot saves the reaction energy vs mixing ratio.
+    --plot saves the reaction energy vs mixing ratio. The default source mp needs MP_API_KEY (or --offline
+    and a prefetched cache).
     """
     from ssbkit.interfaces.reactions import plot_reaction, reaction_profile
 
+    _outputs(plot)
     result = reaction_profile(reactant_a, reactant_b, _entry_source(source, offline), voltage=voltage)
     if plot is not None:
         plot_reaction(result, plot)
@@ -91,16 +107,18 @@ def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electroly
            candidates_file: Path | None = typer.Option(None, "--candidates-file",
                                                        help="File with one candidate formula per line."),
            voltage_range: str | None = typer.Option(None, "--voltage-range",
-                                                    help="Operating range LO,HI in V vs Li/Li+."),
+                                                    help="Operating range LO,HI in V vs Li/Li+ (0-10 V)."),
            source: Source = "mp", offline: Offline = False, csv_path: Csv = None, plot: Plot = None,
            json_output: JsonOutput = False) -> None:
     """Rank coating/interlayer candidates by stability against an electrolyte and an electrode.
 
-    --csv writes the ranked table; --plot saves a bar chart of the ranking.
+    --csv writes the ranked table; --plot saves a bar chart of the ranking. The default source mp needs
+    MP_API_KEY (or --offline and a prefetched cache).
     """
     from ssbkit.errors import InputError
     from ssbkit.interfaces.screening import plot_screening, read_candidates, screen_candidates, write_csv
 
+    _outputs(csv_path, plot)
     formulas = [f.strip() for f in (candidates or "").split(",") if f.strip()]
     if candidates_file is not None:
         formulas += read_candidates(candidates_file)

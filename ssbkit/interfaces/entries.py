@@ -11,8 +11,9 @@ unit as pymatgen stores them. Sources shipped here:
 - ``experimental``: pymatgen's bundled experimental formation enthalpies (298 K, eV per formula unit),
   elements at zero energy. Needs neither key nor network.
 
-Other prefixes are registered by the modules that provide them: ``mlip:[MODEL:]PATH`` (structures relaxed
-with an ML potential) by :mod:`ssbkit.workflows.ml_entries`, available once ``ssbkit.workflows`` is imported.
+Other prefixes are registered by the packages that provide them: ``mlip:[MODEL:]PATH`` (structures relaxed
+with an ML potential, :mod:`ssbkit.workflows.ml_entries`) by ``ssbkit.workflows``, available once it is imported.
+The prefix table lives in :mod:`ssbkit.interfaces.source_registry`, which imports no pymatgen.
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
 share one energy reference (MP-compatible energies in a user file next to ``mp``; formation enthalpies
@@ -53,11 +54,15 @@ from pymatgen.entries import Entry
 from ssbkit import config
 from ssbkit.errors import DataError, InputError
 from ssbkit.io import atomic_write
+from ssbkit.interfaces.source_registry import FACTORIES as _FACTORIES
+from ssbkit.interfaces.source_registry import NEEDS_ARGUMENT as _NEEDS_ARGUMENT
+from ssbkit.interfaces.source_registry import register_source, source_names  # noqa: F401  (public here)
 from ssbkit.interfaces.validity import pool_entries
 from ssbkit.results import Caveat
 
 MP_THERMO_TYPE = "GGA_GGA+U"
 DEFAULT_MP_ENDPOINT = "https://api.materialsproject.org/"
+MAX_ABS_ENERGY_PER_ATOM = 1000.0  # eV/atom: larger energies are corrupt data
 _MATERIAL_ID = re.compile(r"^(mp|mvc)-\d+")  # the material id that starts an MP entry id
 MP_ENERGIES = "MP-scale total energies"
 FORMATION_ENTHALPIES = "formation enthalpies"
@@ -142,15 +147,26 @@ def load_entries(path: str | os.PathLike) -> list[Entry]:
             raise DataError(f"entry {index} in {path} is not a pymatgen entry dict (needs '@module'/'@class' "
                             "of PDEntry, ComputedEntry or ComputedStructureEntry)")
         entries.append(entry)
+    check_energies(entries, str(path))
     return entries
 
 
+def check_energies(entries: Sequence[Entry], where: str) -> None:
+    """DataError naming the entry (index, formula) and value unless every energy is finite and at most
+    ``MAX_ABS_ENERGY_PER_ATOM`` eV/atom in magnitude; ``where`` names the entry set."""
+    for index, entry in enumerate(entries):
+        energy = entry.energy_per_atom
+        if not math.isfinite(energy) or abs(energy) > MAX_ABS_ENERGY_PER_ATOM:
+            raise DataError(f"entry {index} ({entry.composition.reduced_formula}) in {where} has energy "
+                            f"{energy:g} eV/atom; energies must be finite and within "
+                            f"+-{MAX_ABS_ENERGY_PER_ATOM:g} eV/atom")
+
+
 def save_entries(entries: Sequence[Entry], path: str | os.PathLike) -> Path:
-    """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically; creates the parent folder."""
+    """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically; the parent folder must exist."""
     from monty.json import MontyEncoder
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps([e.as_dict() for e in entries], cls=MontyEncoder).encode("utf-8")
     return atomic_write(path, gzip.compress(data) if path.suffix == ".gz" else data)
 
@@ -273,6 +289,7 @@ class MPSource:
         for entry in entries:  # mp-api hands out emmet EntryID objects; the cache stores plain strings
             if entry.entry_id is not None:
                 entry.entry_id = str(entry.entry_id)
+        self.cache_root.mkdir(parents=True, exist_ok=True)
         save_entries(entries, self.cache_path(elements))
         return list(entries)
 
@@ -346,30 +363,12 @@ class CombinedSource:
                 if {str(el) for el in Composition(formula).elements} <= allowed]
 
 
-SourceFactory = Callable[[str, SourceOptions], EntrySource]
-
-
-_FACTORIES: dict[str, SourceFactory] = {
-    "mp": lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
-                                             endpoint=options.mp_endpoint),
-    "file": lambda argument, options: FileSource(options.path(argument)),
-    "experimental": lambda argument, options: ExperimentalSource(),
-}
-_NEEDS_ARGUMENT = {"file"}
+register_source("mp", lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
+                                                          endpoint=options.mp_endpoint))
+register_source("file", lambda argument, options: FileSource(options.path(argument)), needs_argument=True)
+register_source("experimental", lambda argument, options: ExperimentalSource())
 #: Prefixes registered by a module that must be imported first.
 _REGISTERED_BY = {"mlip": "ssbkit.workflows"}
-
-
-def register_source(prefix: str, factory: SourceFactory, *, needs_argument: bool = False) -> None:
-    """Make ``prefix`` (or ``prefix:ARGUMENT``) usable in source strings; ``factory(argument, options)``."""
-    _FACTORIES[prefix] = factory
-    if needs_argument:
-        _NEEDS_ARGUMENT.add(prefix)
-
-
-def source_names() -> list[str]:
-    """Registered source prefixes."""
-    return sorted(_FACTORIES)
 
 
 def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource:

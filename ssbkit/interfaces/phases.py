@@ -1,11 +1,13 @@
 """Phase diagrams built once per chemical system from an entry source or an entry list.
 
 Voltages are V vs Li/Li+: ``mu_Li = mu_Li(metal) - e*V``, with ``mu_Li(metal)`` the energy per atom of the
-lowest Li entry, so 0 V is equilibrium with Li metal.
+lowest Li entry, so 0 V is equilibrium with Li metal. Voltages given to the analyses must be finite and
+within ``VOLTAGE_RANGE_V`` (0 to 10 V vs Li/Li+): below 0 V Li metal plates, above 10 V no electrolyte exists.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Collection, Iterable
 
@@ -14,9 +16,28 @@ from pymatgen.core import Composition, Element
 from pymatgen.entries import Entry
 
 from ssbkit.errors import DataError, InputError
-from ssbkit.interfaces.entries import EntrySource, chemsys_of, entries_within
+from ssbkit.interfaces.entries import EntrySource, check_energies, chemsys_of, entries_within
 
 LI = Element("Li")
+VOLTAGE_RANGE_V = (0.0, 10.0)  # allowed voltages, V vs Li/Li+
+MAX_AMOUNT = 1000  # largest amount of one element in a formula
+MAX_ATOMS_PER_FORMULA = 10_000  # largest formula unit (atoms)
+
+
+def check_voltage(voltage: float, what: str = "voltage") -> float:
+    """``voltage`` as a float; InputError unless it is finite and within ``VOLTAGE_RANGE_V`` (V vs Li/Li+)."""
+    try:
+        value = float(voltage)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} {voltage!r} is not a number (V vs Li/Li+)") from None
+    low, high = VOLTAGE_RANGE_V
+    if not math.isfinite(value):
+        raise InputError(f"{what} {value} is not a finite number; give a voltage in {low:g}..{high:g} V vs Li/Li+")
+    if value < low:
+        raise InputError(f"{what} {value:g} V vs Li/Li+ is below Li plating ({low:g} V)")
+    if value > high:
+        raise InputError(f"{what} {value:g} V vs Li/Li+ is above {high:g} V, outside any battery's range")
+    return value
 
 
 def parse_formula(formula: str) -> Composition:
@@ -30,6 +51,13 @@ def parse_formula(formula: str) -> Composition:
         raise InputError(f"invalid formula {formula!r}: {exc}") from exc
     if not text or composition.num_atoms <= 0 or any(amount < 0 for amount in composition.values()):
         raise InputError(f"invalid formula {formula!r}")
+    if not all(math.isfinite(amount) for amount in composition.values()):
+        raise InputError(f"invalid formula {formula!r}: amounts must be finite")
+    largest = max(composition.values())
+    if largest > MAX_AMOUNT or composition.num_atoms > MAX_ATOMS_PER_FORMULA:
+        raise InputError(f"formula {formula!r} is not a plausible compound: amounts must be <= {MAX_AMOUNT} and a "
+                         f"formula unit <= {MAX_ATOMS_PER_FORMULA} atoms (it has {largest:g} and "
+                         f"{composition.num_atoms:g}); write the reduced formula")
     unknown = [el.symbol for el in composition.elements if not isinstance(el, Element)]
     if unknown:
         raise InputError(f"invalid formula {formula!r}: unknown element(s) {', '.join(unknown)}")
@@ -54,6 +82,7 @@ class PhaseDiagrams:
             self.source_name = "entries"
             if not self._entries:
                 raise DataError("the entry list is empty")
+            check_energies(self._entries, "the entry list")
         self._fetched: dict[frozenset[str], list[Entry]] = {}
         self._closed: dict[frozenset[str], PhaseDiagram] = {}
         self._open: dict[tuple[frozenset[str], float], GrandPotentialPhaseDiagram] = {}
@@ -98,11 +127,11 @@ class PhaseDiagrams:
         return self.closed(set(elements) | {"Li"}).el_refs[LI].energy_per_atom
 
     def li_open(self, elements: Collection[str], voltage: float) -> GrandPotentialPhaseDiagram:
-        """Grand-potential diagram open to Li at ``voltage`` (V vs Li/Li+)."""
+        """Grand-potential diagram open to Li at ``voltage`` (V vs Li/Li+, within ``VOLTAGE_RANGE_V``)."""
         key = frozenset(str(e) for e in elements) | {"Li"}
         if len(key) < 2:
             raise InputError("a Li-open diagram needs at least one element besides Li")
-        voltage = round(float(voltage), 9)
+        voltage = round(check_voltage(voltage), 9)
         if (key, voltage) not in self._open:
             closed = self.closed(key)
             mu_li = closed.el_refs[LI].energy_per_atom - voltage

@@ -26,7 +26,7 @@ from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
+from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
 from ssbkit.interfaces.validity import thermo_caveats
 from ssbkit.plotting import image_path, save_figure
 from ssbkit.results import Caveat, Result
@@ -64,8 +64,11 @@ def _clean(energy: float) -> float:
 
 def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry],
                      voltage: float | None = None) -> ReactionProfile:
-    """Reaction energy of ``reactant_a`` with ``reactant_b`` at every kink, closed or Li-open at ``voltage``."""
+    """Reaction energy of ``reactant_a`` with ``reactant_b`` at every kink, closed or Li-open at ``voltage``
+    (V vs Li/Li+, finite, within ``ssbkit.interfaces.phases.VOLTAGE_RANGE_V``)."""
     comp_a, comp_b = parse_formula(reactant_a), parse_formula(reactant_b)
+    if voltage is not None:
+        voltage = check_voltage(voltage)
     if comp_a.reduced_composition == comp_b.reduced_composition:
         raise InputError(f"identical reactants {reactant_a!r} and {reactant_b!r}: nothing to react")
     diagrams = PhaseDiagrams.of(entries)
@@ -81,8 +84,6 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
                 if elements_of(comp) == {"Li"}:
                     raise InputError(f"{formula} is pure Li, the open element at a fixed voltage; "
                                      "react it in the closed system (no --voltage)")
-            if voltage < 0:
-                raise InputError(f"voltage {voltage} V vs Li/Li+ is below Li plating (0 V)")
             reactants = [comp_a, comp_b, parse_formula("Li")]  # Li-open: the reservoir takes part
             reactivity = GrandPotentialInterfacialReactivity(
                 comp_a, comp_b, diagrams.li_open(elements, voltage), diagrams.closed(elements | {"Li"}),

@@ -28,7 +28,7 @@ from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import PhaseDiagrams, elements_of, parse_formula
+from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import stability_window
 from ssbkit.io import atomic_write
@@ -91,13 +91,19 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
                       entries: PhaseDiagrams | EntrySource | Iterable[Entry],
                       voltage_range: tuple[float, float] | None = None, *, progress: bool = False
                       ) -> ScreeningResult:
-    """Screen and rank ``candidates`` (formulas) against ``electrolyte`` and ``electrode``."""
+    """Screen and rank ``candidates`` (formulas) against ``electrolyte`` and ``electrode``.
+
+    ``voltage_range``: (LO, HI) in V vs Li/Li+, finite, LO <= HI, within ``ssbkit.interfaces.phases.VOLTAGE_RANGE_V``.
+    Candidates without an entry of their own are analysed as hypothetical phases (E_hull unknown)."""
     if not candidates:
         raise InputError("no candidates to screen")
     if voltage_range is not None:
-        low, high = (float(v) for v in voltage_range)
-        if not 0 <= low <= high:
-            raise InputError(f"voltage range {low},{high} must satisfy 0 <= LO <= HI (V vs Li/Li+)")
+        if len(voltage_range) != 2:
+            raise InputError(f"voltage range needs two voltages LO,HI (V vs Li/Li+), got {len(voltage_range)}")
+        low, high = (check_voltage(v, "voltage range end") for v in voltage_range)
+        if low > high:
+            raise InputError(f"voltage range {low:g},{high:g} must satisfy 0 <= LO <= HI <= 10 (V vs Li/Li+)")
+        voltage_range = (low, high)
     partners = {"electrolyte": parse_formula(electrolyte), "electrode": parse_formula(electrode)}
     seen: set[str] = set()
     for formula in candidates:
@@ -117,7 +123,7 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
         iterator = tqdm(candidates, desc="screening", unit="candidate", disable=not sys.stderr.isatty())
     scores = []
     for formula in iterator:
-        window = stability_window(formula, diagrams)
+        window = stability_window(formula, diagrams, hypothetical=True)
         per_partner: dict[str, dict[str, ReactionProfile | None]] = {}
         for role, partner in partners.items():
             text = partner.reduced_formula

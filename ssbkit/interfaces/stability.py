@@ -60,14 +60,24 @@ class StabilityWindow(Result):
         return bool(self.reduction_limit_V <= low_V and high_V <= self.oxidation_limit_V)
 
 
-def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry]) -> StabilityWindow:
-    """Stability window of ``formula`` vs Li/Li+ with the decomposition products at every voltage step."""
+def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterable[Entry], *,
+                     hypothetical: bool = False) -> StabilityWindow:
+    """Stability window of ``formula`` vs Li/Li+ with the decomposition products at every voltage step.
+
+    A formula with no entry of its own is an InputError unless ``hypothetical=True``: then it is analysed
+    at its composition as if it were a phase on the hull (E_hull unknown, ``above_hull`` None).
+    """
     composition = parse_formula(formula)
     elements = elements_of(composition)
     if elements == {"Li"}:
         raise InputError("Li metal is the reference electrode; it has no stability window vs Li/Li+")
     diagrams = PhaseDiagrams.of(entries)
     diagram = diagrams.closed(elements | {"Li"})
+    same_composition = [e for e in diagram.all_entries
+                        if e.composition.reduced_composition == composition.reduced_composition]
+    if not same_composition and not hypothetical:
+        raise InputError(f"{composition.reduced_formula} has no entry in {diagrams.source_name}; give "
+                         "--hypothetical (hypothetical=True) to treat it as a phase on the hull")
     mu_li_metal = diagram.el_refs[LI].energy_per_atom
 
     profile_data = diagram.get_element_profile(LI, composition)
@@ -89,8 +99,6 @@ def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterab
     reduction_limit = steps[first_no_uptake].voltage_min_V
     oxidation_limit = steps[first_release].voltage_min_V if first_release is not None else math.inf
 
-    same_composition = [e for e in diagram.all_entries
-                        if e.composition.reduced_composition == composition.reduced_composition]
     if same_composition:
         lowest = min(same_composition, key=lambda e: e.energy_per_atom)
         e_above_hull: float | None = float(diagram.get_e_above_hull(lowest, allow_negative=True))

@@ -11,6 +11,7 @@ from ase.data import atomic_numbers, reference_states
 from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
+from ssbkit.interfaces.structures.checks import check_overlaps
 from ssbkit.io import atomic_write, read_structure, to_atoms
 
 MP_ID = re.compile(r"^(mp|mvc)-\d+$")
@@ -64,12 +65,13 @@ def _read_file(path: str) -> Atoms:
     atoms = read_structure(path)
     if not atoms.pbc.all() or atoms.cell.rank < 3:
         raise InputError(f"{path} is not a periodic bulk crystal (needs a 3D cell)")
+    check_overlaps(atoms, path)
     return atoms
 
 
 def write_structures(path: str | Path, frames: Atoms | list[Atoms]) -> Path:
-    """Write one structure or several frames to extxyz (``.xyz``/``.extxyz``) or CIF, atomically; creates
-    the parent folder."""
+    """Write one structure or several frames to extxyz (``.xyz``/``.extxyz``) or CIF, atomically; the parent
+    folder must exist (:func:`ssbkit.io.check_output_path`)."""
     from ase.io import write
 
     path = Path(path)
@@ -79,6 +81,5 @@ def write_structures(path: str | Path, frames: Atoms | list[Atoms]) -> Path:
         raise InputError(f"cannot write {path.name}: use a .extxyz, .xyz or .cif file name")
     if suffix == ".cif" and len(frames) > 1:
         raise InputError("several structures (hop endpoints) need an .extxyz file, not CIF")
-    path.parent.mkdir(parents=True, exist_ok=True)
     file_format = "cif" if suffix == ".cif" else "extxyz"
     return atomic_write(path, lambda temporary: write(temporary, frames, format=file_format))

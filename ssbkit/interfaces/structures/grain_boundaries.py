@@ -27,6 +27,8 @@ from ssbkit.interfaces.structures.checks import (
 )
 from ssbkit.results import Result
 
+MAX_SIGMA = 100  # largest sigma the builder enumerates
+_LATTICES = {"c": "cubic", "t": "tetragonal", "o": "orthorhombic", "h": "hexagonal", "r": "rhombohedral"}
 SHIFT_GRID = (0.0, 0.25, 0.5, 0.75)  # in-plane translations, fractions of the GB cell vectors
 OPENINGS_A = (0.0, 0.5, 1.0, 1.5, 2.0)  # extra separation of the grains at each boundary (Å)
 
@@ -52,15 +54,46 @@ class GrainBoundaryResult(Result):
     opening_A: float
 
 
+def sigma_values(bulk: Atoms | Structure, axis: Sequence[int], max_sigma: int = MAX_SIGMA) -> dict[int, list[float]]:
+    """Every CSL sigma up to ``max_sigma`` about ``axis`` for the bulk lattice, with its rotation angles (deg)."""
+    return _sigma_table(_generator(conventional_cell(as_structure(bulk))), axis, max_sigma)
+
+
 def sigma_angles(bulk: Atoms | Structure, sigma: int, axis: Sequence[int]) -> list[float]:
-    """Rotation angles (deg) about ``axis`` that give a CSL boundary of this ``sigma`` for the bulk lattice."""
+    """Rotation angles (deg) about ``axis`` that give a CSL boundary of this ``sigma`` for the bulk lattice.
+
+    InputError for a sigma above ``MAX_SIGMA`` or one that does not exist about ``axis`` (listing those that do).
+    """
+    if not 1 <= sigma <= MAX_SIGMA:
+        raise InputError(f"sigma {sigma} is outside 1-{MAX_SIGMA}, the range the grain-boundary builder supports")
     generator = _generator(conventional_cell(as_structure(bulk)))
+    table = _sigma_table(generator, axis, MAX_SIGMA)
+    if sigma not in table:
+        existing = ", ".join(str(value) for value in table) or "none"
+        raise InputError(f"sigma {sigma} does not exist for rotations about {tuple(axis)} in this "
+                         f"{_LATTICES.get(generator.lat_type, generator.lat_type)} lattice; sigmas up to "
+                         f"{MAX_SIGMA}: {existing}")
+    return sorted(table[sigma])
+
+
+def _sigma_table(generator, axis: Sequence[int], max_sigma: int) -> dict[int, list[float]]:
+    """{sigma: angles in deg} about ``axis`` up to ``max_sigma``, sigma ascending (pymatgen's enumeration)."""
+    from pymatgen.core.interface import GrainBoundaryGenerator
+
+    lattice_type = generator.lat_type
     ratio = _ratio(generator)
+    enumerate_sigma = {
+        "c": lambda: GrainBoundaryGenerator.enum_sigma_cubic(max_sigma, tuple(axis)),
+        "t": lambda: GrainBoundaryGenerator.enum_sigma_tet(max_sigma, tuple(axis), ratio),
+        "o": lambda: GrainBoundaryGenerator.enum_sigma_ort(max_sigma, tuple(axis), ratio),
+        "h": lambda: GrainBoundaryGenerator.enum_sigma_hex(max_sigma, tuple(axis), ratio),
+        "r": lambda: GrainBoundaryGenerator.enum_sigma_rho(max_sigma, tuple(axis), ratio),
+    }[lattice_type]
     try:
-        angles = generator.get_rotation_angle_from_sigma(sigma, tuple(axis), generator.lat_type, ratio)
+        table = enumerate_sigma()
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:
-        raise InputError(f"no sigma {sigma} boundary about {tuple(axis)}: {exc}") from exc
-    return sorted(float(a) for a in angles)
+        raise InputError(f"no CSL boundaries about {tuple(axis)}: {exc}") from exc
+    return {int(value): [float(a) for a in angles] for value, angles in sorted(table.items()) if angles}
 
 
 def build_grain_boundary(

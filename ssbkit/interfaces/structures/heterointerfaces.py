@@ -16,6 +16,7 @@ The film is strained onto the substrate. Each atom of the built cell carries ``i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.structures.checks import as_atoms, as_structure, conventional_cell, min_distance
-from ssbkit.interfaces.structures.slabs import parse_miller
+from ssbkit.interfaces.structures.slabs import MAX_ATOMS, check_size, parse_miller, slab_size
 from ssbkit.results import Result
 
 
@@ -95,12 +96,19 @@ def _strain(match) -> tuple[float, float]:
 
 
 def _search(film, substrate, film_miller, substrate_miller, max_area, max_strain, film_layers,
-            substrate_layers):
-    """ZSL matches that every termination's slabs can be built on, fewest atoms first; InputError if none."""
-    if max_area <= 0 or max_strain <= 0:
-        raise InputError("max_area and max_strain must be positive")
+            substrate_layers, max_atoms):
+    """ZSL matches that every termination's slabs can be built on, fewest atoms first; InputError if none,
+    or if an interface of ``max_area`` could hold more than ``max_atoms`` atoms (checked before searching)."""
+    if not (0 < max_area < math.inf and 0 < max_strain < math.inf):
+        raise InputError("max_area and max_strain must be positive and finite")
+    if film_layers < 1 or substrate_layers < 1:
+        raise InputError("film_layers and substrate_layers must be >= 1")
     film_s, sub_s = conventional_cell(film), conventional_cell(substrate)
     f_hkl, s_hkl = parse_miller(film_miller), parse_miller(substrate_miller)
+    per_area = sum(n / area for n, area in (slab_size(film_s, f_hkl, film_layers),
+                                            slab_size(sub_s, s_hkl, substrate_layers)))
+    check_size(per_area * max_area, max_atoms, f"an interface of up to max_area = {max_area:g} A^2 "
+               f"({film_layers} + {substrate_layers} layers)")
     builder = _builder(film_s, sub_s, f_hkl, s_hkl, max_area, max_strain)
     film_gen, sub_gen = _slab_generator(film_s, f_hkl, film_layers), _slab_generator(sub_s, s_hkl, substrate_layers)
     shifts = [builder._terminations[t] for t in builder.terminations]  # (film shift, substrate shift)
@@ -144,14 +152,16 @@ def find_matches(
     film_layers: int = 3,
     substrate_layers: int = 3,
     max_matches: int = 20,
+    max_atoms: int = MAX_ATOMS,
 ) -> InterfaceSearch:
     """Candidate matches of film (hkl) on substrate (hkl), fewest atoms first.
 
     ``max_area`` (Å²) bounds both film and substrate supercells; ``max_strain`` (fraction) the ZSL vector
-    length and angle mismatch. Raises InputError naming the best match found with loose tolerances if none fits.
+    length and angle mismatch. Raises InputError naming the best match found with loose tolerances if none fits,
+    and, before searching, if an interface of ``max_area`` could hold more than ``max_atoms`` atoms.
     """
     builder, _, matches, dropped = _search(film, substrate, film_miller, substrate_miller, max_area,
-                                           max_strain, film_layers, substrate_layers)
+                                           max_strain, film_layers, substrate_layers, max_atoms)
     names = (_formula(film), _formula(substrate))
     return InterfaceSearch(film=names[0], substrate=names[1], film_miller=parse_miller(film_miller),
                            substrate_miller=parse_miller(substrate_miller), matches=matches[:max_matches],
@@ -204,16 +214,18 @@ def build_interface(
     vacuum_A: float = 15.0,
     max_area: float = 150.0,
     max_strain: float = 0.05,
+    max_atoms: int = MAX_ATOMS,
 ) -> Atoms:
     """Build match ``match`` (index in ``find_matches``) with termination pair ``termination``.
 
     ``gap_A``: distance (Å) between the top substrate plane and the bottom film plane; ``vacuum_A`` above
     the film. Per-atom array ``interface_part``: 0 substrate, 1 film. ``info`` holds the match data.
+    ``max_atoms`` as in :func:`find_matches`.
     """
-    if gap_A < 0 or vacuum_A < 0:
-        raise InputError("gap_A and vacuum_A must be >= 0")
+    if not (0 <= gap_A < math.inf and 0 <= vacuum_A < math.inf):
+        raise InputError("gap_A and vacuum_A must be >= 0 and finite")
     builder, kept, matches, _ = _search(film, substrate, film_miller, substrate_miller, max_area,
-                                        max_strain, film_layers, substrate_layers)
+                                        max_strain, film_layers, substrate_layers, max_atoms)
     if not 0 <= match < len(matches):
         raise InputError(f"match {match} does not exist; {len(matches)} matches (0-{len(matches) - 1})")
     if not 0 <= termination < len(builder.terminations):

@@ -191,7 +191,7 @@ def _built(name: str, ordered: bool) -> Structure:
 
 def write_structure(structure: Structure, path: str | Path) -> None:
     """Write a structure atomically; the format follows the file name (.cif, POSCAR/.vasp, .json, .xyz/.extxyz).
-    Creates the parent folder."""
+    The parent folder must exist (:func:`ssbkit.io.check_output_path`)."""
     path = Path(path)
     if path.suffix in (".xyz", ".extxyz"):
         from ase.io import write
@@ -206,5 +206,4 @@ def write_structure(structure: Structure, path: str | Path) -> None:
 
         def writer(temporary: Path) -> None:
             structure.to(filename=str(temporary), fmt=fmt or "poscar")
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, writer)

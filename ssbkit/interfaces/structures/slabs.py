@@ -1,26 +1,28 @@
 """Slabs by Miller index with every distinct termination listed (pymatgen SlabGenerator underneath).
 
 A slab's c axis is made normal to the surface, the slab centred in ``vacuum`` Å of empty space, and the
-lowest ``fix_bottom_layers`` atomic layers fixed with ase.constraints.FixAtoms.
+lowest ``fix_bottom_layers`` atomic layers fixed with ase.constraints.FixAtoms. Before anything is built
+the atom count is estimated (:func:`slab_size`) and a slab larger than ``max_atoms`` is refused.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.constraints import FixAtoms
 from pymatgen.core import Structure
-from pymatgen.core.surface import SlabGenerator
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.structures.checks import as_atoms, conventional_cell
 from ssbkit.results import Result
 
 LAYER_TOL = 0.3  # Å: atoms closer than this along the normal belong to one layer
+MAX_ATOMS = 5000  # default largest structure the builders make (raise with max_atoms=)
 
 
 @dataclass
@@ -72,6 +74,49 @@ def parse_miller(miller: Sequence[int] | str) -> tuple[int, int, int]:
     return tuple(values)
 
 
+def slab_size(structure: Structure, miller: Sequence[int] | str, layers: float | None = None,
+              thickness_A: float | None = None) -> tuple[int, float]:
+    """(atoms, surface cell area in Å²) of the slab pymatgen's SlabGenerator cuts from ``structure`` (the
+    conventional cell) before any primitive reduction, computed without building it: the oriented unit
+    cell holds det(M) bulk cells, with M the integer basis of the (hkl) plane and a bulk axis, and the
+    slab stacks enough of them for ``layers`` d_hkl planes or ``thickness_A`` Å (overrides layers)."""
+    hkl = parse_miller(miller)
+    divisor = math.gcd(*hkl)
+    hkl = tuple(v // divisor for v in hkl)
+    lattice = structure.lattice
+    normal = lattice.reciprocal_lattice_crystallographic.get_cartesian_coords(hkl)
+    normal /= np.linalg.norm(normal)
+    rows = [list(np.eye(3, dtype=int)[i]) for i, v in enumerate(hkl) if v == 0]
+    tilted = [(i, abs(np.dot(normal, lattice.matrix[i])) / lattice.abc[i]) for i, v in enumerate(hkl) if v]
+    if len(tilted) > 1:
+        lcm = math.lcm(*(hkl[i] for i, _ in tilted))
+        for (i, _), (j, _) in itertools.combinations(tilted, 2):
+            row = [0, 0, 0]
+            row[i], row[j] = -round(lcm / hkl[i]), round(lcm / hkl[j])
+            rows.append(row)
+            if len(rows) == 2:
+                break
+    rows.append(list(np.eye(3, dtype=int)[max(tilted, key=lambda t: t[1])[0]]))
+    rows = [[v // abs(math.gcd(*row)) for v in row] for row in rows]
+    vectors = np.array(rows, dtype=float) @ lattice.matrix
+    cells = abs(round(np.linalg.det(np.array(rows, dtype=float))))
+    height = abs(float(np.dot(normal, vectors[2])))
+    if thickness_A is not None:
+        stacks = math.ceil(thickness_A / height)
+    else:
+        stacks = math.ceil((layers or 1) / round(height / lattice.d_hkl(hkl), 8))
+    return len(structure) * cells * stacks, float(np.linalg.norm(np.cross(vectors[0], vectors[1])))
+
+
+def check_size(n_atoms: float, max_atoms: int, what: str) -> None:
+    """InputError when an estimated ``n_atoms`` exceeds ``max_atoms`` (``what`` describes the request)."""
+    if max_atoms < 1:
+        raise InputError(f"max_atoms must be >= 1, got {max_atoms}")
+    if n_atoms > max_atoms:
+        raise InputError(f"{what} would have about {n_atoms:.3g} atoms, more than max_atoms = {max_atoms} "
+                         "(--max-atoms); ask for less or raise the limit")
+
+
 def slab_terminations(
     bulk: Atoms | Structure,
     miller: Sequence[int] | str,
@@ -81,20 +126,26 @@ def slab_terminations(
     symmetric: bool = False,
     fix_bottom_layers: int = 0,
     ftol: float = 0.1,
+    max_atoms: int = MAX_ATOMS,
 ) -> list[Termination]:
     """Every distinct termination of the (hkl) slab, as built slabs.
 
     Thickness is ``layers`` (d_hkl planes) or ``thickness_A`` (Å, overrides layers). ``symmetric=True``
     asks pymatgen for top/bottom-equivalent slabs (atoms may be removed, see ``stoichiometric``).
+    A slab estimated (:func:`slab_size`) to hold more than ``max_atoms`` atoms is refused before it is built.
     """
     hkl = parse_miller(miller)
     if thickness_A is None and (layers is None or layers < 1):
         raise InputError("give layers >= 1 or thickness_A > 0")
-    if thickness_A is not None and thickness_A <= 0:
-        raise InputError("thickness_A must be positive")
-    if vacuum_A < 0:
-        raise InputError("vacuum_A must be >= 0")
+    if thickness_A is not None and not 0 < thickness_A < math.inf:
+        raise InputError("thickness_A must be positive and finite")
+    if not 0 <= vacuum_A < math.inf:
+        raise InputError("vacuum_A must be >= 0 and finite")
     structure = conventional_cell(bulk)
+    n_atoms, _ = slab_size(structure, hkl, layers, thickness_A)
+    check_size(n_atoms, max_atoms, f"the {hkl} slab of {structure.composition.reduced_formula}")
+    from pymatgen.core.surface import SlabGenerator
+
     in_planes = thickness_A is None
     generator = SlabGenerator(structure, hkl, min_slab_size=layers if in_planes else thickness_A,
                               min_vacuum_size=1 if in_planes else 1.0, in_unit_planes=in_planes,
@@ -182,6 +233,8 @@ def layer_indices(atoms: Atoms, tol: float = LAYER_TOL) -> np.ndarray:
 
 def fix_layers(atoms: Atoms, n_layers: int) -> None:
     """Fix (FixAtoms) the lowest ``n_layers`` atomic layers in place."""
+    from ase.constraints import FixAtoms
+
     layer = layer_indices(atoms)
     if n_layers < 0 or n_layers > layer.max():
         raise InputError(f"cannot fix {n_layers} layers of a {layer.max() + 1}-layer slab (keep one free)")
