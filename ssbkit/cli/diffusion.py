@@ -4,7 +4,17 @@ from pathlib import Path
 
 import typer
 
-from ssbkit.cli.types import Device, JsonOutput, Model, command_group, emit_json, print_table
+from ssbkit.cli.types import (
+    Device,
+    JsonOutput,
+    Model,
+    command_group,
+    emit_json,
+    print_caveats,
+    print_table,
+    settings_options,
+)
+from ssbkit.workflows.md import MDSettings
 
 app = command_group("Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity.")
 
@@ -76,13 +86,18 @@ def _report_diffusion(result, json_output: bool) -> None:
         error = "n/a" if fit.activation_energy_std is None else f"{fit.activation_energy_std:.3f}"
         typer.echo(f"Ea = {fit.activation_energy:.3f} ± {error} eV; at {fit.temperature:g} K: "
                    f"D = {fit.diffusivity:.3g} cm²/s, σ = {fit.conductivity:.3g} mS/cm")
+    else:
+        reason = "; ".join(c.message for c in result.caveats if c.code == "no-extrapolation")
+        typer.echo(f"σ({result.target_temperature:g} K): not extrapolated: {reason}")
     for note in result.notes:
         typer.echo(f"note: {note}")
     for name, path in result.plots.items():
         typer.echo(f"{name} plot: {path}")
+    print_caveats(result.caveats)
 
 
 @app.command("run")
+@settings_options(MDSettings)
 def run(
     structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz with a grain array for "
                                     "bicrystals), a reference-structure name (Li6PS5Cl, ...), an element, "
@@ -91,35 +106,23 @@ def run(
     model: Model = "chgnet",
     device: Device = "auto",
     supercell: str = typer.Option("1,1,1", help="Repeat the cell, e.g. 2,2,2."),
-    timestep: float = typer.Option(2.0, help="Time step (fs)."),
-    thermostat: str = typer.Option("langevin", help="langevin or nose-hoover (chain of 3)."),
-    friction: float = typer.Option(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time."),
-    tdamp: float = typer.Option(100.0, help="Nose-Hoover thermostat period (fs)."),
-    equilibration_steps: int = typer.Option(1000, help="Equilibration steps (not analysed)."),
-    production_steps: int = typer.Option(10000, help="Production steps."),
-    save_every: int = typer.Option(10, help="Save a frame every N steps."),
-    species: str = SPECIES,
+    settings: MDSettings = None,
     gb_planes: str = GB_PLANES,
     gb_axis: int = GB_AXIS,
     gb_width: float = GB_WIDTH,
     out: str = typer.Option("diffusion", help="Directory for trajectories, plots and diffusion.json."),
-    seed: int = typer.Option(0, help="Random seed for velocities and the thermostat."),
     json_output: JsonOutput = False,
 ) -> None:
     """NVT MD (Langevin or Nose-Hoover) at all temperatures at once (one batched model call per step),
     then D(T), Arrhenius Ea and extrapolated 300 K conductivity."""
     from ssbkit.potentials import load
     from ssbkit.workflows.diffusion import diffusion, write_result
-    from ssbkit.workflows.md import check_temperatures
 
-    check_temperatures(temperatures)
     grain_boundary = _grain_boundary(gb_planes, gb_axis, gb_width)
     atoms = _diffusion_structure(structure).repeat(_supercell(supercell))
     calculator = load(model, device=device, task="md")
-    result = diffusion(atoms, calculator, temperatures, out, timestep=timestep, friction=friction,
-                       thermostat=thermostat, tdamp=tdamp, equilibration_steps=equilibration_steps,
-                       production_steps=production_steps, save_every=save_every, species=species,
-                       grain_boundary=grain_boundary, seed=seed, progress=not json_output)
+    result = diffusion(atoms, calculator, None, out, settings, grain_boundary=grain_boundary,
+                       progress=not json_output)
     write_result(result, Path(out) / "diffusion.json")
     _report_diffusion(result, json_output)
 

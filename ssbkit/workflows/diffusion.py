@@ -10,6 +10,13 @@ measured Haven ratios of fast Li conductors are about 0.3-0.7, which would raise
 Grain-boundary cells: each Li is assigned to the grain-boundary region if its starting position lies
 within ``width`` Å of a boundary plane (given as fractional coordinates along one cell axis), else
 to the bulk-like region; the region MSD is the mean of the analyzer's per-ion MSDs over that region.
+
+Validity: :func:`diffusion` refuses, before any MD step, a cell with too few diffusing atoms or one narrower
+than twice the model's cutoff (:func:`check_cell`). The analysis reports per temperature the hops seen
+(maximum MSD over the squared shortest distance between two sites of the species) and the mean kinetic
+temperature, with a caveat when either is off, and extrapolates (Ea, D and sigma at 300 K) only from at
+least three temperatures that all saw ``min_hops`` hops; otherwise ``arrhenius`` is None and a
+``no-extrapolation`` caveat says why.
 """
 
 from __future__ import annotations
@@ -22,18 +29,36 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from ase.neighborlist import neighbor_list
 
 from ssbkit.errors import InputError
 from ssbkit.io import atomic_write
-from ssbkit.results import Result
+from ssbkit.results import Caveat, Result
 from ssbkit.settings import apply_overrides
-from ssbkit.workflows.md import ROOM_TEMPERATURE, MDSettings, ReplicaMDResult, read_production, run_replicas
+from ssbkit.workflows.md import (
+    MAX_TEMPERATURE_DEVIATION,
+    MIN_HOPS,
+    ROOM_TEMPERATURE,
+    MDSettings,
+    ReplicaMDResult,
+    read_production,
+    run_replicas,
+)
 
 if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.core import Structure
 
 HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
+MIN_ARRHENIUS_TEMPERATURES = 3  # fewer leave no degree of freedom to judge the straight line (and no error on Ea)
+
+# The MSD at one temperature reached fewer than ``min_hops`` squared shortest site distances: D there is
+# dominated by vibrations and by the few ions that happened to hop.
+TOO_FEW_HOPS = "too-few-hops"
+# The mean kinetic temperature of the production differs from the target by more than the tolerance.
+TEMPERATURE_OFF_TARGET = "temperature-off-target"
+# Ea, D and sigma at the target temperature were not extrapolated (too few temperatures, or too few hops).
+NO_EXTRAPOLATION = "no-extrapolation"
 
 
 @dataclass
@@ -93,7 +118,9 @@ class RegionDiffusivity(Result):
 class TemperatureDiffusivity(Result):
     """Tracer D (cm²/s) at ``temperature`` (K) with its standard error (spread over 8 interleaved groups of ions),
     Nernst-Einstein conductivity (mS/cm, Haven ratio 1), the MSD (Å²) against lag time (fs) it was
-    fitted to, and per-region results."""
+    fitted to, and per-region results. ``hops_seen``: maximum MSD over the squared shortest distance between
+    two sites of the species; ``mean_temperature_K``: mean kinetic temperature of the frames (None without
+    momenta); ``caveats``: too-few-hops, temperature-off-target."""
 
     temperature: float
     diffusivity: float
@@ -104,11 +131,14 @@ class TemperatureDiffusivity(Result):
     time: np.ndarray
     msd: np.ndarray
     regions: list[RegionDiffusivity] = field(default_factory=list)
+    hops_seen: float | None = None
+    mean_temperature_K: float | None = None
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 @dataclass
 class ArrheniusFit(Result):
-    """D = prefactor * exp(-Ea/kT): Ea (eV) and its standard error (None with two temperatures),
+    """D = prefactor * exp(-Ea/kT) from three or more temperatures: Ea (eV) and its standard error,
     prefactor (cm²/s), and D (cm²/s) and conductivity (mS/cm) extrapolated to ``temperature`` (K)."""
 
     activation_energy: float
@@ -122,7 +152,9 @@ class ArrheniusFit(Result):
 
 @dataclass
 class DiffusionResult(Result):
-    """D(T) per temperature, the Arrhenius fit (None for a single temperature), plots, the MD run."""
+    """D(T) per temperature, the Arrhenius fit extrapolated to ``target_temperature`` (K; None when not
+    backed: fewer than 3 temperatures or too few hops), plots, the MD run, and every caveat (those of each
+    temperature, then no-extrapolation)."""
 
     species: str
     per_temperature: list[TemperatureDiffusivity]
@@ -130,6 +162,8 @@ class DiffusionResult(Result):
     plots: dict[str, Path]
     md: ReplicaMDResult | None = None
     notes: list[str] = field(default_factory=list)
+    target_temperature: float = ROOM_TEMPERATURE
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 def check_species(atoms: Atoms, species: str) -> None:
@@ -140,6 +174,68 @@ def check_species(atoms: Atoms, species: str) -> None:
     if (symbols == species).all():
         raise InputError(f"only {species} atoms in {atoms.get_chemical_formula()}: the drift is referenced "
                          "to the framework (non-diffusing) atoms, so at least one other atom is needed")
+
+
+def cell_widths(atoms: Atoms) -> np.ndarray:
+    """Perpendicular widths (Å) of the cell: the distance between opposite faces, volume over face area."""
+    return atoms.cell.volume / atoms.cell.areas()
+
+
+def check_cell(atoms: Atoms, species: str, cutoff: float | None, min_species_count: int = 8,
+               min_width_over_cutoff: float = 2.0) -> None:
+    """InputError (naming the repeat of ``atoms`` that would pass) unless the 3-D periodic cell holds at
+    least ``min_species_count`` atoms of ``species`` and its narrowest perpendicular width is at least
+    ``min_width_over_cutoff`` times the model's ``cutoff`` (Å; None: no width check).
+
+    Width: below twice the cutoff an atom sees a periodic image of a neighbour (or of itself) inside its
+    cutoff sphere, so a hop is felt by its own images and correlated motion is imposed by the cell.
+    Count: the default 8 is the number of interleaved groups of ions over which the standard error of D
+    is taken; with fewer ions each group is empty or a single ion and a few hops decide D."""
+    if not atoms.pbc.all() or atoms.cell.rank < 3:
+        raise InputError("diffusion MD needs a cell periodic in all three directions")
+    count = int((np.array(atoms.get_chemical_symbols()) == species).sum())
+    widths = cell_widths(atoms)
+    need_width = 0.0 if cutoff is None else min_width_over_cutoff * cutoff
+    repeat = np.maximum(1, np.ceil(need_width / widths - 1e-9)).astype(int)  # a repeat multiplies the width
+    while count * repeat.prod() < min_species_count:
+        repeat[np.argmin(repeat * widths)] += 1
+    if (repeat == 1).all():
+        return
+    problems = []
+    if count < min_species_count:
+        problems.append(f"{count} {species} atoms, fewer than {min_species_count}")
+    if widths.min() < need_width:
+        problems.append(f"narrowest width {widths.min():.2f} Å, under {min_width_over_cutoff:g} x the "
+                        f"model's {cutoff:g} Å cutoff")
+    raise InputError(f"cell {atoms.get_chemical_formula()} ({len(atoms)} atoms) is too small for MD diffusion: "
+                     f"{'; '.join(problems)}; a {'x'.join(map(str, repeat))} supercell of it would pass "
+                     f"({len(atoms) * repeat.prod()} atoms, {count * repeat.prod()} {species}, narrowest width "
+                     f"{(repeat * widths).min():.2f} Å)")
+
+
+def shortest_site_distance(atoms: Atoms, species: str) -> float:
+    """Shortest distance (Å) between two atoms of ``species`` (or between one and its periodic image):
+    the shortest hop between their sites when ``atoms`` holds the sites."""
+    sites = atoms[[symbol == species for symbol in atoms.get_chemical_symbols()]]
+    longest = float(np.abs(np.asarray(sites.cell)).sum())
+    cutoff = 3.0
+    while cutoff <= 2 * longest:
+        distances = neighbor_list("d", sites, cutoff)
+        if len(distances):
+            return float(distances.min())
+        cutoff *= 2
+    raise InputError(f"no two {species} sites within {cutoff:g} Å: a periodic cell is needed")
+
+
+def mean_kinetic_temperature(frames: Sequence[Atoms]) -> float | None:
+    """Mean kinetic temperature (K) of ``frames``: their ``kinetic_temperature_K`` as ssbkit's MD records it
+    (with the thermostat's degrees of freedom), else from the momenta with 3N degrees of freedom; None
+    when the frames carry neither."""
+    if all("kinetic_temperature_K" in frame.info for frame in frames):
+        return float(np.mean([frame.info["kinetic_temperature_K"] for frame in frames]))
+    if all(frame.has("momenta") for frame in frames):
+        return float(np.mean([frame.get_temperature() for frame in frames]))
+    return None
 
 
 def _diffusivity_with_error(analyzer: DiffusionAnalyzer, indices: np.ndarray,
@@ -169,9 +265,21 @@ def analyze_trajectory(
     save_every: int,
     species: str = "Li",
     grain_boundary: GrainBoundaryRegion | None = None,
+    *,
+    sites: Atoms | None = None,
+    min_hops: float = MIN_HOPS,
+    max_temperature_deviation: float = MAX_TEMPERATURE_DEVIATION,
 ) -> TemperatureDiffusivity:
     """Tracer diffusivity of ``species`` from equally spaced NVT frames (``timestep`` fs per MD step,
-    one frame every ``save_every`` steps) at ``temperature`` K, with DiffusionAnalyzer."""
+    one frame every ``save_every`` steps) at ``temperature`` K, with DiffusionAnalyzer.
+
+    Checks: hops seen = maximum MSD over the squared shortest distance between two ``species`` atoms of
+    ``sites`` (the structure before MD; None: the first frame), caveat ``too-few-hops`` below ``min_hops``.
+    For a random walk of n hops of length l the MSD is n*l²; the shortest distance is the shortest hop, so
+    this counts longer hops as several (an upper bound on the hops made). Three hops per ion on average
+    leave e^-3 = 5 % of the ions (Poisson) that never hopped, and put the vibrational MSD plateau (a
+    fraction of l²) at a few per cent of the fitted MSD. Caveat ``temperature-off-target`` when the mean
+    kinetic temperature differs from ``temperature`` by more than ``max_temperature_deviation`` (relative)."""
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -215,6 +323,21 @@ def analyze_trajectory(
             regions.append(RegionDiffusivity(region=name, n_ions=len(indices), diffusivity=d,
                                              diffusivity_std=d_std, msd=region_msd))
     diffusivity, diffusivity_std, _ = _diffusivity_with_error(analyzer, np.asarray(analyzer.indices))
+    msd = np.asarray(analyzer.msd, dtype=float)
+    hop = shortest_site_distance(first if sites is None else sites, species)
+    hops_seen = float(msd.max() / hop**2)
+    caveats = []
+    if hops_seen < min_hops:
+        caveats.append(Caveat(TOO_FEW_HOPS, (
+            f"MSD at {temperature:g} K reaches {msd.max():.3g} Å², {hops_seen:.2g} hops of the shortest "
+            f"{species}-{species} distance {hop:.2f} Å (fewer than {min_hops:g}); D there is mostly vibration "
+            f"and a few hops: run longer or hotter")))
+    mean_temperature = mean_kinetic_temperature(frames)
+    if mean_temperature is not None and abs(mean_temperature / temperature - 1) > max_temperature_deviation:
+        caveats.append(Caveat(TEMPERATURE_OFF_TARGET, (
+            f"the {temperature:g} K run averaged {mean_temperature:.0f} K "
+            f"({mean_temperature / temperature - 1:+.1%}, tolerance {max_temperature_deviation:.0%}); "
+            f"equilibrate longer or couple the thermostat more strongly")))
     return TemperatureDiffusivity(
         temperature=float(temperature),
         diffusivity=diffusivity,
@@ -223,8 +346,11 @@ def analyze_trajectory(
         duration_ps=(len(frames) - 1) * timestep * save_every / 1000,
         n_ions=n_ions,
         time=np.asarray(analyzer.dt, dtype=float),
-        msd=np.asarray(analyzer.msd, dtype=float),
+        msd=msd,
         regions=regions,
+        hops_seen=hops_seen,
+        mean_temperature_K=mean_temperature,
+        caveats=caveats,
     )
 
 
@@ -235,15 +361,18 @@ def fit_arrhenius(
     species: str = "Li",
     target_temperature: float = ROOM_TEMPERATURE,
 ) -> ArrheniusFit:
-    """Arrhenius fit of D (cm²/s) against T (K); extrapolate D and the Nernst-Einstein conductivity
-    (mS/cm, Haven ratio 1, carrier density of ``structure``) to ``target_temperature`` K."""
+    """Arrhenius fit of D (cm²/s) against T (K) at three or more different temperatures; extrapolate D and
+    the Nernst-Einstein conductivity (mS/cm, Haven ratio 1, carrier density of ``structure``) to
+    ``target_temperature`` K. Whether the D(T) are diffusion at all is the caller's check
+    (:func:`diffusion_from_trajectories` fits only temperatures that all saw enough hops)."""
     from pymatgen.analysis.diffusion import analyzer as pmg_diffusion
     from pymatgen.io.ase import AseAtomsAdaptor
 
     temperatures = np.asarray(temperatures, dtype=float)
     diffusivities = np.asarray(diffusivities, dtype=float)
-    if len(np.unique(temperatures)) < 2:
-        raise InputError("an Arrhenius fit needs at least two different temperatures")
+    if len(np.unique(temperatures)) < MIN_ARRHENIUS_TEMPERATURES:
+        raise InputError(f"{_temperatures_too_few(len(np.unique(temperatures)))}: an Arrhenius fit needs at "
+                         f"least {MIN_ARRHENIUS_TEMPERATURES}")
     if (temperatures <= 0).any() or target_temperature <= 0:
         raise InputError("temperatures must be > 0 K")
     if not (np.isfinite(diffusivities).all() and (diffusivities > 1e-14).all()):
@@ -261,6 +390,22 @@ def fit_arrhenius(
         diffusivity=float(extrapolated),
         conductivity=float(extrapolated * factor / HAVEN_RATIO),
     )
+
+
+def _temperatures_too_few(count: int) -> str:
+    return f"{count} temperature{'s' if count != 1 else ''}"
+
+
+def extrapolation_refusal(per_temperature: Sequence[TemperatureDiffusivity], min_hops: float = MIN_HOPS) -> str | None:
+    """Why D(T) may not be extrapolated (None if it may): fewer than 3 temperatures, or too few hops at one."""
+    reasons = []
+    count = len({entry.temperature for entry in per_temperature})
+    if count < MIN_ARRHENIUS_TEMPERATURES:
+        reasons.append(f"{_temperatures_too_few(count)}: an Arrhenius fit needs at least "
+                       f"{MIN_ARRHENIUS_TEMPERATURES}")
+    reasons += [f"MSD at {entry.temperature:g} K is {entry.hops_seen:.2g} hops (fewer than {min_hops:g})"
+                for entry in per_temperature if entry.hops_seen is not None and entry.hops_seen < min_hops]
+    return "; ".join(reasons) or None
 
 
 def _save_figure(figure, path: Path) -> Path:
@@ -329,33 +474,44 @@ def diffusion_from_trajectories(
     grain_boundary: GrainBoundaryRegion | None = None,
     target_temperature: float = ROOM_TEMPERATURE,
     plot_directory: str | Path | None = None,
+    *,
+    min_hops: float = MIN_HOPS,
+    max_temperature_deviation: float = MAX_TEMPERATURE_DEVIATION,
 ) -> DiffusionResult:
     """Analyse trajectories written by :func:`ssbkit.workflows.md.run_replicas` (temperature, time
-    step and save interval are read from the frames): D(T), the Arrhenius fit, and plots if asked."""
+    step and save interval are read from the frames; the sites are those of each file's first frame, the
+    structure before MD): D(T) with its checks (see :func:`analyze_trajectory`), the Arrhenius fit when
+    :func:`extrapolation_refusal` allows it, and plots if asked."""
+    from ase.io import read
+
     if not paths:
         raise InputError("no trajectories to analyse")
     per_temperature = []
     for path in paths:
         frames = read_production(path)
         temperature, timestep, save_every = _run_parameters(frames, path)
-        per_temperature.append(analyze_trajectory(frames, temperature, timestep, save_every, species,
-                                                  grain_boundary))
+        per_temperature.append(analyze_trajectory(
+            frames, temperature, timestep, save_every, species, grain_boundary,
+            sites=read(path, index=0, format="extxyz"), min_hops=min_hops,
+            max_temperature_deviation=max_temperature_deviation))
     per_temperature.sort(key=lambda r: r.temperature)
     structure = frames[0]
     fit = None
     notes = [f"conductivity by Nernst-Einstein from the tracer D, Haven ratio assumed {HAVEN_RATIO:g}"]
-    if len({r.temperature for r in per_temperature}) >= 2:
+    caveats = [caveat for entry in per_temperature for caveat in entry.caveats]
+    refusal = extrapolation_refusal(per_temperature, min_hops)
+    if refusal is None:
         fit = fit_arrhenius([r.temperature for r in per_temperature],
                             [r.diffusivity for r in per_temperature], structure, species, target_temperature)
-        if fit.activation_energy_std is None:
-            notes.append("two temperatures: no standard error on Ea; use three or more")
+    else:
+        caveats.append(Caveat(NO_EXTRAPOLATION, refusal))
     plots = {}
     if plot_directory is not None:
         plots["msd"] = plot_msd(per_temperature, Path(plot_directory) / "msd.png", species)
         if fit is not None:
             plots["arrhenius"] = plot_arrhenius(per_temperature, fit, Path(plot_directory) / "arrhenius.png")
     return DiffusionResult(species=species, per_temperature=per_temperature, arrhenius=fit, plots=plots,
-                           notes=notes)
+                           notes=notes, target_temperature=target_temperature, caveats=caveats)
 
 
 def diffusion(
@@ -373,7 +529,9 @@ def diffusion(
     the diffusion analysis of ``species``, extrapolated to ``target_temperature`` (K). Trajectories and
     plots go to ``directory``; ``timestep`` in fs, Langevin ``friction`` in 1/fs or Nose-Hoover ``tdamp``
     in fs (see :func:`ssbkit.workflows.md.run_replicas`). ``temperatures`` (None: ``settings.temperatures``)
-    and keyword arguments named like fields of :class:`ssbkit.workflows.md.MDSettings` override ``settings``."""
+    and keyword arguments named like fields of :class:`ssbkit.workflows.md.MDSettings` override ``settings``.
+    Before any MD step the cell is checked (:func:`check_cell` with the model's cutoff, ``min_species_count``
+    and ``min_width_over_cutoff``); the analysis applies ``min_hops`` and ``max_temperature_deviation``."""
     if temperatures is not None:
         overrides["temperatures"] = temperatures
     settings = apply_overrides(MDSettings, settings, overrides)
@@ -381,10 +539,16 @@ def diffusion(
         from pymatgen.io.ase import AseAtomsAdaptor
 
         atoms = AseAtomsAdaptor.get_atoms(atoms)
+    from ssbkit.potentials.backends import model_cutoff
+
     check_species(atoms, settings.species)
+    check_cell(atoms, settings.species, model_cutoff(calculator), settings.min_species_count,
+               settings.min_width_over_cutoff)
     md = run_replicas([atoms] * len(settings.temperatures), None, calculator, directory, settings, progress=progress)
     result = diffusion_from_trajectories([r.path for r in md.replicas], settings.species, grain_boundary,
-                                         settings.target_temperature, plot_directory=directory)
+                                         settings.target_temperature, plot_directory=directory,
+                                         min_hops=settings.min_hops,
+                                         max_temperature_deviation=settings.max_temperature_deviation)
     result.md = md
     return result
 

@@ -26,9 +26,6 @@ from typing import IO, Any
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
-from ase.io import iread, write
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-from ase.neighborlist import neighbor_list
 
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.potentials import predict
@@ -40,6 +37,8 @@ PRODUCTION = "production"
 THERMOSTATS = ("langevin", "nose-hoover")
 CHAIN_LENGTH = 3
 ROOM_TEMPERATURE = 300.0  # K
+MIN_HOPS = 3.0  # hops of the shortest site distance the MSD must reach before D is a diffusion coefficient
+MAX_TEMPERATURE_DEVIATION = 0.05  # largest relative deviation of the mean kinetic temperature from the target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +64,14 @@ class MDSettings:
                                   unit="Å", minimum=0)
     max_energy_rise: float = setting(2.0, help="Potential energy rise (eV/atom) above the start that means "
                                      "unstable dynamics.", unit="eV/atom", minimum=0, exclusive_minimum=True)
+    min_species_count: int = setting(8, help="Fewest atoms of the diffusing species the cell must hold.", minimum=1)
+    min_width_over_cutoff: float = setting(2.0, help="Smallest perpendicular cell width over the model's cutoff "
+                                           "radius (2 = minimum image); 0: no check.", minimum=0)
+    min_hops: float = setting(MIN_HOPS, help="Fewest hops (MSD over the squared shortest site distance) at every "
+                              "temperature for D(T) to be extrapolated.", minimum=0)
+    max_temperature_deviation: float = setting(MAX_TEMPERATURE_DEVIATION, help="Relative deviation of the mean "
+                                               "kinetic temperature from the target that raises a caveat.",
+                                               minimum=0, exclusive_minimum=True)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -109,6 +116,8 @@ class _Replica:
 
     def __init__(self, atoms: Atoms, temperature: float, rng: np.random.Generator, trajectory: IO[str],
                  chain_period: float | None = None):
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
         self.atoms = atoms
         self.temperature = temperature
         self.kT = units.kB * temperature
@@ -220,6 +229,8 @@ def _check_stable(replica: _Replica, step: int, min_distance: float, max_energy_
             f"unstable dynamics ({where}): potential energy rose {rise:.2f} eV/atom above the start "
             f"(limit {max_energy_rise:g} eV/atom); try a smaller time step")
     if check_distances and min_distance > 0 and len(replica.atoms) > 1:
+        from ase.neighborlist import neighbor_list
+
         distances = neighbor_list("d", replica.atoms, min_distance)
         if len(distances):
             raise CalculationError(
@@ -233,6 +244,8 @@ def _phase(step: int, equilibration_steps: int) -> str:
 
 
 def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -> None:
+    from ase.io import write
+
     frame = replica.atoms.copy()
     frame.set_momenta(replica.momenta, apply_constraint=False)
     frame.info.update(step=step, time_fs=step * timestep_fs, phase=phase,
@@ -358,6 +371,8 @@ def read_production(path: str | Path) -> list[Atoms]:
     """Production frames of a trajectory written by :func:`run_replicas` (all frames if untagged).
 
     A last frame cut short by a crash is ignored; the complete frames before it are returned."""
+    from ase.io import iread
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"trajectory {path} does not exist")
