@@ -42,6 +42,8 @@ def test_committee_value_statistics_by_hand():
 
 def test_committee_selection():
     assert committee_models("offline") == ["chgnet", "sevennet-0", "sevennet-l3i5", "chgnet-r2scan"]
+    # MP-scale entries need PBE/PBE+U energies: the r2SCAN checkpoint stays out of that committee.
+    assert committee_models("offline", functional="PBE/PBE+U") == ["chgnet", "sevennet-0", "sevennet-l3i5"]
     assert committee_models(["chgnet", "chgnet", "emt"]) == ["chgnet", "emt"]
     with pytest.raises(InputError):
         committee_models("everything")

@@ -5,7 +5,18 @@ from typing import Any
 
 import typer
 
-from ssbkit.cli.types import Device, JsonOutput, Model, command_group, emit_json, print_table, read_atoms
+from ssbkit.cli.types import (
+    Committee,
+    Device,
+    JsonOutput,
+    Model,
+    TrustModel,
+    command_group,
+    emit_json,
+    print_caveats,
+    print_table,
+    read_atoms,
+)
 
 app = command_group("ML interatomic potentials: list, check, compare, fit.")
 
@@ -35,6 +46,7 @@ def check(
     structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
     model: Model = "chgnet",
     device: Device = "auto",
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Say whether MODEL covers every element of STRUCTURE and time one evaluation.
@@ -43,7 +55,7 @@ def check(
     """
     from ssbkit.potentials.assess import check_model
 
-    result = check_model(read_atoms(structure), model, device=device)
+    result = check_model(read_atoms(structure), model, device=device, trust_model=trust_model)
     if json_output:
         emit_json(result)
     elif result.covered:
@@ -62,32 +74,52 @@ def check(
 def compare(
     structure: Path = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz, ...)."),
     models: str = typer.Option("chgnet,sevennet-0", "--models", help="Comma-separated model names."),
+    committee: Committee = None,
     fmax: float = typer.Option(0.05, help="Relaxation force threshold (eV/Å)."),
     steps: int = typer.Option(300, help="Maximum relaxation steps."),
     relax_cell: bool = typer.Option(True, "--relax-cell/--fixed-cell", help="Relax the cell too."),
     device: Device = "auto",
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Relax STRUCTURE with each model and report the spread between them."""
+    """Relax STRUCTURE with each model and report the spread between them.
+
+    A model that fails is reported and the others go on; the exit code is then 1.
+    """
     import sys
 
+    from ssbkit.potentials import load
+    from ssbkit.workflows.committee import committee_models
     from ssbkit.workflows.compare import compare_models
 
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    result = compare_models(read_atoms(structure), names, fmax=fmax, steps=steps, relax_cell=relax_cell,
-                            device=device, progress=not json_output and sys.stderr.isatty())
+    names = committee_models(committee if committee is not None else
+                             [m.strip() for m in models.split(",") if m.strip()])
+    result = compare_models(read_atoms(structure), names,
+                            lambda model: load(model, device=device, task="relax", trust_model=trust_model),
+                            fmax=fmax, steps=steps, relax_cell=relax_cell,
+                            progress=not json_output and sys.stderr.isatty())
     if json_output:
         emit_json(result)
-        return
+    else:
+        _print_comparison(result)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _print_comparison(result: Any) -> None:
     rows = [[o.model, o.energy_per_atom, o.max_force, o.relaxed_energy_per_atom,
              *o.lattice[:3], o.volume_per_atom, "yes" if o.converged else f"no ({o.steps} steps)"]
             for o in result.outcomes]
-    s = result.spread
+    s = {key: "-" if value is None else value for key, value in result.spread.items()}
     rows.append(["spread (max-min)", s["energy_per_atom"], s["max_force"], s["relaxed_energy_per_atom"],
                  s["a"], s["b"], s["c"], s["volume_per_atom"], ""])
     print_table(f"{result.formula}: input E, max force; relaxed E, lattice", [
         "model", "E (eV/atom)", "max F (eV/Å)", "relaxed E (eV/atom)", "a (Å)", "b (Å)", "c (Å)",
         "V (Å³/atom)", "converged"], rows)
+    rows = [[value.quantity, value.summary()] for value in result.committee.values()]
+    rows += [[f"failed: {failure.model}", failure.reason] for failure in result.failures]
+    print_table("Committee", ["quantity", "value"], rows)
+    print_caveats(result.caveats)
 
 
 @app.command("fit")
@@ -108,6 +140,7 @@ def fit(
     device: Device = "auto",
     dtype: str = typer.Option("float64", help="float64 or float32."),
     seed: int = typer.Option(0, help="Random seed for the split and the initial weights."),
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Train (or fine-tune) a MACE model on DATA; write the model and a parity report."""
@@ -118,7 +151,7 @@ def fit(
     result = fit_mace(data, output, foundation=foundation, epochs=epochs, batch_size=batch_size,
                       valid_fraction=valid_fraction, architecture=architecture, device=device,
                       dtype=dtype, seed=seed, energy_key=energy_key, forces_key=forces_key,
-                      verbose=not json_output)
+                      verbose=not json_output, trust_model=trust_model)
     if json_output:
         emit_json(result)
         return

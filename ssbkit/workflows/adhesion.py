@@ -9,11 +9,18 @@ the three systems relaxed (positions, cell fixed; constraints kept) with ssbkit.
 
 The film surface energy uses the unstrained film bulk as reference, so the film's coherency strain
 energy is counted in gamma_film and gamma_interface (the usual convention for coherent interfaces).
+
+``adhesion_committee`` and ``surface_energy_committee`` run the same calculation with several models
+(a model that fails is recorded, the others go on) and summarise each energy as a ``CommitteeValue``.
+A result computed with an MPtrj-trained model carries the ``mptrj-softening`` caveat (such models give
+surfaces about 30 % below PBE); where a PBE value is tabulated (``PBE_SURFACE_ENERGIES``) the committee
+reports its difference from it (``reference-difference``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,8 +28,21 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ssbkit.errors import InputError
-from ssbkit.results import Result
+from ssbkit.interfaces.structures.slabs import parse_miller
+from ssbkit.results import Caveat, Result
 from ssbkit.settings import apply_overrides, setting, validate
+from ssbkit.workflows.committee import (
+    CODE_MPTRJ_SOFTENING,
+    CODE_REFERENCE,
+    CommitteeRun,
+    CommitteeValue,
+    ModelFailure,
+    committee_value,
+    mptrj_caveat,
+    run_committee,
+    spread_caveats,
+    trained_on_mptrj,
+)
 from ssbkit.workflows.relax import RelaxSettings, relax
 
 EV_PER_A2_IN_J_PER_M2 = 16.02176634  # 1 eV/Å² = 16.02 J/m²
@@ -40,6 +60,7 @@ class SurfaceEnergyResult(Result):
     n_atoms: int
     relaxed: bool
     converged: bool
+    caveats: list[Caveat] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +81,48 @@ class AdhesionResult(Result):
     n_substrate: int
     relaxed: bool
     converged: bool
+    caveats: list[Caveat] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReferenceSurfaceEnergy:
+    """A published surface energy range (J/m²) of one facet of a bulk phase."""
+
+    formula: str
+    miller: tuple[int, int, int]
+    low_J_m2: float
+    high_J_m2: float
+    source: str
+
+    @property
+    def label(self) -> str:
+        """E.g. ``W(110)``."""
+        return f"{self.formula}({''.join(map(str, self.miller))})"
+
+    @property
+    def midpoint_J_m2(self) -> float:
+        """The middle of the published range (J/m²)."""
+        return (self.low_J_m2 + self.high_J_m2) / 2
+
+
+_MP_SURFACES = ("PBE, Tran et al., Sci. Data 3, 160080 (2016), Materials Project surface energies "
+                "(range over slab models and later MP releases)")
+
+#: PBE surface energies (J/m²) used as references for the committee (formula, Miller index).
+PBE_SURFACE_ENERGIES: dict[tuple[str, tuple[int, int, int]], ReferenceSurfaceEnergy] = {
+    (r.formula, r.miller): r for r in (
+        ReferenceSurfaceEnergy("W", (1, 1, 0), 3.2, 3.3, _MP_SURFACES),
+        ReferenceSurfaceEnergy("Li", (1, 1, 0), 0.45, 0.50, _MP_SURFACES),
+    )
+}
+
+
+def published_surface_energy(bulk: Atoms, miller: Sequence[int] | str) -> ReferenceSurfaceEnergy | None:
+    """The tabulated PBE surface energy of facet MILLER of BULK (by reduced formula), or None."""
+    from pymatgen.core import Composition
+
+    formula = Composition(bulk.get_chemical_formula()).reduced_formula
+    return PBE_SURFACE_ENERGIES.get((formula, parse_miller(miller)))
 
 
 def surface_area(atoms: Atoms) -> float:
@@ -104,6 +167,12 @@ def _bulk_energy_per_atom(bulk: Atoms, calculator: Calculator, settings: Adhesio
     return predict([bulk], calculator)[0].energy / len(bulk)
 
 
+def _model_caveats(calculator: Calculator) -> list[Caveat]:
+    if not trained_on_mptrj(calculator):
+        return []
+    return [mptrj_caveat([calculator.ssbkit_card.name])]
+
+
 def _check_stoichiometric(slab: Atoms, bulk: Atoms, what: str) -> None:
     slab_counts, bulk_counts = slab.symbols.formula.count(), bulk.symbols.formula.count()
     if set(slab_counts) != set(bulk_counts):
@@ -127,7 +196,7 @@ def surface_energy(slab: Atoms, bulk: Atoms, calculator: Calculator, settings: A
     return SurfaceEnergyResult(
         surface_energy_J_m2=(energy - len(slab) * e_bulk) / (2 * area) * EV_PER_A2_IN_J_PER_M2,
         slab_energy_eV=energy, bulk_energy_per_atom_eV=e_bulk, area_A2=area, n_atoms=len(slab),
-        relaxed=settings.relax_positions, converged=converged)
+        relaxed=settings.relax_positions, converged=converged, caveats=_model_caveats(calculator))
 
 
 def adhesion(
@@ -170,4 +239,126 @@ def adhesion(
         film_surface_energy_J_m2=gamma_film, substrate_surface_energy_J_m2=gamma_substrate,
         interface_energy_eV=e_interface, film_energy_eV=e_film, substrate_energy_eV=e_substrate,
         area_A2=area, n_film=len(film), n_substrate=len(substrate), relaxed=settings.relax_positions,
-        converged=converged)
+        converged=converged, caveats=_model_caveats(calculator))
+
+
+@dataclass
+class SurfaceEnergyCommitteeResult(Result):
+    """One slab's surface energy (J/m²) from several models: per-model results, failed members, the
+    ``CommitteeValue`` and caveats (spread, ``mptrj-softening``, ``reference-difference``)."""
+
+    models: list[str]
+    results: dict[str, SurfaceEnergyResult]
+    failures: list[ModelFailure]
+    surface_energy: CommitteeValue
+    reference: ReferenceSurfaceEnergy | None = None
+    caveats: list[Caveat] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every model finished."""
+        return not self.failures
+
+
+@dataclass
+class AdhesionCommitteeResult(Result):
+    """One interface from several models: per-model results, failed members, a ``CommitteeValue`` (J/m²)
+    for the work of adhesion, interface energy and film and substrate surface energies (the last three
+    without models only when no bulks were given), the published film/substrate surface energies used,
+    and caveats (spread, ``mptrj-softening``, ``reference-difference``)."""
+
+    models: list[str]
+    results: dict[str, AdhesionResult]
+    failures: list[ModelFailure]
+    work_of_adhesion: CommitteeValue
+    interface_energy: CommitteeValue
+    film_surface_energy: CommitteeValue
+    substrate_surface_energy: CommitteeValue
+    film_reference: ReferenceSurfaceEnergy | None = None
+    substrate_reference: ReferenceSurfaceEnergy | None = None
+    caveats: list[Caveat] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every model finished."""
+        return not self.failures
+
+
+def _reference_caveat(value: CommitteeValue, reference: ReferenceSurfaceEnergy | None) -> list[Caveat]:
+    """The committee mean's difference (J/m², %) from the middle of a published range."""
+    if reference is None or value.mean is None:
+        return []
+    difference = value.mean - reference.midpoint_J_m2
+    return [Caveat(CODE_REFERENCE, f"{value.quantity} {reference.label}: {value.summary()} vs "
+                                   f"{reference.low_J_m2:g}-{reference.high_J_m2:g} J/m² ({reference.source}): "
+                                   f"{difference:+.2f} J/m² ({difference / reference.midpoint_J_m2:+.0%})")]
+
+
+def _committee_caveats(run: CommitteeRun, values: list[CommitteeValue],
+                       references: list[tuple[CommitteeValue, ReferenceSurfaceEnergy | None]]) -> list[Caveat]:
+    """Failures, spread, one ``mptrj-softening`` caveat naming the MPtrj-trained members, reference differences."""
+    caveats = run.failure_caveats() + spread_caveats(values)
+    softened = [model for model, result in run.results.items()
+                if any(c.code == CODE_MPTRJ_SOFTENING for c in result.caveats)]
+    if softened:
+        caveats.append(mptrj_caveat(softened))
+    for value, reference in references:
+        caveats += _reference_caveat(value, reference)
+    return caveats
+
+
+def surface_energy_committee(
+    slab: Atoms,
+    bulk: Atoms,
+    models: Sequence[str],
+    load_calculator: Callable[[str], Calculator],
+    settings: AdhesionSettings | None = None,
+    *,
+    reference: ReferenceSurfaceEnergy | None = None,
+    threshold: float | None = None,
+) -> SurfaceEnergyCommitteeResult:
+    """:func:`surface_energy` of SLAB with every model (``load_calculator(model)`` gives its calculator).
+    ``reference``: a published value to compare with; ``threshold`` (J/m²): the spread above which the
+    models disagree (default 0.1 J/m²)."""
+    run = run_committee(list(models), lambda model: surface_energy(slab, bulk, load_calculator(model), settings))
+    gamma = committee_value("surface energy", "J/m^2",
+                            {m: r.surface_energy_J_m2 for m, r in run.results.items()}, threshold)
+    return SurfaceEnergyCommitteeResult(
+        models=list(models), results=run.results, failures=run.failures, surface_energy=gamma,
+        reference=reference, caveats=_committee_caveats(run, [gamma], [(gamma, reference)]))
+
+
+def adhesion_committee(
+    interface: Atoms,
+    models: Sequence[str],
+    load_calculator: Callable[[str], Calculator],
+    film_bulk: Atoms | None = None,
+    substrate_bulk: Atoms | None = None,
+    settings: AdhesionSettings | None = None,
+    *,
+    film_reference: ReferenceSurfaceEnergy | None = None,
+    substrate_reference: ReferenceSurfaceEnergy | None = None,
+    threshold: float | None = None,
+    progress: bool = False,
+) -> AdhesionCommitteeResult:
+    """:func:`adhesion` of INTERFACE with every model (``load_calculator(model)`` gives its calculator).
+    ``film_reference``/``substrate_reference``: published surface energies to compare with (see
+    :func:`published_surface_energy`); ``threshold`` (J/m²): the spread above which the models disagree
+    (default 0.1 J/m²)."""
+    run = run_committee(list(models), lambda model: adhesion(
+        interface, load_calculator(model), film_bulk, substrate_bulk, settings, progress=progress))
+
+    def value(quantity: str, attribute: str) -> CommitteeValue:
+        return committee_value(quantity, "J/m^2", {m: getattr(r, attribute) for m, r in run.results.items()},
+                               threshold)
+
+    work = value("work of adhesion", "work_of_adhesion_J_m2")
+    interface_energy = value("interface energy", "interface_energy_J_m2")
+    film = value("film surface energy", "film_surface_energy_J_m2")
+    substrate = value("substrate surface energy", "substrate_surface_energy_J_m2")
+    caveats = _committee_caveats(run, [work, interface_energy, film, substrate],
+                                 [(film, film_reference), (substrate, substrate_reference)])
+    return AdhesionCommitteeResult(
+        models=list(models), results=run.results, failures=run.failures, work_of_adhesion=work,
+        interface_energy=interface_energy, film_surface_energy=film, substrate_surface_energy=substrate,
+        film_reference=film_reference, substrate_reference=substrate_reference, caveats=caveats)

@@ -60,11 +60,19 @@ MPTRJ_SOFTENING = ("universal potentials trained on MPtrj are known to underesti
                    "3.2-3.3 and 0.45-0.5 J/m²); treat these values as lower estimates")
 
 
-def committee_models(selection: str | Sequence[str]) -> list[str]:
-    """Model names of a committee: ``"offline"`` for every offline model, or a list of names."""
+def committee_models(selection: str | Sequence[str], *, functional: str | None = None) -> list[str]:
+    """Model names of a committee: ``"offline"`` for every offline model, or a list of names.
+
+    ``functional`` (e.g. "PBE/PBE+U", for entries pooled with the Materials Project's) keeps only the offline
+    models whose energies reproduce that functional (``ModelCard.functional``).
+    """
     if isinstance(selection, str):
         if selection == "offline":
-            return list(OFFLINE_COMMITTEE)
+            if functional is None:
+                return list(OFFLINE_COMMITTEE)
+            from ssbkit.potentials.registry import card
+
+            return [name for name in OFFLINE_COMMITTEE if card(name).functional == functional]
         raise InputError(f"unknown committee {selection!r}; use 'offline' or name the models (-m A -m B)")
     names = list(dict.fromkeys(selection))
     if not names:

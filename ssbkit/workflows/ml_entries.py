@@ -16,10 +16,14 @@ Whether MP2020 anion and U corrections must be added depends on the training tar
 
 Each model card says which (``ModelCard.mp2020_in_training_data`` in ``ssbkit.potentials.registry``).
 
+``formation_energy_committee`` relaxes the same structures with several models and reports, per
+structure, the committee's formation energy (mean ± std, eV/atom) with a ``models-disagree`` caveat
+where the spread exceeds 0.025 eV/atom; the entries of one model carry every model's value.
+
 Relaxations (cell and positions) are cached per structure hash, model and relaxation settings in the
 ssbkit cache dir, so a screening run never relaxes the same phase twice.
 
-Importing this module registers the ``mlip`` entry source (``ssbkit.workflows`` imports it); pymatgen's
+``ssbkit.workflows`` registers the ``mlip`` entry source, which imports this module when built; pymatgen's
 compatibility schemes, the potentials and the relaxation are imported when first used.
 """
 
@@ -29,7 +33,8 @@ import gzip
 import hashlib
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -41,8 +46,10 @@ from pymatgen.core import Structure
 
 from ssbkit import config
 from ssbkit.errors import CalculationError, DataError, InputError, ModelError
-from ssbkit.interfaces.entries import MP_ENERGIES, EntrySource, SourceOptions, entries_within, register_source
+from ssbkit.interfaces.entries import MP_ENERGIES, SourceOptions, entries_within
 from ssbkit.io import atomic_write, read_structures as read_structure_files, to_atoms, to_structure
+from ssbkit.results import Caveat, Result
+from ssbkit.workflows.committee import CommitteeValue, ModelFailure, committee_value, run_committee, spread_caveats
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -272,6 +279,76 @@ def entries_from_structures(
                                  name=n) for s, n in pairs]
 
 
+@dataclass
+class FormationEnergyRow(Result):
+    """One structure's formation energy (eV/atom against MP's elements) from every model that finished."""
+
+    name: str
+    formula: str
+    formation_energy: CommitteeValue
+
+
+@dataclass
+class FormationEnergyCommitteeResult(Result):
+    """Formation energies of several structures from several models: one row per structure, the entries of
+    ``entries_model`` (each with ``data["committee_formation_energy_per_atom"]``: eV/atom per model), the
+    failed models and caveats (``models-disagree`` where a spread exceeds the threshold)."""
+
+    models: list[str]
+    entries_model: str
+    entries: list[ComputedStructureEntry]
+    rows: list[FormationEnergyRow]
+    failures: list[ModelFailure] = field(default_factory=list)
+    caveats: list[Caveat] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every model finished."""
+        return not self.failures
+
+
+def formation_energy_committee(
+    structures: Sequence[Structure | Atoms],
+    models: Sequence[str],
+    load_calculator: Callable[[str], Calculator],
+    *,
+    names: Sequence[str] | None = None,
+    entries_model: str | None = None,
+    mp2020_corrections: bool | None = None,
+    fmax: float = 0.05,
+    steps: int = 500,
+    threshold: float | None = None,
+    progress: bool = False,
+) -> FormationEnergyCommitteeResult:
+    """:func:`entries_from_structures` with every model (``load_calculator(model)`` gives its calculator).
+
+    A model that fails is recorded and the others go on. ``entries_model`` (default: the first model that
+    finished) gives the entries; ``threshold`` (eV/atom, default 0.025) is the spread above which the
+    models disagree. CalculationError when no model (or ``entries_model``) finished.
+    """
+    models = list(models)
+    if entries_model is not None and entries_model not in models:
+        raise InputError(f"--entries-model {entries_model} is not one of the committee: {', '.join(models)}")
+    run = run_committee(models, lambda model: entries_from_structures(
+        structures, load_calculator(model), names=names, mp2020_corrections=mp2020_corrections, fmax=fmax,
+        steps=steps, progress=progress))
+    reasons = "; ".join(f"{f.model}: {f.reason}" for f in run.failures)
+    chosen = entries_model or next(iter(run.results), None)
+    if chosen not in run.results:
+        raise CalculationError(f"no entries from {chosen or 'any model'}: {reasons}")
+    entries = run.results[chosen]
+    rows = []
+    for number, entry in enumerate(entries):
+        per_model = {model: found[number].data["formation_energy_per_atom"] for model, found in run.results.items()}
+        name = entry.data["name"]
+        value = committee_value(f"formation energy of {name}", "eV/atom", per_model, threshold)
+        entry.data["committee_formation_energy_per_atom"] = value.values
+        rows.append(FormationEnergyRow(name=name, formula=entry.composition.reduced_formula, formation_energy=value))
+    return FormationEnergyCommitteeResult(
+        models=models, entries_model=chosen, entries=entries, rows=rows, failures=run.failures,
+        caveats=run.failure_caveats() + spread_caveats([row.formation_energy for row in rows]))
+
+
 def read_structures(path: str | Path) -> list[tuple[str, Structure]]:
     """(name, structure) of every structure in a file or folder (:func:`ssbkit.io.read_structures`), as
     pymatgen Structures; InputError for structures that are not periodic in 3D."""
@@ -327,10 +404,3 @@ def formation_energy_entries(entries: Sequence[ComputedEntry]) -> list[PDEntry]:
 
     return [PDEntry(e.composition, formation_energy_per_atom(e) * e.composition.num_atoms,
                     name=e.data.get("name", e.composition.reduced_formula), attribute=dict(e.data)) for e in entries]
-
-
-def _mlip_source(argument: str, options: SourceOptions) -> EntrySource:
-    return MLIPSource(argument, base_dir=options.base_dir)
-
-
-register_source("mlip", _mlip_source, needs_argument=True)

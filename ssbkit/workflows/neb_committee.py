@@ -21,6 +21,9 @@ from ase.calculators.calculator import Calculator
 from ssbkit.interfaces.structures.sites import site_kind
 from ssbkit.results import Caveat, Result
 from ssbkit.workflows.committee import (
+    CODE_MPTRJ_SOFTENING,
+    CODE_REFERENCE,
+    MPTRJ_SOFTENING,
     CommitteeValue,
     ModelFailure,
     committee_value,
@@ -29,12 +32,6 @@ from ssbkit.workflows.committee import (
     spread_caveats,
 )
 from ssbkit.workflows.neb import NEBResult, neb
-
-#: Barriers of universal potentials trained on MPtrj are known to be soft (too low).
-CODE_SOFT_BARRIERS = "mptrj-softening"
-SOFT_BARRIERS = ("universal potentials trained on MPtrj are known to underestimate barriers and surface energies "
-                 "(softened potential energy surface); treat these barriers as lower estimates")
-CODE_REFERENCE = "reference-difference"  # a published value is attached: the committee's difference from it
 
 
 def lowest_site(result: NEBResult) -> str:
@@ -116,7 +113,7 @@ def neb_committee(
         if (caveat := qualitative_caveat(question, answers)) is not None:
             caveats.append(caveat)
     if results:
-        caveats.append(Caveat(CODE_SOFT_BARRIERS, SOFT_BARRIERS))
+        caveats.append(Caveat(CODE_MPTRJ_SOFTENING, MPTRJ_SOFTENING))
     difference = None
     if reference_barrier is not None and barrier.mean is not None:
         difference = barrier.mean - reference_barrier
