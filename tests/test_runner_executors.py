@@ -157,6 +157,25 @@ def test_lockstep_failure_stays_with_its_job():
     assert success.energy == pytest.approx(relax(rattled("Al", 1), EMT(), fmax=0.05).energy, abs=1e-9)
 
 
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_retry_of_a_failed_task_reports_the_real_error(tmp_path, batch_size):
+    # EMT has no Fe: the first attempt fails inside EMT's set-up; the retry must run on a reset
+    # calculator and fail the same way, not on the half-initialised one left behind.
+    path = write_spec(tmp_path, f"retries: 1\nbatch_size: {batch_size}\n" + STRUCTURES + """
+tasks:
+  - kind: relax
+    parameters: {fmax: 0.05}
+    zip: {atoms: ["bulk:Fe", cu]}
+""")
+    summary = run_spec(load_spec(path))
+    assert (summary.done, summary.failed) == (1, 1)
+    assert summary.failures[0]["error"] == "NotImplementedError: No EMT-potential for Fe"
+    assert sorted(claims for _, claims, _ in store_rows(path).values()) == [1, 2]
+    cu = spec_results(load_spec(path))[1]
+    direct = relax(rattled("Cu", 1), EMT(), fmax=0.05)
+    assert cu.result["energy"] == pytest.approx(direct.energy, abs=1e-9)
+
+
 def test_batched_run_matches_unbatched_run(tmp_path):
     body = STRUCTURES + """
 tasks:

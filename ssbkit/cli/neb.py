@@ -21,8 +21,6 @@ from ssbkit.workflows.neb import NEBSettings
 app = command_group("Climbing-image NEB for Li hops, all images evaluated as one batch.")
 
 IMAGES = typer.Option(5, "--images", help="Interior images of the band.")
-FMAX = typer.Option(0.05, "--fmax", help="Convergence: largest NEB force (eV/Å).")
-STEPS = typer.Option(500, "--steps", help="Most optimizer steps.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Folder for neb_path.extxyz and neb_profile.png.")
 
 
@@ -73,6 +71,7 @@ def run(
 
 
 @app.command("study")
+@settings_options(NEBSettings, exclude=("moving_index",))
 def study(
     name: str = typer.Argument(..., help="w-bulk-tt, w-bulk-tot, w110-long-bridge, w110-short-bridge, "
                                "mg-interstitial-c, mg-interstitial-basal, mg-vacancy-basal, mg-vacancy-c, "
@@ -83,11 +82,10 @@ def study(
                                               "(chgnet, sevennet-0, sevennet-l3i5, chgnet-r2scan), instead of -m."),
     device: Device = "auto",
     full: bool = typer.Option(False, "--full", help="Production-size cells instead of small ones."),
-    images: int = IMAGES,
-    fmax: float = FMAX,
-    steps: int = STEPS,
+    n_images: int = IMAGES,
     resolve_minima: bool = typer.Option(True, "--resolve-minima/--no-resolve-minima",
                                         help="Re-run the NEB between intermediate minima."),
+    settings: NEBSettings = None,
     output: str | None = OUTPUT,
     json_output: JsonOutput = False,
 ) -> None:
@@ -97,6 +95,7 @@ def study(
     model finds lowest, and caveats where they disagree. A model that fails is reported and the others go
     on; the exit code is then 1.
     """
+    import dataclasses
     import sys
 
     from ssbkit.errors import CalculationError
@@ -109,8 +108,8 @@ def study(
     hop = build_study(name, full=full)
     result = neb_committee(
         hop.initial, hop.final, names, lambda model: load(model, device=device, task="neb"),
-        {"n_images": images, "fmax": fmax, "steps": steps, "moving_index": hop.moving_index,
-         "resolve_minima": resolve_minima, "progress": sys.stderr.isatty() and not json_output},
+        {**dataclasses.asdict(settings), "moving_index": hop.moving_index,
+         "progress": sys.stderr.isatty() and not json_output},
         reference_barrier=hop.reference_barrier, reference_source=hop.reference_source, output_dir=output)
     if len(names) == 1 and result.failures:
         raise CalculationError(f"{hop.name} with {names[0]}: {result.failures[0].reason}")

@@ -61,6 +61,13 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     Console().print(table)
 
 
+def print_caveats(caveats: Iterable[Any], context: str = "") -> None:
+    """Print each caveat as ``warning [code]: message`` on stderr (``context`` names what it is about)."""
+    where = f" ({context})" if context else ""
+    for caveat in caveats:
+        typer.echo(f"warning [{caveat.code}]{where}: {caveat.message}", err=True)
+
+
 def read_atoms(path: str | Path) -> Any:
     """One structure (ase.Atoms): the last frame of PATH, or frame i of ``PATH@i``; any format ASE reads, or
     pymatgen Structure JSON. InputError for a missing or unreadable file."""
@@ -85,15 +92,24 @@ Output = Annotated[str | None, typer.Option("-o", "--output", help="Write the st
 
 
 def _image_path(path: Path | None) -> Path | None:
-    """Check --plot's suffix when the options are parsed, before anything is computed."""
+    """Check --plot's suffix and directory when the options are parsed, before anything is computed."""
+    from ssbkit.io import check_output_path
     from ssbkit.plotting import image_path
 
-    return None if path is None else image_path(path)
+    return None if path is None else check_output_path(image_path(path))
+
+
+def _output_path(path: Path | None) -> Path | None:
+    """Check that an output file's directory exists when the options are parsed."""
+    from ssbkit.io import check_output_path
+
+    return None if path is None else check_output_path(path)
 
 
 Plot = Annotated[Path | None, typer.Option("--plot", callback=_image_path,
                                            help="Save the plot to this image file (.png, .pdf, .svg).")]
-Csv = Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV to this file.")]
+Csv = Annotated[Path | None, typer.Option("--csv", callback=_output_path,
+                                          help="Also write the table as CSV to this file.")]
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -217,3 +233,12 @@ def settings_options(cls: type, exclude: Iterable[str] = ()) -> Callable[[Callab
         return with_settings
 
     return decorate
+
+
+Committee = Annotated[str | None, typer.Option("--committee", help="offline: every model whose weights ship in the "
+                                                                 "install (chgnet, sevennet-0, sevennet-l3i5), "
+                                                                 "instead of -m.")]
+
+TrustModel = Annotated[bool, typer.Option("--trust-model", help="Load a mace:PATH model file in full, letting it "
+                                          "run code; only for files from a source you trust (default: only the "
+                                          "classes of a MACE model may appear in it).")]

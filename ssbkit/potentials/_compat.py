@@ -7,11 +7,11 @@ e3nn 0.4.4 loads its Wigner constants with ``torch.load`` at import time; torch 
 
 from __future__ import annotations
 
-import torch
-
 
 def allow_e3nn_constants() -> None:
     """Allow-list what e3nn's constants file needs for weights-only loading. Idempotent."""
+    import torch
+
     add_safe_globals = getattr(torch.serialization, "add_safe_globals", None)
     if add_safe_globals is not None:
         add_safe_globals([slice])

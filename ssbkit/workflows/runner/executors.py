@@ -26,9 +26,9 @@ from typing import Any
 from ase.calculators.calculator import Calculator
 
 from ssbkit import __version__
-from ssbkit.errors import InputError
+from ssbkit.errors import InputError, SsbkitError
 from ssbkit.results import Result, jsonable
-from ssbkit.workflows.runner.spec import Spec, Task
+from ssbkit.workflows.runner.spec import Spec, Task, contained_path
 from ssbkit.workflows.runner.store import RunStore, worker_id
 from ssbkit.workflows.kinds import TaskContext, get_kind, load_model, model_version, run_lockstep
 
@@ -125,6 +125,7 @@ def _heartbeat(settings: WorkerSettings, keys: list[str], holder: str) -> Iterat
 
 
 def _task_context(task: Task, run_dir: Path, spec_dir: Path) -> TaskContext:
+    contained_path(run_dir / "tasks" / task.key, (run_dir,), f"task {task.index}: output directory")
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     (run_dir / "trajectories").mkdir(parents=True, exist_ok=True)
     log = logging.getLogger(f"ssbkit.task.{task.key}")
@@ -164,15 +165,21 @@ def _run_claimed(tasks: list[Task], settings: WorkerSettings,
     """Run claimed tasks of one kind and model; each outcome is (result, seconds) or an exception.
 
     Also returns the number of batched model calls made (None when the tasks ran one by one).
+    The process's calculator is reset before every task (and before a lockstep group): a task that
+    failed inside it (EMT on an element it lacks, say) must not leave it half set up for the next
+    task or for the task's retry, which would then fail with a different, misleading error.
     """
     kind = get_kind(tasks[0].kind)
     calculator = _calculator(tasks[0].model, settings.device, kind.model_task) if kind.needs_model else None
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
             for t, c in zip(tasks, contexts)]
     if kind.batchable and calculator is not None and len(tasks) > 1:
+        calculator.reset()
         return run_lockstep(jobs, calculator)
     outcomes = []
     for job in jobs:
+        if calculator is not None:
+            calculator.reset()
         try:
             outcomes.append(job(calculator))
         except Exception as exc:
@@ -284,7 +291,36 @@ def _forkserver() -> Any:
     return context
 
 
-def _init_pool_worker(numbers: Any, devices: tuple[str, ...]) -> None:
+PARENT_CHECK_S = 1.0  # how often a pool worker checks that the process that started the run is alive
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the run's process dies, even by SIGKILL: the kernel sends SIGKILL when the
+    parent (the forkserver, which exits with the run) goes (Linux prctl PR_SET_PDEATHSIG), and a
+    watchdog thread checks the run's pid (every platform)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                continue
+
+    threading.Thread(target=watch, name="ssbkit-parent-watchdog", daemon=True).start()
+
+
+def _init_pool_worker(numbers: Any, devices: tuple[str, ...], parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     pin_device(devices, numbers.get())
 
 
@@ -292,6 +328,8 @@ def _collect(future: Any, on_done: Callable[[dict[str, str]], None]) -> None:
     """Hand a finished group to ``on_done``; a lost worker leaves its tasks to the next run, not a crash."""
     try:
         on_done(future.result())
+    except SsbkitError:  # a damaged store, say: every worker would meet it
+        raise
     except Exception as exc:  # the worker process died: its claims lapse (dead pid / expired lease)
         logging.getLogger("ssbkit.runner").warning("a worker was lost (%s); rerun to finish its tasks", exc)
         on_done({})
@@ -311,7 +349,7 @@ def run_groups(groups: list[list[Task]], settings: WorkerSettings, workers: int,
         for number in range(workers):
             numbers.put(number)
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                 initargs=(numbers, settings.devices)) as pool:
+                                 initargs=(numbers, settings.devices, os.getpid())) as pool:
             for future in as_completed([pool.submit(execute_group, g, settings) for g in groups]):
                 _collect(future, on_done)
     elif settings.executor == "dask":
