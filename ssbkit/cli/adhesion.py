@@ -5,6 +5,7 @@ from typing import Any
 import typer
 
 from ssbkit.cli.types import (
+    TrustModel,
     Committee,
     Device,
     JsonOutput,
@@ -37,6 +38,7 @@ def adhesion(
     relax_positions: bool = typer.Option(True, "--relax/--no-relax",
                                          help="Relax positions of interface, film and substrate."),
     settings: AdhesionSettings = None,
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """Work of adhesion and interface energy (J/m²) of a built interface, with one model or a committee.
@@ -59,7 +61,7 @@ def adhesion(
     film = load_bulk(film_bulk) if film_bulk else None
     substrate = load_bulk(substrate_bulk) if substrate_bulk else None
     run = adhesion_committee(
-        atoms, names, lambda name: load(name, device=device), film, substrate, settings,
+        atoms, names, lambda name: load(name, device=device, trust_model=trust_model), film, substrate, settings,
         film_reference=published_surface_energy(film, film_miller) if film and film_miller else None,
         substrate_reference=(published_surface_energy(substrate, substrate_miller)
                              if substrate and substrate_miller else None),

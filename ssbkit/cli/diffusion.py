@@ -5,6 +5,7 @@ from pathlib import Path
 import typer
 
 from ssbkit.cli.types import (
+    TrustModel,
     Device,
     JsonOutput,
     Model,
@@ -111,6 +112,7 @@ def run(
     gb_axis: int = GB_AXIS,
     gb_width: float = GB_WIDTH,
     out: str = typer.Option("diffusion", help="Directory for trajectories, plots and diffusion.json."),
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """NVT MD (Langevin or Nose-Hoover) at all temperatures at once (one batched model call per step),
@@ -120,7 +122,7 @@ def run(
 
     grain_boundary = _grain_boundary(gb_planes, gb_axis, gb_width)
     atoms = _diffusion_structure(structure).repeat(_supercell(supercell))
-    calculator = load(model, device=device, task="md")
+    calculator = load(model, device=device, task="md", trust_model=trust_model)
     result = diffusion(atoms, calculator, None, out, settings, grain_boundary=grain_boundary,
                        progress=not json_output)
     write_result(result, Path(out) / "diffusion.json")

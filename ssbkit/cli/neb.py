@@ -5,6 +5,7 @@ from typing import Any
 import typer
 
 from ssbkit.cli.types import (
+    TrustModel,
     Device,
     JsonOutput,
     Model,
@@ -53,6 +54,7 @@ def run(
     n_images: int = IMAGES,
     settings: NEBSettings = None,
     output: str | None = OUTPUT,
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """NEB between two structures: relax endpoints, IDPP path, climbing image, barriers and checks."""
@@ -62,7 +64,7 @@ def run(
     from ssbkit.workflows.neb import neb
 
     start, end = read_atoms(initial), read_atoms(final)
-    result = neb(start, end, load(model, device=device, task="neb"), settings, output_dir=output, model=model,
+    result = neb(start, end, load(model, device=device, task="neb", trust_model=trust_model), settings, output_dir=output, model=model,
                  progress=sys.stderr.isatty() and not json_output)
     if json_output:
         emit_json(result)
@@ -87,6 +89,7 @@ def study(
                                         help="Re-run the NEB between intermediate minima."),
     settings: NEBSettings = None,
     output: str | None = OUTPUT,
+    trust_model: TrustModel = False,
     json_output: JsonOutput = False,
 ) -> None:
     """A built-in Li hop (W, Mg, Li, LLZO) with one model or a committee, next to the published barrier.
@@ -107,7 +110,7 @@ def study(
     names = committee_models(committee if committee is not None else models)
     hop = build_study(name, full=full)
     result = neb_committee(
-        hop.initial, hop.final, names, lambda model: load(model, device=device, task="neb"),
+        hop.initial, hop.final, names, lambda model: load(model, device=device, task="neb", trust_model=trust_model),
         {**dataclasses.asdict(settings), "moving_index": hop.moving_index,
          "progress": sys.stderr.isatty() and not json_output},
         reference_barrier=hop.reference_barrier, reference_source=hop.reference_source, output_dir=output)

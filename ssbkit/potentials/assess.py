@@ -36,12 +36,12 @@ class CheckResult(Result):
 
 
 def check_model(atoms: Atoms, model: str | Calculator = "chgnet", device: str = "auto",
-                repeats: int = 3) -> CheckResult:
+                repeats: int = 3, trust_model: bool = False) -> CheckResult:
     """Load ``model``, check element coverage of ``atoms`` and time energy+forces+stress evaluations."""
     if len(atoms) == 0:
         raise InputError("cannot check an empty structure")
     start = time.perf_counter()
-    calculator = load(model, device=device)
+    calculator = load(model, device=device, trust_model=trust_model)
     load_seconds = time.perf_counter() - start
     covered = elements_of(calculator)
     missing = sorted(set(atoms.numbers.tolist()) - covered) if covered is not None else []

@@ -171,15 +171,19 @@ def fit_mace(
     energy_key: str = "energy",
     forces_key: str = "forces",
     verbose: bool = True,
+    trust_model: bool = False,
 ) -> FitResult:
     """Train a MACE model on ``data`` (or fine-tune ``foundation``) and write model + parity report.
 
     ``foundation``: a registered MACE name (e.g. "mace-mp-0-small") or ``mace:PATH`` to fine-tune;
     None trains ``architecture`` from scratch. Writes ``model.model``, ``parity.json`` and
     ``parity.png`` into ``output_dir``. MAEs are in eV/atom (energy) and eV/Å (force components).
+    A ``mace:PATH`` foundation is first checked to hold only a MACE model (nothing in it may run code)
+    unless ``trust_model``.
     """
     from ssbkit.potentials import _resolve_device, load
     from ssbkit.potentials._compat import configure_e3nn
+    from ssbkit.potentials.model_files import UNSAFE_LOAD_VARIABLE, load_model_file, preserved_environment
     from ssbkit.potentials.registry import card, resolve_mace_weights
 
     if not 0 < valid_fraction < 1:
@@ -193,6 +197,8 @@ def fit_mace(
             foundation_path = Path(foundation.removeprefix("mace:")).expanduser()
             if not foundation_path.is_file():
                 raise ModelError(f"MACE model file not found: {foundation_path}")
+            if not trust_model:
+                load_model_file(foundation_path, trust=False)  # ModelError if it names anything but MACE classes
         else:
             foundation_card = card(foundation)
             if foundation_card.backend != "mace":
@@ -210,7 +216,7 @@ def fit_mace(
     configure_e3nn()
     from ase.io import write
 
-    with _contained_mace_logging():  # mace-torch prints on import
+    with _contained_mace_logging(), preserved_environment(UNSAFE_LOAD_VARIABLE):  # mace-torch prints on import
         from mace.cli.run_train import run
         from mace.tools import build_default_arg_parser
 
@@ -221,7 +227,8 @@ def fit_mace(
         args = build_default_arg_parser().parse_args(_mace_args(
             work / "train.extxyz", work / "valid.extxyz", work, epochs, batch_size, device, dtype,
             seed, architecture, foundation_path, verbose))
-        with _contained_mace_logging():
+        with _contained_mace_logging(), preserved_environment(UNSAFE_LOAD_VARIABLE):
+            os.environ[UNSAFE_LOAD_VARIABLE] = "1"  # the trainer reloads its own checkpoints in full
             try:
                 run(args)
             except (RuntimeError, ValueError, KeyError) as exc:
@@ -229,7 +236,7 @@ def fit_mace(
         model_path = output_dir / "model.model"
         os.replace(work / "fit.model", model_path)  # same file system: atomic
 
-    calculator = load(f"mace:{model_path}", device=device, dtype=dtype)
+    calculator = load(f"mace:{model_path}", device=device, dtype=dtype, trust_model=True)  # written just now
     parity = {"train": _parity(train, calculator), "valid": _parity(valid, calculator)}
     maes = {f"{split}_{q}_mae": float(np.mean(np.abs(parity[split][f"{q}_pred"] - parity[split][f"{q}_ref"])))
             for split in ("train", "valid") for q in ("energy", "forces")}

@@ -101,12 +101,12 @@ def get_kind(name: str) -> TaskKind:
 # --- models -------------------------------------------------------------------------------------
 
 
-def load_model(name: str, device: str = "auto", task: str = "relax") -> Calculator:
+def load_model(name: str, device: str = "auto", task: str = "relax", trust_model: bool = False) -> Calculator:
     """The one place where the runner turns a model name into a calculator.
 
     ``emt`` is ASE's effective-medium theory (Al, Cu, Ag, Au, Ni, Pd, Pt, with H, C, N, O): cheap,
     CPU-only, for tests and demos. Every other name goes to ``ssbkit.potentials.load`` (``task`` picks
-    its default precision).
+    its default precision; ``trust_model`` lets a ``mace:PATH`` file run code, see ``load``).
     """
     if name == "emt":
         from ase.calculators.emt import EMT
@@ -114,7 +114,7 @@ def load_model(name: str, device: str = "auto", task: str = "relax") -> Calculat
         return EMT()
     from ssbkit.potentials import load
 
-    return load(name, device=device, task=task)
+    return load(name, device=device, task=task, trust_model=trust_model)
 
 
 def run_lockstep(jobs: list[Callable[[Calculator], Any]], calculator: Calculator) -> tuple[list[Any], int]:
