@@ -33,11 +33,40 @@ def run(
         raise typer.Exit(1)
 
 
-def status(spec: str = SPEC_ARGUMENT, json_output: JsonOutput = False) -> None:
+def status(
+    spec: str = SPEC_ARGUMENT,
+    check: bool = typer.Option(False, "--check", help="Check the results store (SQLite integrity and the store's "
+                               "own rules) and print what is wrong; exit code 1 if anything is."),
+    export: str | None = typer.Option(None, "--export", metavar="FILE", help="Write every intact row of the store "
+                                      "to FILE as JSON lines, reading past damaged rows (exit code 1 if any skipped)."),
+    json_output: JsonOutput = False,
+) -> None:
     """Show how many tasks of a spec are pending, running, done or failed."""
-    from ssbkit.workflows.runner import load_spec, spec_status
+    from ssbkit.workflows.runner import check_store, export_store, load_spec, spec_status
 
-    spec_state = spec_status(load_spec(spec))
+    loaded = load_spec(spec)
+    if check or export:
+        problems: list[str] = []
+        written = None
+        if check:
+            problems += check_store(loaded.store_path)
+        if export:
+            written, skipped = export_store(loaded.store_path, export)
+            problems += [p for p in skipped if p not in problems]
+        if json_output:
+            emit_json({"store": str(loaded.store_path), "healthy": not problems, "problems": problems}
+                      | ({"exported": written, "export": export} if export else {}))
+        else:
+            for problem in problems:
+                typer.echo(problem)
+            if export:
+                typer.echo(f"exported {written} intact rows to {export}", err=True)
+            typer.echo(f"{loaded.store_path}: " + ("healthy" if not problems else f"{len(problems)} problems"),
+                       err=True)
+        if problems:
+            raise typer.Exit(1)
+        return
+    spec_state = spec_status(loaded)
     if json_output:
         emit_json(spec_state)
         return

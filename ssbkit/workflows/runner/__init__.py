@@ -30,7 +30,7 @@ from ssbkit.workflows.runner.executors import (
     visible_gpus,
 )
 from ssbkit.workflows.runner.spec import Spec, Task, load_spec, task_key
-from ssbkit.workflows.runner.store import STATES, RunStore, TaskRecord
+from ssbkit.workflows.runner.store import STATES, RunStore, TaskRecord, check_store, export_store
 
 
 @dataclass
@@ -102,7 +102,7 @@ def run_spec(spec: Spec, executor: str = "local", workers: int = 1, retries: int
         devices = visible_gpus() if local_workers and workers > 1 and spec.device != "cpu" else ()
     settings = WorkerSettings(run_dir=str(spec.run_dir), spec_dir=str(spec.path.parent), device=spec.device,
                               retries=retries, lease_s=spec.lease_s, journal_mode=spec.journal_mode, executor=executor,
-                              devices=tuple(devices))
+                              devices=tuple(devices), trust_model=spec.trust_model)
     groups = make_groups(todo, batch_size or spec.batch_size or default_batch_size(spec.device), workers)
     from tqdm import tqdm
 
@@ -181,6 +181,7 @@ def write_slurm_script(spec: Spec, retries: int | None = None) -> tuple[str, int
     return str(path), len(indices)
 
 
-__all__ = ["RunStore", "RunSummary", "Spec", "StatusSummary", "Task", "TaskRecord", "load_spec",
+__all__ = ["RunStore", "RunSummary", "Spec", "StatusSummary", "Task", "TaskRecord", "check_store", "export_store",
+           "load_spec",
            "results_csv", "results_table", "run_spec", "spec_results", "spec_status", "task_key",
            "write_slurm_script"]

@@ -47,6 +47,7 @@ class WorkerSettings:
     journal_mode: str = "wal"
     executor: str = "local"
     devices: tuple[str, ...] = ()  # GPUs to spread over workers, one per worker; empty: leave as is
+    trust_model: bool = False  # the spec's explicit trust in its mace:PATH model files
 
     @property
     def store_path(self) -> Path:
@@ -63,9 +64,9 @@ def _store(path: str, journal_mode: str, thread: int) -> RunStore:
 
 
 @cache
-def _calculator(model: str, device: str, task: str) -> Calculator:
+def _calculator(model: str, device: str, task: str, trust_model: bool) -> Calculator:
     """This process's calculator for a model (loaded once, reused by every task)."""
-    return load_model(model, device=device, task=task)
+    return load_model(model, device=device, task=task, trust_model=trust_model)
 
 
 def pin_device(devices: Sequence[str], worker_number: int) -> None:
@@ -170,7 +171,8 @@ def _run_claimed(tasks: list[Task], settings: WorkerSettings,
     task or for the task's retry, which would then fail with a different, misleading error.
     """
     kind = get_kind(tasks[0].kind)
-    calculator = _calculator(tasks[0].model, settings.device, kind.model_task) if kind.needs_model else None
+    calculator = (_calculator(tasks[0].model, settings.device, kind.model_task, settings.trust_model)
+                  if kind.needs_model else None)
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
             for t, c in zip(tasks, contexts)]
     if kind.batchable and calculator is not None and len(tasks) > 1:

@@ -30,6 +30,9 @@ parameters otherwise. Structure inputs are references: a name from ``structures`
 ``model`` may be an axis too (``product: {atoms: [a, b], model: [chgnet, sevennet-0]}``).
 
 Tasks are deduplicated by key; ``--task-index i`` refers to position i of this list.
+
+Everything a run writes stays inside the spec's directory or the current directory: ``name`` is a plain
+name (no path separators, not ``..``), and ``run_dir`` must resolve inside one of those two.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from ssbkit.workflows.kinds import TaskKind, get_kind, model_version
 
 IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
 POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips
-TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "structures", "tasks", "slurm", "dask",
+TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "trust_model", "structures", "tasks", "slurm", "dask",
                   "store", "name"}
 TEMPLATE_KEYS = {"kind", "model", "inputs", "parameters", "product", "zip"}
 BULK_KEYS = {"crystalstructure", "a", "b", "c", "alpha", "covera", "u", "orthorhombic", "cubic"}
@@ -88,6 +91,7 @@ class Spec:
     dask: dict[str, Any] = field(default_factory=dict)
     journal_mode: str = "wal"
     lease_s: float = 300.0
+    trust_model: bool = False
 
     @property
     def store_path(self) -> Path:
@@ -107,6 +111,8 @@ class RunSettings:
                                 "between nodes.", choices=("wal", "delete"))
     lease_s: float = setting(300.0, help="How long (s) a claim on a task holds without renewal.", unit="s",
                              minimum=0, exclusive_minimum=True)
+    trust_model: bool = setting(False, help="Load mace:PATH model files in full, letting them run code; only for "
+                                "files from a source you trust.")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -267,8 +273,26 @@ def _run_settings(document: dict[str, Any], where: str) -> RunSettings:
     store = document.get("store") or {}
     if not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}:
         raise InputError(f"{where}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")
-    top = {key: document[key] for key in ("batch_size", "retries") if key in document}
+    top = {key: document[key] for key in ("batch_size", "retries", "trust_model") if key in document}
     return settings_from_mapping(RunSettings, top | store, where)
+
+
+def contained_path(path: Path, roots: tuple[Path, ...], what: str) -> Path:
+    """``path`` resolved, or InputError naming ``what`` when it leads outside every directory of ``roots``."""
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise InputError(f"{what} {resolved} lies outside {' and '.join(str(r.resolve()) for r in roots)}; "
+                         "keep it inside the spec's directory or the current directory")
+    return resolved
+
+
+def _run_name(value: Any, where: str) -> str:
+    """The spec's ``name``: used in paths and job names, so one plain path component of printable text."""
+    name = str(value)
+    if not name or name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+        raise InputError(f"{where}: 'name' must be a plain name (no '/', '\\', '..' or control characters), "
+                         f"not {name!r}")
+    return name
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -286,8 +310,10 @@ def load_spec(path: str | Path) -> Spec:
         raise InputError(f"spec {path}: unknown keys {sorted(unknown)}; allowed {sorted(TOP_LEVEL_KEYS)}")
     named = document.get("structures") or {}
     run = _run_settings(document, f"spec {path}")
-    name = str(document.get("name") or path.stem)
+    name = _run_name(document.get("name") or path.stem, f"spec {path}")
     base = path.parent
+    run_dir = contained_path(base / str(document.get("run_dir", f"runs/{name}")), (base, Path.cwd()),
+                             f"spec {path}: 'run_dir'")
     tasks: list[Task] = []
     keys: set[str] = set()
     structure_cache: dict[str, Atoms] = {}
@@ -313,7 +339,7 @@ def load_spec(path: str | Path) -> Spec:
     return Spec(
         path=path,
         name=name,
-        run_dir=(base / str(document.get("run_dir", f"runs/{name}"))).resolve(),
+        run_dir=run_dir,
         tasks=tasks,
         device=str(document.get("device", "auto")),
         batch_size=run.batch_size,
@@ -322,4 +348,5 @@ def load_spec(path: str | Path) -> Spec:
         dask=dict(document.get("dask") or {}),
         journal_mode=run.journal_mode,
         lease_s=run.lease_s,
+        trust_model=run.trust_model,
     )
