@@ -13,7 +13,8 @@ unit as pymatgen stores them. Sources shipped here:
 
 Other prefixes are registered by the packages that provide them: ``mlip:[MODEL:]PATH`` (structures relaxed
 with an ML potential, :mod:`ssbkit.workflows.ml_entries`) by ``ssbkit.workflows``, available once it is imported.
-The prefix table lives in :mod:`ssbkit.interfaces.source_registry`, which imports no pymatgen.
+Importing this module stays light (no pymatgen.entries, no scipy), so registering a source costs nothing
+while its factory imports what it needs when called.
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
 share one energy reference (MP-compatible energies in a user file next to ``mp``; formation enthalpies
@@ -46,19 +47,18 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pymatgen.core import Composition, Element, Structure
-from pymatgen.entries import Entry
 
 from ssbkit import config
 from ssbkit.errors import DataError, InputError
 from ssbkit.io import atomic_write
-from ssbkit.interfaces.source_registry import FACTORIES as _FACTORIES
-from ssbkit.interfaces.source_registry import NEEDS_ARGUMENT as _NEEDS_ARGUMENT
-from ssbkit.interfaces.source_registry import register_source, source_names  # noqa: F401  (public here)
 from ssbkit.interfaces.validity import pool_entries
 from ssbkit.results import Caveat
+
+if TYPE_CHECKING:
+    from pymatgen.entries import Entry
 
 MP_THERMO_TYPE = "GGA_GGA+U"
 DEFAULT_MP_ENDPOINT = "https://api.materialsproject.org/"
@@ -122,6 +122,7 @@ def entries_within(entries: Iterable[Entry], elements: Collection[str]) -> list[
 def load_entries(path: str | os.PathLike) -> list[Entry]:
     """Read a JSON / JSON.gz list of pymatgen entry dicts (DataError if unreadable, empty or not entries)."""
     from monty.json import MontyDecoder
+    from pymatgen.entries import Entry
 
     path = Path(path)
     if not path.is_file():
@@ -363,12 +364,30 @@ class CombinedSource:
                 if {str(el) for el in Composition(formula).elements} <= allowed]
 
 
-register_source("mp", lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
-                                                          endpoint=options.mp_endpoint))
-register_source("file", lambda argument, options: FileSource(options.path(argument)), needs_argument=True)
-register_source("experimental", lambda argument, options: ExperimentalSource())
+SourceFactory = Callable[[str, SourceOptions], EntrySource]
+
+
+_FACTORIES: dict[str, SourceFactory] = {
+    "mp": lambda argument, options: MPSource(offline=options.offline, cache_dir=options.cache_dir,
+                                             endpoint=options.mp_endpoint),
+    "file": lambda argument, options: FileSource(options.path(argument)),
+    "experimental": lambda argument, options: ExperimentalSource(),
+}
+_NEEDS_ARGUMENT = {"file"}
 #: Prefixes registered by a module that must be imported first.
 _REGISTERED_BY = {"mlip": "ssbkit.workflows"}
+
+
+def register_source(prefix: str, factory: SourceFactory, *, needs_argument: bool = False) -> None:
+    """Make ``prefix`` (or ``prefix:ARGUMENT``) usable in source strings; ``factory(argument, options)``."""
+    _FACTORIES[prefix] = factory
+    if needs_argument:
+        _NEEDS_ARGUMENT.add(prefix)
+
+
+def source_names() -> list[str]:
+    """Registered source prefixes."""
+    return sorted(_FACTORIES)
 
 
 def parse_source(spec: str, options: SourceOptions | None = None) -> EntrySource:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 from pymatgen.core import Composition, Element
-from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.results import Caveat
+
+if TYPE_CHECKING:
+    from pymatgen.entries import Entry
 
 # A chemical subsystem (2+ elements) of the reactants has no compound in the entries: limits and reaction
 # energies involving it are bounds (the true window may be narrower, the true reaction energy more negative).

@@ -21,12 +21,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.geometry import find_mic
-from ase.mep import NEB
-from ase.optimize import BFGS, FIRE, MDMin
-from ase.utils.forcecurve import fit_raw
 
 from ssbkit.errors import CalculationError, InputError
-from ssbkit.io import atomic_write
 from ssbkit.plotting import image_path, save_figure
 from ssbkit.potentials import model_name, predict
 from ssbkit.potentials.batching import BandEvaluator
@@ -34,7 +30,7 @@ from ssbkit.results import Result
 from ssbkit.settings import apply_overrides, setting, validate
 from ssbkit.workflows.relax import RelaxSettings, relax
 
-NEB_OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "MDMin": MDMin}
+NEB_OPTIMIZERS = ("FIRE", "BFGS", "MDMin")  # class names in ase.optimize
 
 
 @dataclass
@@ -113,7 +109,7 @@ class NEBSettings:
     climb: bool = setting(True, help="Climbing image: the highest image climbs to the saddle point.")
     spring_constant: float = setting(0.1, help="Spring constant between images (eV/Å²).", unit="eV/Å²",
                                      minimum=0, exclusive_minimum=True)
-    optimizer: str = setting("FIRE", help="ASE optimizer of the band.", choices=tuple(NEB_OPTIMIZERS))
+    optimizer: str = setting("FIRE", help="ASE optimizer of the band.", choices=NEB_OPTIMIZERS)
     relax_endpoints: bool = setting(True, help="Relax the endpoints (positions, fixed cell) first.")
     endpoint_fmax: float = setting(0.02, help="Endpoint relaxation convergence: largest force (eV/Å).",
                                    unit="eV/Å", minimum=0, exclusive_minimum=True)
@@ -215,6 +211,9 @@ def run_band(
     Returns the images (with single-point results attached), the band (model-call counts),
     convergence, the number of optimizer steps and the final max NEB force (eV/Å).
     """
+    import ase.optimize
+    from ase.mep import NEB
+
     settings = apply_overrides(NEBSettings, settings, overrides)
     images = [start.copy()] + [start.copy() for _ in range(settings.n_images)] + [end.copy()]
     for endpoint in (images[0], images[-1]):
@@ -222,7 +221,7 @@ def run_band(
     band = BandEvaluator(images[1:-1], calculator)
     path = NEB(images, k=settings.spring_constant, climb=settings.climb, method="improvedtangent")
     path.interpolate(method="idpp", mic=True, apply_constraint=True)
-    opt = NEB_OPTIMIZERS[settings.optimizer](path, logfile=None)
+    opt = getattr(ase.optimize, settings.optimizer)(path, logfile=None)
     bar = _progress_bar(settings.steps, progress)
     if bar is not None:
         opt.attach(lambda: bar.update(1), interval=1)
@@ -255,6 +254,8 @@ def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBRes
 def write_outputs(result: NEBResult, output_dir: Path) -> None:
     """Write the path (extxyz) and the energy profile (PNG) atomically into ``output_dir``."""
     from ase.io import write
+
+    from ssbkit.io import atomic_write
 
     output_dir.mkdir(parents=True, exist_ok=True)
     result.path_file = output_dir / "neb_path.extxyz"
@@ -420,6 +421,8 @@ def _single_point(atoms: Atoms, calculator: Calculator) -> dict[str, Any]:
 
 
 def _fit(images: list[Atoms]) -> Any:
+    from ase.utils.forcecurve import fit_raw
+
     return fit_raw([image.get_potential_energy() for image in images],
                    [image.get_forces() for image in images], [image.positions for image in images],
                    images[0].cell, images[0].pbc)

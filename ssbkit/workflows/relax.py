@@ -9,14 +9,12 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from ase.filters import FrechetCellFilter
-from ase.optimize import BFGS, FIRE
 
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.results import Result
 from ssbkit.settings import apply_overrides, setting, validate
 
-OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
+OPTIMIZERS = ("FIRE", "BFGS")  # class names in ase.optimize
 
 
 @dataclass
@@ -46,7 +44,7 @@ class RelaxSettings:
                           minimum=0, exclusive_minimum=True)
     steps: int = setting(500, help="Most optimizer steps.", minimum=1)
     relax_cell: bool = setting(False, help="Relax the cell too (Frechet cell filter), not only positions.")
-    optimizer: str = setting("FIRE", help="ASE optimizer.", choices=tuple(OPTIMIZERS))
+    optimizer: str = setting("FIRE", help="ASE optimizer.", choices=OPTIMIZERS)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -65,6 +63,9 @@ def relax(
 
     The input ``atoms`` is not modified; constraints on it are respected.
     """
+    import ase.optimize
+    from ase.filters import FrechetCellFilter
+
     settings = apply_overrides(RelaxSettings, settings, overrides)
     if len(atoms) == 0:
         raise InputError("cannot relax an empty structure")
@@ -72,7 +73,8 @@ def relax(
     work.calc = calculator
     check_finite(work)
     target = FrechetCellFilter(work) if settings.relax_cell else work
-    opt = OPTIMIZERS[settings.optimizer](target, logfile=None, trajectory=str(trajectory) if trajectory else None)
+    optimizer = getattr(ase.optimize, settings.optimizer)
+    opt = optimizer(target, logfile=None, trajectory=str(trajectory) if trajectory else None)
     opt.attach(check_finite, interval=1, atoms=work)
     converged = bool(opt.run(fmax=settings.fmax, steps=settings.steps))
     energy = float(work.get_potential_energy())
