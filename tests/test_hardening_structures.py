@@ -8,7 +8,6 @@ import time
 
 import pytest
 from ase import Atoms
-from typer.testing import CliRunner
 
 from ssbkit.cli import app
 from ssbkit.errors import InputError
@@ -18,18 +17,7 @@ from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary, 
 from ssbkit.interfaces.structures.heterointerfaces import find_matches
 from ssbkit.interfaces.structures.slabs import slab_size, slab_terminations
 
-runner = CliRunner()
-
-
-def fails_cleanly(args: list[str], *expected: str) -> str:
-    """Run the CLI; assert exit code 2 and one stderr line holding every ``expected`` text."""
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
+from cli_helpers import fails_cleanly, runner
 
 
 @pytest.fixture

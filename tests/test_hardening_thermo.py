@@ -10,7 +10,6 @@ import math
 import pytest
 from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition
-from typer.testing import CliRunner
 
 from ssbkit.cli import app
 from ssbkit.errors import DataError, InputError
@@ -20,18 +19,7 @@ from ssbkit.interfaces.reactions import reaction_profile
 from ssbkit.interfaces.screening import screen_candidates
 from ssbkit.interfaces.stability import stability_window
 
-runner = CliRunner()
-
-
-def fails_cleanly(args: list[str], *expected: str) -> str:
-    """Run the CLI; assert exit code 2 and one stderr line holding every ``expected`` text."""
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
+from cli_helpers import fails_cleanly, runner
 
 
 @pytest.fixture(scope="module")
