@@ -7,6 +7,7 @@ the calling process, a notebook's included, as it was.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,17 @@ from ssbkit.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+def formula_label(text: str) -> str:
+    """Chemical formulas in ``text`` with subscripted counts for matplotlib mathtext:
+    ``"Li6PS5Cl"`` -> ``"Li$_6$PS$_5$Cl"``, ``"0.5 Li2S + Nb2O5"`` -> ``"0.5 Li$_2$S + Nb$_2$O$_5$"``.
+    Only numbers right after an element symbol or a closing bracket are subscripted."""
+    def subscript(match: re.Match) -> str:
+        count = match.group(0)
+        return f"$_{count}$" if len(count) == 1 else f"$_{{{count}}}$"
+
+    return re.sub(r"(?<=[A-Za-z)\]])\d+(?:\.\d+)?", subscript, text.replace("$", r"\$"))
 
 
 def image_formats() -> list[str]:

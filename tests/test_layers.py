@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "ssbkit"
 
-FOUNDATION_MODULES = {"errors", "results", "io", "config", "settings", "data", "plotting"}  # plotting: saves Figures
+FOUNDATION_MODULES = {"errors", "results", "io", "config", "settings", "data", "plotting", "logs"}  # plotting: saves Figures
 LAYERS = ("foundation", "potentials", "interfaces", "workflows", "runner", "cli")
 ALLOWED = {
     "foundation": {"foundation"},

@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from ssbkit import __version__
-from ssbkit.cli.types import JsonOutput, SsbkitGroup, emit_json
+from ssbkit.cli.types import JsonOutput, SsbkitGroup, configure_verbosity, emit_json
 
 #: Command name -> (module, attribute, one-line help that ``ssbkit --help`` shows). The attribute is a typer
 #: app (a command group) or a command function. tests/test_imports.py checks each help against the command's.
@@ -123,8 +123,12 @@ def _print_version(value: bool) -> None:
 def _root(
     show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                                help="Print the ssbkit version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Log ssbkit and third-party details (model banners, library "
+                                               "warnings) on stderr.")] = False,
 ) -> None:
     """Root options (the help text is the app's)."""
+    configure_verbosity(verbose)
 
 
 @app.command("version")

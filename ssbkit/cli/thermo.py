@@ -4,7 +4,8 @@ from pathlib import Path
 
 import typer
 
-from ssbkit.cli.types import Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats, print_table
+from ssbkit.cli.types import (Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats, print_note,
+                               print_table)
 
 
 def _entry_source(spec: str, offline: bool):
@@ -141,6 +142,6 @@ def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electroly
              c.electrolyte_worst_eV_per_atom, c.electrode_worst_eV_per_atom,
              ", ".join(dict.fromkeys(caveat.code for caveat in c.caveats)) or "-"] for c in result.candidates]
     print_table(f"Candidates between {result.electrolyte} and {result.electrode} ({result.source})", columns, rows)
-    typer.echo(f"E_hull and reaction energies in eV/atom; reaction energies are the most negative over mixing "
+    print_note(f"E_hull and reaction energies in eV/atom; reaction energies are the most negative over mixing "
                f"ratio, closed and Li-open at the range ends. Ranking: {result.ranking_rule}. "
                f"Phase diagrams built: {result.phase_diagrams_built}.")

@@ -20,19 +20,34 @@ from typer.core import TyperGroup
 from ssbkit.errors import SsbkitError
 
 EXIT_USER_ERROR = 2
+# click's UsageError (bad or missing option/argument), from the click that typer uses (typer >= 0.16 vendors one)
+_USAGE_ERROR = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
 
 
 class SsbkitGroup(TyperGroup):
-    """Turns SsbkitError raised by any subcommand into one stderr line and exit code 2."""
+    """Turns SsbkitError raised by any subcommand, and a bad option or argument of one, into one stderr line and
+    exit code 2."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SsbkitError as exc:
-            from rich.console import Console
-
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            _print_error(str(exc))
             raise typer.Exit(EXIT_USER_ERROR) from exc
+        except _USAGE_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a group called bare: its help, as click prints it
+                raise
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            _print_error(f"{' '.join(exc.format_message().split())} (see '{command} --help')")
+            raise typer.Exit(EXIT_USER_ERROR) from exc
+
+
+def _print_error(message: str) -> None:
+    """``error: MESSAGE`` as one line on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def command_group(help_text: str) -> typer.Typer:
@@ -49,16 +64,54 @@ def emit_json(document: Any) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print a human-readable table on the terminal."""
+    """Print a human-readable table on stdout. Cell text is never cut: long cells wrap, and a table wider than
+    the terminal even when wrapped is printed as one ``field | value`` block per row instead."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
-    Console().print(table)
+        table.add_column(column, overflow="fold", no_wrap=False)
+    for row in cells:
+        table.add_row(*row)
+    unconstrained = console.options.update_width(10**6)  # column minima are the longest words, not clamped
+    if console.measure(table, options=unconstrained).minimum <= console.width:
+        console.print(table)
+        return
+    console.print(title, style="table.title", highlight=False, soft_wrap=False, overflow="fold")
+    for row in cells:
+        block = Table(show_header=False, title_justify="left")
+        block.add_column("field", style="bold", overflow="fold")
+        block.add_column("value", overflow="fold")
+        for column, value in zip(columns, row, strict=False):
+            block.add_row(column, value)
+        console.print(block)
+
+
+def print_note(text: str) -> None:
+    """Print a paragraph on stdout, wrapped at the terminal width."""
+    from rich.console import Console
+
+    Console().print(text, highlight=False, markup=False)
+
+
+def configure_verbosity(verbose: bool) -> None:
+    """With ``verbose``, log the ``ssbkit`` logger at DEBUG on stderr, which also shows the third-party output and
+    warnings that :func:`ssbkit.logs.quiet_warnings` otherwise hides; without it, leave logging as it is."""
+    import logging
+
+    from ssbkit.logs import logger
+
+    if not verbose:
+        return
+    logger.setLevel(logging.DEBUG)
+    if not any(getattr(handler, "ssbkit_verbose", False) for handler in logger.handlers):
+        handler = logging.StreamHandler()  # stderr
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.ssbkit_verbose = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def print_caveats(caveats: Iterable[Any], context: str = "") -> None:

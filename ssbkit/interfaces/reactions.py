@@ -28,7 +28,7 @@ from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
 from ssbkit.interfaces.validity import thermo_caveats
-from ssbkit.plotting import image_path, save_figure
+from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
 
 
@@ -115,14 +115,16 @@ def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:
     a, b = profile.reactants
     xs = [k.x for k in profile.profile]
     energies = [k.energy_eV_per_atom for k in profile.profile]
-    fig = Figure(figsize=(6, 4), layout="tight")
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(xs, energies, "o-", color="tab:blue")
-    ax.annotate(profile.reaction, (profile.mixing_ratio, profile.min_reaction_energy_eV_per_atom), fontsize=7,
-                xytext=(0, 10), textcoords="offset points", ha="center", va="bottom")
+    ax.plot(xs, energies, "o-", color="tab:blue", label="kinks")
+    ax.plot([profile.mixing_ratio], [profile.min_reaction_energy_eV_per_atom], "*", color="tab:red", ms=12,
+            label=f"most negative: {formula_label(profile.reaction)}")
     ax.axhline(0.0, color="grey", lw=0.5)
-    ax.set_xlabel(f"x in x {a} + (1-x) {b} (atomic fraction)")
+    ax.margins(y=0.1)
+    ax.set_xlabel(f"x in x {formula_label(a)} + (1-x) {formula_label(b)} (atomic fraction)")
     ax.set_ylabel("Reaction energy (eV/atom)")
-    where = "closed" if profile.voltage_V is None else f"Li-open at {profile.voltage_V:g} V vs Li/Li+"
-    ax.set_title(f"{a} | {b}, {where} ({profile.source})")
+    where = "closed" if profile.voltage_V is None else f"Li-open at {profile.voltage_V:g} V vs Li/Li$^+$"
+    ax.set_title(f"{formula_label(a)} | {formula_label(b)} reaction, {where} ({profile.source})", fontsize=10)
+    fig.legend(loc="outside lower center", fontsize=8, frameon=False)
     return save_figure(fig, path, dpi=150)

@@ -32,7 +32,7 @@ from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, 
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import stability_window
 from ssbkit.io import atomic_write
-from ssbkit.plotting import image_path, save_figure
+from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
 
 NO_REACTION = "none: reacts with neither the electrolyte nor the electrode"  # all reaction energies zero
@@ -204,11 +204,12 @@ def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
 
     path = image_path(path)
     rows = result.candidates
-    fig = Figure(figsize=(6, 0.8 + 0.3 * len(rows)), layout="tight")
+    fig = Figure(figsize=(6.4, 1.6 + 0.35 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
     colours = ["tab:green" if r.covers_voltage_range is not False else "tab:red" for r in rows]
     energies = [r.worst_reaction_energy_eV_per_atom for r in rows]
-    ax.barh([r.candidate for r in rows], energies, color=colours)
+    ax.barh(range(len(rows)), energies, color=colours)
+    ax.set_yticks(range(len(rows)), [formula_label(r.candidate) for r in rows])
     for index, value in enumerate(energies):
         ax.annotate(f"{value:.3f}", (value, index), xytext=(-3, 0), textcoords="offset points", ha="right",
                     va="center", fontsize=7)
@@ -216,6 +217,7 @@ def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:
     ax.set_xlim(min(energies + [0.0]) * 1.25 - 0.02, 0.02)
     ax.invert_yaxis()
     ax.set_xlabel("Worst reaction energy (eV/atom); green: window covers the range")
-    range_text = "" if result.voltage_range_V is None else " at {:g}-{:g} V".format(*result.voltage_range_V)
-    ax.set_title(f"{result.electrolyte} | coating | {result.electrode}{range_text}", fontsize=9)
+    range_text = "" if result.voltage_range_V is None else ", {:g}-{:g} V vs Li/Li$^+$".format(*result.voltage_range_V)
+    ax.set_title(f"Coatings between {formula_label(result.electrolyte)} and {formula_label(result.electrode)}"
+                 f"{range_text}", fontsize=10)
     return save_figure(fig, path, dpi=150)

@@ -20,7 +20,7 @@ from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import LI, PhaseDiagrams, elements_of, parse_formula
 from ssbkit.interfaces.validity import thermo_caveats
-from ssbkit.plotting import image_path, save_figure
+from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
 
 LI_EXCHANGE_TOL = 1e-6  # Li per formula unit below which a step counts as exchanging no Li
@@ -130,18 +130,21 @@ def plot_window(window: StabilityWindow, path: str | Path) -> Path:
 
     path = image_path(path)
     finite_top = max([s.voltage_min_V for s in window.profile] + [window.reduction_limit_V]) + 1.0
-    fig = Figure(figsize=(6, 4), layout="tight")
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for step in window.profile:
         top = min(step.voltage_max_V, finite_top)
         ax.plot([step.voltage_min_V, top], [step.li_uptake_per_formula_unit] * 2, color="k")
-        ax.annotate(" + ".join(step.products), ((step.voltage_min_V + top) / 2, step.li_uptake_per_formula_unit),
-                    fontsize=7, ha="center", va="bottom", rotation=30)
+        ax.annotate(formula_label(" + ".join(step.products)),
+                    ((step.voltage_min_V + top) / 2, step.li_uptake_per_formula_unit),
+                    xytext=(0, 3), textcoords="offset points", fontsize=8, ha="center", va="bottom")
     ax.axvspan(window.reduction_limit_V, min(window.oxidation_limit_V, finite_top), color="tab:green", alpha=0.2,
                label="stability window")
     ax.set_xlim(0, finite_top)
-    ax.set_xlabel("Voltage (V vs Li/Li+)")
+    ax.margins(y=0.15)
+    ax.set_xlabel("Voltage (V vs Li/Li$^+$)")
     ax.set_ylabel("Li taken up per formula unit")
-    ax.set_title(f"{window.formula} ({window.source})")
-    ax.legend(loc="upper right")
+    ax.set_title(f"{formula_label(window.formula)} stability window: {window.reduction_limit_V:.2f}-"
+                 f"{window.oxidation_limit_V:.2f} V vs Li/Li$^+$ ({window.source})", fontsize=10)
+    ax.legend(loc="best")
     return save_figure(fig, path, dpi=150)

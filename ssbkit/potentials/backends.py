@@ -14,7 +14,6 @@ single-structure calls too, so relaxations, NEB and MD get the same speed-up.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,9 +80,12 @@ def chgnet_forward(model: Any, graphs: list[Any]) -> dict[str, Any]:
     import torch
     from chgnet.model.model import BatchedGraph
 
-    batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
-                                       angle_basis_expansion=model.angle_basis_expansion,
-                                       compute_stress=True)
+    from ssbkit.logs import quiet_warnings
+
+    with quiet_warnings():  # torch warns on chgnet's torch.tensor(volumes) of tensors that require grad
+        batched = BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
+                                           angle_basis_expansion=model.angle_basis_expansion,
+                                           compute_stress=True)
     out = model._compute(batched, compute_magmom=True)
     atoms_per_graph = torch.bincount(batched.atom_owners)
     energy = out["e"]
@@ -139,11 +141,11 @@ def __getattr__(name: str) -> Any:
 
 def chgnet_calculator(device: str, checkpoint: str = "0.3.0") -> Calculator:
     """A CHGNet checkpoint shipped in the chgnet wheel ("0.3.0", "r2scan") as an ASE calculator on ``device``."""
-    import contextlib
-
     from chgnet.model import CHGNet
 
-    with contextlib.redirect_stdout(sys.stderr):  # CHGNet prints its device on stdout
+    from ssbkit.logs import quiet_warnings
+
+    with quiet_warnings():  # CHGNet prints its parameter count and device on stdout
         model = CHGNet.load(model_name=checkpoint, verbose=False, use_device=device).requires_grad_(False)
         return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
@@ -225,12 +227,12 @@ def _mace_elements(calc: Calculator) -> frozenset[int]:
 def mace_calculator(path: str, device: str, dtype: str, trust: bool = False) -> Calculator:
     """A MACE model file as an ASE calculator in ``dtype`` on ``device``; the file is loaded without
     running code from it unless ``trust`` (``ssbkit.potentials.model_files``)."""
-    import contextlib
     import logging
 
+    from ssbkit.logs import quiet_warnings
     from ssbkit.potentials.model_files import UNSAFE_LOAD_VARIABLE, load_model_file, preserved_environment
 
-    with contextlib.redirect_stdout(sys.stderr), preserved_environment(UNSAFE_LOAD_VARIABLE):
+    with quiet_warnings(), preserved_environment(UNSAFE_LOAD_VARIABLE):
         from mace.calculators import MACECalculator  # prints, and sets UNSAFE_LOAD_VARIABLE, on import
 
     model = load_model_file(path, device, trust=trust)

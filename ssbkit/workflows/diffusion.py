@@ -420,7 +420,7 @@ def plot_msd(per_temperature: Sequence[TemperatureDiffusivity], path: str | Path
     """MSD (Å²) against lag time (ps) per temperature; region MSDs dashed/dotted. Returns the file."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(6, 4.5))
+    figure = Figure(figsize=(6, 4.5), layout="constrained")
     axes = figure.add_subplot()
     styles = {"grain_boundary": "--", "bulk_like": ":"}
     for result in per_temperature:
@@ -430,7 +430,7 @@ def plot_msd(per_temperature: Sequence[TemperatureDiffusivity], path: str | Path
                       label=f"{result.temperature:g} K {region.region.replace('_', ' ')}")
     axes.set_xlabel("lag time (ps)")
     axes.set_ylabel(f"{species} MSD (Å²)")
-    axes.legend(fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     return _save_figure(figure, Path(path))
 
 
@@ -441,7 +441,7 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     temperatures = np.array([r.temperature for r in per_temperature])
     diffusivities = np.array([r.diffusivity for r in per_temperature])
     errors = np.array([r.diffusivity_std for r in per_temperature])
-    figure = Figure(figsize=(6, 4.5))
+    figure = Figure(figsize=(6, 4.5), layout="constrained")
     axes = figure.add_subplot()
     axes.errorbar(1000 / temperatures, diffusivities, yerr=errors, fmt="o", capsize=3, label="MD")
     inverse = np.linspace(1000 / temperatures.max(), 1000 / fit.temperature, 50)
@@ -453,7 +453,7 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     axes.set_yscale("log")
     axes.set_xlabel("1000/T (1/K)")
     axes.set_ylabel("D (cm²/s)")
-    axes.legend(fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     return _save_figure(figure, Path(path))
 
 

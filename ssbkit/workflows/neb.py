@@ -276,7 +276,7 @@ def plot_profile(result: NEBResult, path: str | Path) -> Path:
 
     path = image_path(path)
     fit = _fit(result.images)
-    fig = Figure(figsize=(5, 3.5), layout="tight")
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(fit.fit_path, fit.fit_energies, "-", color="C0")
     ax.plot(fit.path, fit.energies, "o", color="C0")
@@ -286,8 +286,9 @@ def plot_profile(result: NEBResult, path: str | Path) -> Path:
     ax.set_ylabel("energy relative to initial (eV)")
     span = f", span={result.energy_span:.3f} eV" if result.intermediate_minima else ""
     flag = "" if result.converged else " (not converged)"
-    ax.set_title(f"{result.model}: Ef={result.barrier_forward:.3f} eV, Eb={result.barrier_backward:.3f} eV"
-                 f"{span}{flag}", fontsize=9)
+    ax.margins(y=0.12)
+    ax.set_title(f"{result.model} NEB: barrier {result.barrier_forward:.3f} eV forward, "
+                 f"{result.barrier_backward:.3f} eV backward{span}{flag}", fontsize=9)
     return save_figure(fig, path, dpi=120)
 
 

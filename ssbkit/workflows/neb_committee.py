@@ -147,5 +147,6 @@ def plot_committee_profiles(result: NEBCommitteeResult, path: str | Path) -> Pat
     ax.set_xlabel("reaction coordinate (Å)")
     ax.set_ylabel("energy relative to initial state (eV)")
     ax.set_title(f"Committee barrier {result.barrier.summary()}", fontsize=9)
-    ax.legend(fontsize=8, frameon=False)
+    ax.margins(y=0.12)
+    ax.legend(loc="best", fontsize=8)
     return save_figure(fig, path, dpi=120)

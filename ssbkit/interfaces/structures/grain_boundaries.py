@@ -18,6 +18,7 @@ from ase import Atoms
 from pymatgen.core import Lattice, Structure
 
 from ssbkit.errors import InputError
+from ssbkit.logs import quiet_warnings
 from ssbkit.interfaces.structures.checks import (
     as_atoms,
     as_structure,
@@ -128,14 +129,16 @@ def build_grain_boundary(
     elemental = len(structure.composition.elements) == 1
     generator = _generator(structure)
     try:
-        gb = generator.gb_from_parameters(tuple(axis), angle_deg, expand_times=expand_times, normal=True,
-                                          plane=tuple(plane) if plane is not None else None,
-                                          ratio=_ratio(generator), rm_ratio=rm_ratio if elemental else 0.0,
-                                          quick_gen=False)
+        with quiet_warnings():
+            gb = generator.gb_from_parameters(tuple(axis), angle_deg, expand_times=expand_times, normal=True,
+                                              plane=tuple(plane) if plane is not None else None,
+                                              ratio=_ratio(generator), rm_ratio=rm_ratio if elemental else 0.0,
+                                              quick_gen=False)
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         raise InputError(f"cannot build sigma {sigma} {tuple(axis)}/{plane}: {exc}") from exc
     plane_used = tuple(int(v) for v in gb.gb_plane)
-    atoms = as_atoms(Structure.from_sites(gb.sites))
+    with quiet_warnings():
+        atoms = as_atoms(Structure.from_sites(gb.sites))
     # sites merged by pymatgen at an elemental boundary lose their label; they stay with the lower grain
     top = np.array([str(label).startswith("top") for label in gb.site_properties["grain_label"]])
     threshold = 0.8 * min_distance(as_atoms(structure)) if min_distance_A is None else min_distance_A

@@ -30,6 +30,7 @@ from pymatgen.transformations.standard_transformations import OrderDisorderedStr
 
 from ssbkit.errors import DataError, InputError
 from ssbkit.io import atomic_write, to_atoms, to_structure
+from ssbkit.logs import quiet_warnings
 from ssbkit.results import Result
 
 DATA_FILE = "reference_structures.json"
@@ -205,5 +206,6 @@ def write_structure(structure: Structure, path: str | Path) -> None:
                              "use .cif, .vasp, POSCAR, .json or .extxyz")
 
         def writer(temporary: Path) -> None:
-            structure.to(filename=str(temporary), fmt=fmt or "poscar")
+            with quiet_warnings():  # CifWriter warns that labels of partially occupied sites repeat
+                structure.to(filename=str(temporary), fmt=fmt or "poscar")
     atomic_write(path, writer)
