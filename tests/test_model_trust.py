@@ -104,3 +104,11 @@ def test_a_runner_task_never_unpickles_an_untrusted_model_file(tmp_path):
     trusting.write_text("trust_model: 3\n" + spec.read_text())
     with pytest.raises(Exception, match="trust_model"):
         load_spec(trusting)
+
+
+def test_loading_mace_leaves_torchs_default_dtype_alone(tiny_mace):
+    # mace-torch sets torch's default dtype process-wide when it builds a calculator; CHGNet loaded afterwards in
+    # the same process then failed with "float != double". load() must leave the default as it found it.
+    before = torch.get_default_dtype()
+    load(f"mace:{tiny_mace}", device="cpu", dtype="float64")
+    assert torch.get_default_dtype() == before

@@ -164,7 +164,7 @@ def test_defaults_are_the_previous_function_defaults():
     assert dataclasses.asdict(ThermoTaskSettings()) == {"source": "mp", "offline": None}
     assert dataclasses.asdict(ReactTaskSettings()) == {"source": "mp", "offline": None, "voltage": None}
     assert dataclasses.asdict(RunSettings()) == {"batch_size": None, "retries": 0, "journal_mode": "wal",
-                                                 "lease_s": 300.0}
+                                                 "lease_s": 300.0, "trust_model": False}
     with pytest.raises(TypeError, match="temperatures"):
         MDSettings()  # type: ignore[call-arg]  # temperatures have no default, as before
 

@@ -230,7 +230,12 @@ def mace_calculator(path: str, device: str, dtype: str, trust: bool = False) -> 
     import logging
 
     from ssbkit.logs import quiet_warnings
-    from ssbkit.potentials.model_files import UNSAFE_LOAD_VARIABLE, load_model_file, preserved_environment
+    from ssbkit.potentials.model_files import (
+        UNSAFE_LOAD_VARIABLE,
+        load_model_file,
+        preserved_default_dtype,
+        preserved_environment,
+    )
 
     with quiet_warnings(), preserved_environment(UNSAFE_LOAD_VARIABLE):
         from mace.calculators import MACECalculator  # prints, and sets UNSAFE_LOAD_VARIABLE, on import
@@ -240,7 +245,8 @@ def mace_calculator(path: str, device: str, dtype: str, trust: bool = False) -> 
     level = logger.level
     logger.setLevel(logging.ERROR)  # MACE logs dtype conversions and heads at INFO/WARNING
     try:
-        return MACECalculator(models=[model], device=device, default_dtype=dtype)
+        with preserved_default_dtype():  # MACECalculator.calculate sets its own dtype per call
+            return MACECalculator(models=[model], device=device, default_dtype=dtype)
     finally:
         logger.setLevel(level)
 

@@ -183,7 +183,12 @@ def fit_mace(
     """
     from ssbkit.potentials import _resolve_device, load
     from ssbkit.potentials._compat import configure_e3nn
-    from ssbkit.potentials.model_files import UNSAFE_LOAD_VARIABLE, load_model_file, preserved_environment
+    from ssbkit.potentials.model_files import (
+        UNSAFE_LOAD_VARIABLE,
+        load_model_file,
+        preserved_default_dtype,
+        preserved_environment,
+    )
     from ssbkit.potentials.registry import card, resolve_mace_weights
 
     if not 0 < valid_fraction < 1:
@@ -227,7 +232,7 @@ def fit_mace(
         args = build_default_arg_parser().parse_args(_mace_args(
             work / "train.extxyz", work / "valid.extxyz", work, epochs, batch_size, device, dtype,
             seed, architecture, foundation_path, verbose))
-        with _contained_mace_logging(), preserved_environment(UNSAFE_LOAD_VARIABLE):
+        with _contained_mace_logging(), preserved_environment(UNSAFE_LOAD_VARIABLE), preserved_default_dtype():
             os.environ[UNSAFE_LOAD_VARIABLE] = "1"  # the trainer reloads its own checkpoints in full
             try:
                 run(args)

@@ -175,6 +175,20 @@ def preserved_environment(*names: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def preserved_default_dtype() -> Iterator[None]:
+    """Restore torch's default dtype on exit: mace-torch sets it process-wide (float64) when it builds a
+    calculator or trains, which would make CHGNet and SevenNet, loaded later in the same process, build
+    float64 inputs for their float32 weights."""
+    import torch
+
+    saved = torch.get_default_dtype()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
+
 def disallowed_globals(path: str | Path) -> list[str]:
     """The functions and classes a model file names beyond MACE_GLOBALS (empty: safe to load)."""
     import torch
