@@ -43,11 +43,13 @@ class SsbkitGroup(TyperGroup):
 
 
 def _print_error(message: str) -> None:
-    """``error: MESSAGE`` as one line on stderr."""
+    """``error: MESSAGE`` as one line on stderr: characters that would break or hide the line (newlines,
+    control characters from user input) are written as escapes."""
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    one_line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)
 
 
 def command_group(help_text: str) -> typer.Typer:

@@ -34,10 +34,14 @@ from ssbkit.workflows.committee import (
 from ssbkit.workflows.neb import NEBResult, neb
 
 
-def lowest_site(result: NEBResult) -> str:
-    """Kind of the site (tetrahedral, octahedral, ...) the moving atom occupies at the lowest point of the path."""
+def lowest_site(result: NEBResult, host: Atoms) -> str:
+    """Kind of site (tetrahedral, octahedral, ...) where the path is lowest: the moving atom's position at the
+    lowest image, placed in ``host`` (the unrelaxed input structure), so that the relaxation of the host
+    around it does not blur its coordination shells."""
     lowest = int(np.argmin(result.energies))
-    return site_kind(result.images[lowest], result.hop.index)
+    placed = host.copy()
+    placed.positions[result.hop.index] = result.images[lowest].positions[result.hop.index]
+    return site_kind(placed, result.hop.index)
 
 
 @dataclass
@@ -105,7 +109,7 @@ def neb_committee(
     barrier = committee_value("barrier", "eV", {m: r.barrier for m, r in results.items()}, threshold)
     reaction = committee_value("reaction energy", "eV", {m: r.reaction_energy for m, r in results.items()},
                                threshold)
-    sites = {m: lowest_site(r) for m, r in results.items()}
+    sites = {m: lowest_site(r, initial) for m, r in results.items()}
     exists = {m: True for m in results} | {f.model: False for f in run.failures if _hop_missing(f)}
     caveats = run.failure_caveats() + spread_caveats([barrier, reaction])
     for question, answers in (("the stable site", sites),
