@@ -143,6 +143,9 @@ def build_grain_boundary(
     top = np.array([str(label).startswith("top") for label in gb.site_properties["grain_label"]])
     threshold = 0.8 * min_distance(as_atoms(structure)) if min_distance_A is None else min_distance_A
     atoms, shift, opening = _separate(atoms, top, threshold, sigma, axis, plane_used)
+    # pymatgen returns the stacking vector c along any Cartesian direction (along -x for the LLZO template
+    # route); the standard form (a along x, b in the xy plane) puts the boundary normal c along z
+    atoms.set_cell(atoms.cell.standard_form()[0], scale_atoms=True)
     net_charge = float(formal_charges(atoms).sum()) if not elemental else 0.0
     if abs(net_charge) > 1e-6:
         raise InputError(f"sigma {sigma} boundary of {structure.composition.reduced_formula} has net charge "
