@@ -4,8 +4,30 @@ from pathlib import Path
 
 import typer
 
-from ssbkit.cli.types import (Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats, print_note,
-                               print_table)
+from ssbkit.cli.types import (Committee, Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats,
+                               print_note, print_table)
+
+MODELS = typer.Option([], "--model", "-m", help="With an mlip: source: relax its structures with this model; "
+                                                "repeat for a committee (each model's result and the spread).")
+
+
+def _committee(models: list[str], committee: str | None, plot: Path | None) -> list[str]:
+    """The models named with -m/--committee (MP-scale entries: PBE-trained models only); [] for none."""
+    from ssbkit.errors import InputError
+    from ssbkit.workflows.committee import committee_models
+
+    if not models and committee is None:
+        return []
+    names = committee_models(committee if committee is not None else models, functional="PBE/PBE+U")
+    if len(names) > 1 and plot is not None:
+        raise InputError("--plot draws one model's result; run it with one -m MODEL")
+    return names
+
+
+def _print_committee(values: list, failures: list, caveats: list) -> None:
+    print_table("Committee", ["quantity", "value"],
+                [[v.quantity, v.summary()] for v in values] + [[f"failed: {f.model}", f.reason] for f in failures])
+    print_caveats(caveats)
 
 
 def _entry_source(spec: str, offline: bool):
@@ -34,6 +56,7 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
            hypothetical: bool = typer.Option(
                False, "--hypothetical",
                help="Analyse a formula with no entry in the source as if it were a phase on the hull."),
+           models: list[str] = MODELS, committee: Committee = None,
            plot: Plot = None, json_output: JsonOutput = False) -> None:
     """Electrochemical stability window vs Li/Li+ from the Li grand-potential phase diagram.
 
@@ -43,6 +66,27 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
     from ssbkit.interfaces.stability import plot_window, stability_window
 
     _outputs(plot)
+    names = _committee(models, committee, plot)
+    if len(names) > 1:
+        from ssbkit.interfaces.entries import SourceOptions
+        from ssbkit.workflows.thermo_committee import window_committee
+
+        report = window_committee(formula, source, names, SourceOptions(offline=True if offline else None),
+                                  hypothetical=hypothetical)
+        if json_output:
+            emit_json(report)
+        else:
+            for model, one in report.windows.items():
+                typer.echo(f"{model}: {one.reduction_limit_V:.3f} - {_fmt_voltage(one.oxidation_limit_V)} V vs Li/Li+")
+            _print_committee([report.reduction_limit_V, report.oxidation_limit_V,
+                              report.energy_above_hull_eV_per_atom], report.failures, report.caveats)
+        if report.failures:
+            raise typer.Exit(1)
+        return
+    if names:
+        from ssbkit.workflows.thermo_committee import source_for_model
+
+        source = source_for_model(source, names[0])
     result = stability_window(formula, _entry_source(source, offline), hypothetical=hypothetical)
     if plot is not None:
         plot_window(result, plot)
@@ -65,7 +109,8 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
           reactant_b: str = typer.Argument(..., help="Second reactant formula."),
           voltage: float | None = typer.Option(None, "--voltage", "-V",
                                                help="Open to Li at this voltage (V vs Li/Li+); closed if omitted."),
-          source: Source = "mp", offline: Offline = False, plot: Plot = None,
+          source: Source = "mp", offline: Offline = False,
+          models: list[str] = MODELS, committee: Committee = None, plot: Plot = None,
           json_output: JsonOutput = False) -> None:
     """Reaction energy of two phases vs mixing ratio (closed, or Li-open with --voltage, 0-10 V vs Li/Li+).
 
@@ -75,6 +120,27 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
     from ssbkit.interfaces.reactions import plot_reaction, reaction_profile
 
     _outputs(plot)
+    names = _committee(models, committee, plot)
+    if len(names) > 1:
+        from ssbkit.interfaces.entries import SourceOptions
+        from ssbkit.workflows.thermo_committee import reaction_committee
+
+        report = reaction_committee(reactant_a, reactant_b, source, names,
+                                    SourceOptions(offline=True if offline else None), voltage=voltage)
+        if json_output:
+            emit_json(report)
+        else:
+            for model, one in report.profiles.items():
+                typer.echo(f"{model}: min {one.min_reaction_energy_eV_per_atom:.4f} eV/atom at x = "
+                           f"{one.mixing_ratio:.4f}: {one.reaction}")
+            _print_committee([report.min_reaction_energy_eV_per_atom], report.failures, report.caveats)
+        if report.failures:
+            raise typer.Exit(1)
+        return
+    if names:
+        from ssbkit.workflows.thermo_committee import source_for_model
+
+        source = source_for_model(source, names[0])
     result = reaction_profile(reactant_a, reactant_b, _entry_source(source, offline), voltage=voltage)
     if plot is not None:
         plot_reaction(result, plot)

@@ -291,8 +291,9 @@ def settings_options(cls: type, exclude: Iterable[str] = ()) -> Callable[[Callab
 
 
 Committee = Annotated[str | None, typer.Option("--committee", help="offline: every model whose weights ship in the "
-                                                                 "install (chgnet, sevennet-0, sevennet-l3i5), "
-                                                                 "instead of -m.")]
+                                                                 "install (chgnet, sevennet-0, sevennet-l3i5, "
+                                                                 "chgnet-r2scan where its r2SCAN energy scale "
+                                                                 "fits), instead of -m.")]
 
 TrustModel = Annotated[bool, typer.Option("--trust-model", help="Load a mace:PATH model file in full, letting it "
                                           "run code; only for files from a source you trust (default: only the "
