@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                                             "--voltage, 0-10 V vs Li/Li+)."),
     "screen": ("ssbkit.cli.thermo", "screen",
                "Rank coating/interlayer candidates by stability against an electrolyte and an electrode."),
+    "stack": ("ssbkit.cli.stack", "stack", "Reactions at every interface of a cell stack, each at its own potential, "
+                                           "with the interphases they form."),
     "run": ("ssbkit.cli.runner", "run",
             "Run a batch spec; finished tasks are skipped, so rerunning resumes. Exit code 1 if tasks failed."),
     "status": ("ssbkit.cli.runner", "status", "Show how many tasks of a spec are pending, running, done or failed."),
