@@ -33,10 +33,10 @@ def test_load_bulk_from_the_mp_entry_cache(monkeypatch):
     from pymatgen.entries.computed_entries import ComputedStructureEntry
 
     from ssbkit.interfaces.entries import MPSource, save_entries
-    from ssbkit.interfaces.structures.checks import as_structure
+    from ssbkit.io import to_structure
 
     monkeypatch.setenv("SSBKIT_OFFLINE", "1")
-    w = as_structure(load_bulk("W", cubic=True))
+    w = to_structure(load_bulk("W", cubic=True))
     MPSource().cache_root.mkdir(parents=True, exist_ok=True)
     save_entries([ComputedStructureEntry(w, -25.9, entry_id="mp-91-GGA")], MPSource().cache_path({"W"}))
     assert load_bulk("mp-91").get_chemical_formula() == "W2"

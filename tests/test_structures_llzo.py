@@ -8,7 +8,8 @@ import spglib
 from pymatgen.analysis.bond_valence import calculate_bv_sum
 from pymatgen.analysis.ewald import EwaldSummation
 
-from ssbkit.interfaces.structures.checks import as_structure, formal_charges, min_distance
+from ssbkit.interfaces.structures.checks import formal_charges, min_distance
+from ssbkit.io import to_structure
 from ssbkit.interfaces.structures.llzo import cubic_llzo, tetragonal_llzo
 
 
@@ -18,7 +19,7 @@ def cubic():
 
 
 def _ewald(atoms) -> float:
-    structure = as_structure(atoms)
+    structure = to_structure(atoms)
     structure.add_oxidation_state_by_element({"Li": 1, "La": 3, "Zr": 4, "O": -2})
     return EwaldSummation(structure).total_energy
 
@@ -40,7 +41,7 @@ def test_tetragonal_llzo_matches_awaka_cell():
 def test_tetragonal_llzo_bond_valence_sums_near_formal_charges():
     """Bond-valence sums (Brown's parameters, pymatgen) of the framework cations are near their formal
     charges Zr4+ and La3+; a wrong transcription of a Wyckoff position moves them by more than 1."""
-    structure = as_structure(tetragonal_llzo())
+    structure = to_structure(tetragonal_llzo())
     seen = {}
     for site in structure:
         if site.specie.symbol in ("Zr", "La"):

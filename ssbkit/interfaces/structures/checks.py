@@ -1,7 +1,4 @@
-"""Physical sanity checks shared by the structure builders: minimum distances, formal charge, conventional cell.
-
-``as_atoms`` and ``as_structure`` are :func:`ssbkit.io.to_atoms` and :func:`ssbkit.io.to_structure`.
-"""
+"""Physical sanity checks shared by the structure builders: minimum distances, formal charge, conventional cell."""
 
 from __future__ import annotations
 
@@ -10,10 +7,9 @@ from ase import Atoms
 from pymatgen.core import Element, Structure
 
 from ssbkit.errors import InputError
-from ssbkit.io import to_atoms as as_atoms
-from ssbkit.io import to_structure as as_structure
+from ssbkit.io import to_atoms, to_structure
 
-__all__ = ["as_atoms", "as_structure", "check_overlaps", "conventional_cell", "formal_charges", "min_distance"]
+__all__ = ["check_overlaps", "conventional_cell", "formal_charges", "min_distance"]
 
 MIN_SEPARATION_A = 0.5  # Å: atoms closer than this overlap (no real crystal has such a bond)
 
@@ -37,7 +33,7 @@ def check_overlaps(structure: Atoms | Structure, name: str | None = None,
     included, are closer than ``min_separation_A``; ``name`` (a file, say) heads the message."""
     from ase.neighborlist import neighbor_list
 
-    atoms = as_atoms(structure)
+    atoms = to_atoms(structure)
     first, second, distance = neighbor_list("ijd", atoms, min_separation_A, self_interaction=False)
     if not len(distance):
         return
@@ -55,7 +51,7 @@ def formal_charges(atoms: Atoms) -> np.ndarray:
     symbols = set(atoms.get_chemical_symbols())
     if all(Element(s).is_metal for s in symbols):
         return np.zeros(len(atoms))
-    composition = as_structure(atoms).composition
+    composition = to_structure(atoms).composition
     guesses = composition.oxi_state_guesses(max_sites=-1)
     if not guesses:
         raise InputError(f"{composition.formula} cannot be made charge-neutral with common oxidation states")
@@ -68,7 +64,7 @@ def conventional_cell(structure: Atoms | Structure) -> Structure:
     without symmetry (an ordered cubic LLZO) is kept as given. InputError for overlapping atoms."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    structure = as_structure(structure)
+    structure = to_structure(structure)
     check_overlaps(structure)
     analyzer = SpacegroupAnalyzer(structure, symprec=0.01)
     if analyzer.get_space_group_number() == 1:

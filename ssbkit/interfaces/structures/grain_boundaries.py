@@ -18,14 +18,9 @@ from ase import Atoms
 from pymatgen.core import Lattice, Structure
 
 from ssbkit.errors import InputError
+from ssbkit.interfaces.structures.checks import conventional_cell, formal_charges, min_distance
+from ssbkit.io import to_atoms, to_structure
 from ssbkit.logs import quiet_warnings
-from ssbkit.interfaces.structures.checks import (
-    as_atoms,
-    as_structure,
-    conventional_cell,
-    formal_charges,
-    min_distance,
-)
 from ssbkit.results import Result
 
 MAX_SIGMA = 100  # largest sigma the builder enumerates
@@ -57,7 +52,7 @@ class GrainBoundaryResult(Result):
 
 def sigma_values(bulk: Atoms | Structure, axis: Sequence[int], max_sigma: int = MAX_SIGMA) -> dict[int, list[float]]:
     """Every CSL sigma up to ``max_sigma`` about ``axis`` for the bulk lattice, with its rotation angles (deg)."""
-    return _sigma_table(_generator(conventional_cell(as_structure(bulk))), axis, max_sigma)
+    return _sigma_table(_generator(conventional_cell(to_structure(bulk))), axis, max_sigma)
 
 
 def sigma_angles(bulk: Atoms | Structure, sigma: int, axis: Sequence[int]) -> list[float]:
@@ -67,7 +62,7 @@ def sigma_angles(bulk: Atoms | Structure, sigma: int, axis: Sequence[int]) -> li
     """
     if not 1 <= sigma <= MAX_SIGMA:
         raise InputError(f"sigma {sigma} is outside 1-{MAX_SIGMA}, the range the grain-boundary builder supports")
-    generator = _generator(conventional_cell(as_structure(bulk)))
+    generator = _generator(conventional_cell(to_structure(bulk)))
     table = _sigma_table(generator, axis, MAX_SIGMA)
     if sigma not in table:
         existing = ", ".join(str(value) for value in table) or "none"
@@ -113,8 +108,8 @@ def build_grain_boundary(
     in CSL periods; ``min_distance_A``: shortest allowed distance for compounds (default 0.8 x the
     shortest bulk distance; for every crystal).
     """
-    structure = conventional_cell(as_structure(bulk))
-    formal_charges(as_atoms(structure))  # raises for compositions that cannot be neutral
+    structure = conventional_cell(to_structure(bulk))
+    formal_charges(to_atoms(structure))  # raises for compositions that cannot be neutral
     angles = sigma_angles(structure, sigma, axis)
     if not angles:
         raise InputError(f"sigma {sigma} does not exist for rotations about {tuple(axis)} in this lattice; "
@@ -138,10 +133,10 @@ def build_grain_boundary(
         raise InputError(f"cannot build sigma {sigma} {tuple(axis)}/{plane}: {exc}") from exc
     plane_used = tuple(int(v) for v in gb.gb_plane)
     with quiet_warnings():
-        atoms = as_atoms(Structure.from_sites(gb.sites))
+        atoms = to_atoms(Structure.from_sites(gb.sites))
     # sites merged by pymatgen at an elemental boundary lose their label; they stay with the lower grain
     top = np.array([str(label).startswith("top") for label in gb.site_properties["grain_label"]])
-    threshold = 0.8 * min_distance(as_atoms(structure)) if min_distance_A is None else min_distance_A
+    threshold = 0.8 * min_distance(to_atoms(structure)) if min_distance_A is None else min_distance_A
     atoms, shift, opening = _separate(atoms, top, threshold, sigma, axis, plane_used)
     # pymatgen returns the stacking vector c along any Cartesian direction (along -x for the LLZO template
     # route); the standard form (a along x, b in the xy plane) puts the boundary normal c along z
@@ -150,7 +145,7 @@ def build_grain_boundary(
     if abs(net_charge) > 1e-6:
         raise InputError(f"sigma {sigma} boundary of {structure.composition.reduced_formula} has net charge "
                          f"{net_charge:+g} e and cannot be made neutral")
-    stoichiometric = as_structure(atoms).composition.reduced_composition == structure.composition.reduced_composition
+    stoichiometric = to_structure(atoms).composition.reduced_composition == structure.composition.reduced_composition
     atoms.set_array("grain", top.astype(int))
     return GrainBoundaryResult(
         atoms=atoms, sigma=int(sigma), rotation_axis=tuple(int(v) for v in axis),

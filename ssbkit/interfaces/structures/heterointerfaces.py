@@ -25,7 +25,8 @@ from ase import Atoms
 from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.structures.checks import as_atoms, as_structure, conventional_cell, min_distance
+from ssbkit.interfaces.structures.checks import conventional_cell, min_distance
+from ssbkit.io import to_atoms, to_structure
 from ssbkit.interfaces.structures.slabs import MAX_ATOMS, check_size, parse_miller, slab_size
 from ssbkit.results import Result
 
@@ -169,7 +170,7 @@ def find_matches(
 
 
 def _formula(structure: Atoms | Structure) -> str:
-    return as_structure(structure).composition.reduced_formula
+    return to_structure(structure).composition.reduced_formula
 
 
 def _no_match_message(film, substrate, film_miller, substrate_miller, max_area, max_strain, film_layers,
@@ -236,7 +237,7 @@ def build_interface(
                                             vacuum_over_film=vacuum_A, film_thickness=film_layers,
                                             substrate_thickness=substrate_layers))
     labels = interface.site_properties["interface_label"]
-    atoms = as_atoms(Structure.from_sites(interface.sites))
+    atoms = to_atoms(Structure.from_sites(interface.sites))
     atoms.set_array("interface_part", np.array([1 if label == "film" else 0 for label in labels], dtype=int))
     chosen = matches[match]
     atoms.info.update(film_miller=str(parse_miller(film_miller)), substrate_miller=str(parse_miller(substrate_miller)),

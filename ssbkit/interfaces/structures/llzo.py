@@ -138,9 +138,9 @@ def _ewald_terms(framework: Atoms, li_sites: Atoms, n_li: int) -> tuple[np.ndarr
     """
     from pymatgen.analysis.ewald import EwaldSummation
 
-    from ssbkit.interfaces.structures.checks import as_structure
+    from ssbkit.io import to_structure
 
-    combined = as_structure(li_sites + framework)
+    combined = to_structure(li_sites + framework)
     n_sites = len(li_sites)
     q_li = n_li / n_sites
     charges = [q_li] * n_sites + [FORMAL_CHARGES[s] for s in framework.get_chemical_symbols()]

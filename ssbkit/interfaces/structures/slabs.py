@@ -18,7 +18,8 @@ from ase import Atoms
 from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
-from ssbkit.interfaces.structures.checks import as_atoms, conventional_cell
+from ssbkit.interfaces.structures.checks import conventional_cell
+from ssbkit.io import to_atoms
 from ssbkit.results import Result
 
 LAYER_TOL = 0.3  # Å: atoms closer than this along the normal belong to one layer
@@ -184,7 +185,7 @@ def build_slab(bulk: Atoms | Structure, miller: Sequence[int] | str, termination
 
 def _orient(slab: Structure, vacuum: float) -> Atoms:
     """Slab as Atoms: a along x, b in the xy plane, c along z, atoms contiguous and centred in ``vacuum`` Å."""
-    atoms = as_atoms(slab)
+    atoms = to_atoms(slab)
     scaled = atoms.get_scaled_positions(wrap=True)
     # unwrap at the largest gap along c so the slab is contiguous
     z = np.sort(scaled[:, 2])
