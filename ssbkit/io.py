@@ -8,10 +8,12 @@ extxyz, ASE trajectory, ...) plus pymatgen ``Structure`` JSON. Every file ssbkit
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ase import Atoms
@@ -170,6 +172,15 @@ def atomic_write(path: str | Path, data: str | bytes | Callable[[Path], None]) -
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """``columns`` as the header row, then ``rows``, as CSV text (write it with :func:`atomic_write`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def to_atoms(structure: Atoms | Structure) -> Atoms:

@@ -32,7 +32,6 @@ import numpy as np
 from ssbkit.errors import InputError
 
 REQUIRED = dataclasses.MISSING  # default of a setting that has none: it must be given
-METADATA_KEYS = ("help", "unit", "minimum", "maximum", "exclusive_minimum", "choices")
 
 Settings = TypeVar("Settings")
 

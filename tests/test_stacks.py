@@ -156,6 +156,7 @@ def test_experimental_cu2s_reduced_at_anode(experimental):
     (["Li", "LiNbO3"], {"cathode_potential_V": float("nan")}, "not a finite number"),
     (["Li", "Li2O", "LiNbO3"], {"layer_potentials_V": {0: 1.0}}, "between the electrodes"),
     (["Li", "LiNbO3"], {"operating_window_V": (4.0, 3.0)}, "low end is above"),
+    (["Li", "LiNbO3"], {"operating_window_V": 3.0}, "needs two voltages LO,HI"),  # a YAML scalar
 ])
 def test_bad_input(experimental, layers, options, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):

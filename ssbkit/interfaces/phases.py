@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from pymatgen.analysis.phase_diagram import GrandPotentialPhaseDiagram, PhaseDiagram
 from pymatgen.core import Composition, Element
@@ -38,6 +38,20 @@ def check_voltage(voltage: float, what: str = "voltage") -> float:
     if value > high:
         raise InputError(f"{what} {value:g} V vs Li/Li+ is above {high:g} V, outside any battery's range")
     return value
+
+
+def check_voltage_range(voltages: Sequence[float], what: str = "voltage range") -> tuple[float, float]:
+    """``(LO, HI)`` as floats; InputError unless ``voltages`` is two voltages passing :func:`check_voltage`
+    with LO <= HI (V vs Li/Li+)."""
+    plain = isinstance(voltages, Iterable) and not isinstance(voltages, (str, bytes, Mapping))
+    values = list(voltages) if plain else []
+    if len(values) != 2:
+        raise InputError(f"{what} needs two voltages LO,HI (V vs Li/Li+), got {voltages!r}")
+    low, high = check_voltage(values[0], f"{what} low end"), check_voltage(values[1], f"{what} high end")
+    if low > high:
+        raise InputError(f"{what} {low:g}-{high:g} V: the low end is above the high end "
+                         f"(need {VOLTAGE_RANGE_V[0]:g} <= LO <= HI <= {VOLTAGE_RANGE_V[1]:g} V vs Li/Li+)")
+    return low, high
 
 
 def parse_formula(formula: str) -> Composition:

@@ -15,8 +15,6 @@ Ranking rule (best first):
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import sys
@@ -28,10 +26,10 @@ from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
+from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage_range, elements_of, parse_formula
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import stability_window
-from ssbkit.io import atomic_write
+from ssbkit.io import atomic_write, csv_text
 from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
 
@@ -98,12 +96,7 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
     if not candidates:
         raise InputError("no candidates to screen")
     if voltage_range is not None:
-        if len(voltage_range) != 2:
-            raise InputError(f"voltage range needs two voltages LO,HI (V vs Li/Li+), got {len(voltage_range)}")
-        low, high = (check_voltage(v, "voltage range end") for v in voltage_range)
-        if low > high:
-            raise InputError(f"voltage range {low:g},{high:g} must satisfy 0 <= LO <= HI <= 10 (V vs Li/Li+)")
-        voltage_range = (low, high)
+        voltage_range = check_voltage_range(voltage_range)
     partners = {"electrolyte": parse_formula(electrolyte), "electrode": parse_formula(electrode)}
     seen: set[str] = set()
     for formula in candidates:
@@ -187,15 +180,12 @@ def read_candidates(path: str | os.PathLike) -> list[str]:
 def write_csv(result: ScreeningResult, path: str | os.PathLike) -> Path:
     """Write the ranked table as CSV, atomically (`ssbkit.io.atomic_write`); the caveats column holds their
     codes joined by ``;``."""
-    path = Path(path)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
     names = [f.name for f in fields(CandidateScore)]
-    writer.writerow(names)
+    rows = []
     for row in result.to_dict()["candidates"]:
         row["caveats"] = ";".join(dict.fromkeys(caveat["code"] for caveat in row["caveats"]))
-        writer.writerow(["" if row[name] is None else row[name] for name in names])
-    return atomic_write(path, buffer.getvalue())
+        rows.append(["" if row[name] is None else row[name] for name in names])
+    return atomic_write(Path(path), csv_text(names, rows))
 
 
 def plot_screening(result: ScreeningResult, path: str | os.PathLike) -> Path:

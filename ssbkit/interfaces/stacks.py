@@ -23,8 +23,6 @@ conducts Li (it keeps growing), ``unknown`` otherwise and ``none`` when the laye
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -38,10 +36,10 @@ from pymatgen.entries import Entry
 
 from ssbkit.errors import DataError, InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
+from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, check_voltage_range, elements_of, parse_formula
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import stability_window
-from ssbkit.io import atomic_write
+from ssbkit.io import atomic_write, csv_text
 from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
 
@@ -243,12 +241,7 @@ def _check_inputs(layers: Sequence[str], anode: float, cathode: float | None,
         cathode = check_voltage(cathode, "cathode potential")
     window = None
     if operating_window is not None:
-        if len(operating_window) != 2:
-            raise InputError("the operating window is two voltages LO, HI (V vs Li/Li+)")
-        window = (check_voltage(operating_window[0], "operating window low end"),
-                  check_voltage(operating_window[1], "operating window high end"))
-        if window[0] > window[1]:
-            raise InputError(f"operating window {window[0]:g}-{window[1]:g} V: the low end is above the high end")
+        window = check_voltage_range(operating_window, "operating window")
         if cathode is None:
             cathode = window[1]
     if cathode is not None and anode > cathode:
@@ -363,17 +356,15 @@ CSV_COLUMNS = ["interface", "anode_side", "cathode_side", "potential_V", "implie
 
 def write_csv(report: StackReport, path: str | os.PathLike) -> Path:
     """Write one row per interface (both reactions; products joined by ``+``) as CSV, atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for i in report.interfaces:
         row = [i.index, i.anode_side, i.cathode_side, i.potential_V, i.implied, i.triple_phase_boundary]
         for reaction in (i.closed, i.li_open):
             row += (["", "", "", ""] if reaction is None else
                     [reaction.energy_eV_per_atom, reaction.mixing_ratio,
                      "+".join(p.formula for p in reaction.products), reaction.interphase])
-        writer.writerow(row)
-    return atomic_write(Path(path), buffer.getvalue())
+        rows.append(row)
+    return atomic_write(Path(path), csv_text(CSV_COLUMNS, rows))
 
 
 def plot_stack(report: StackReport, path: str | os.PathLike) -> Path:

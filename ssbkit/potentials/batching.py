@@ -29,7 +29,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
-from ssbkit.errors import CalculationError, InputError, ModelError
+from ssbkit.errors import CalculationError, ModelError
+from ssbkit.io import to_atoms
 from ssbkit.potentials.backends import Backend, backend_for, cpu_batch_edges, edge_batches, elements_of
 from ssbkit.results import Result
 
@@ -47,14 +48,8 @@ def model_name(calculator: Calculator) -> str:
 
 
 def _as_atoms(structure: object) -> Atoms:
-    if isinstance(structure, Atoms):
-        return structure
-    from pymatgen.core import Structure
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    if isinstance(structure, Structure):
-        return AseAtomsAdaptor.get_atoms(structure)
-    raise InputError(f"expected ase.Atoms or pymatgen Structure, got {type(structure).__name__}")
+    """``structure`` itself when it is an ase.Atoms (no copy on this hot path), else :func:`ssbkit.io.to_atoms`."""
+    return structure if isinstance(structure, Atoms) else to_atoms(structure)
 
 
 def check_coverage(structures: Sequence[Atoms] | Atoms, calculator: Calculator) -> None:

@@ -23,7 +23,8 @@ from ase import Atoms
 
 from ssbkit.errors import InputError, ModelError
 from ssbkit.io import atomic_write, read_structures
-from ssbkit.plotting import image_path, save_figure
+from ssbkit.logs import quiet_warnings
+from ssbkit.plotting import save_figure
 from ssbkit.results import Result, jsonable
 
 
@@ -140,7 +141,6 @@ def _plot_parity(parity: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
     """Save reference vs MACE energies (eV/atom) and forces (eV/Å), train and validation, as an image."""
     from matplotlib.figure import Figure
 
-    path = image_path(path)
     fig = Figure(figsize=(9, 4.2), layout="tight")
     axes = fig.subplots(1, 2)
     for ax, quantity, unit in [(axes[0], "energy", "eV/atom"), (axes[1], "forces", "eV/Å")]:
@@ -221,7 +221,8 @@ def fit_mace(
     configure_e3nn()
     from ase.io import write
 
-    with _contained_mace_logging(), preserved_environment(UNSAFE_LOAD_VARIABLE):  # mace-torch prints on import
+    with _contained_mace_logging(), quiet_warnings(), preserved_environment(UNSAFE_LOAD_VARIABLE):
+        # mace-torch prints and sets UNSAFE_LOAD_VARIABLE on import (e3nn then warns), as in mace_calculator
         from mace.cli.run_train import run
         from mace.tools import build_default_arg_parser
 
