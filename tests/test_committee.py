@@ -107,6 +107,7 @@ def test_neb_committee_equals_direct_runs_and_records_a_failure(tmp_path):
     assert result.stable_site == {"emt": "17-fold", "emt-asap": "17-fold"}
     codes = [c.code for c in result.caveats]
     assert CODE_QUALITATIVE not in codes
+    assert "mptrj-softening" not in codes  # EMT is not an MPtrj-trained potential
     assert CODE_MODEL_FAILED in codes and CODE_LOWER_BOUND in codes and "reference-difference" in codes
     assert (CODE_MODELS_DISAGREE in codes) == result.barrier.disagree
     assert result.difference_from_reference_eV == pytest.approx(result.barrier.mean - 0.70)

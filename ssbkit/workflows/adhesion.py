@@ -34,6 +34,7 @@ from ssbkit.settings import apply_overrides, setting, validate
 from ssbkit.workflows.committee import (
     CODE_MPTRJ_SOFTENING,
     CODE_REFERENCE,
+    CommitteeResult,
     CommitteeRun,
     CommitteeValue,
     ModelFailure,
@@ -130,6 +131,11 @@ def surface_area(atoms: Atoms) -> float:
     return float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
 
 
+def _surface_energy_J_m2(energy: float, n_atoms: int, bulk_energy_per_atom: float, area: float) -> float:
+    """gamma = (E - N e_bulk) / (2 A) in J/m² of a slab with two surfaces of area A (Å²); energies in eV."""
+    return (energy - n_atoms * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_IN_J_PER_M2
+
+
 @dataclass(frozen=True, kw_only=True)
 class AdhesionSettings:
     """How :func:`adhesion` and :func:`surface_energy` evaluate the slabs and bulks."""
@@ -194,7 +200,7 @@ def surface_energy(slab: Atoms, bulk: Atoms, calculator: Calculator, settings: A
     e_bulk = _bulk_energy_per_atom(bulk, calculator, settings)
     area = surface_area(slab)
     return SurfaceEnergyResult(
-        surface_energy_J_m2=(energy - len(slab) * e_bulk) / (2 * area) * EV_PER_A2_IN_J_PER_M2,
+        surface_energy_J_m2=_surface_energy_J_m2(energy, len(slab), e_bulk, area),
         slab_energy_eV=energy, bulk_energy_per_atom_eV=e_bulk, area_A2=area, n_atoms=len(slab),
         relaxed=settings.relax_positions, converged=converged, caveats=_model_caveats(calculator))
 
@@ -231,8 +237,8 @@ def adhesion(
         _check_stoichiometric(substrate, substrate_bulk, "substrate")
         e_film_bulk = _bulk_energy_per_atom(film_bulk, calculator, settings)
         e_sub_bulk = _bulk_energy_per_atom(substrate_bulk, calculator, settings)
-        gamma_film = (e_film - len(film) * e_film_bulk) / (2 * area) * EV_PER_A2_IN_J_PER_M2
-        gamma_substrate = (e_substrate - len(substrate) * e_sub_bulk) / (2 * area) * EV_PER_A2_IN_J_PER_M2
+        gamma_film = _surface_energy_J_m2(e_film, len(film), e_film_bulk, area)
+        gamma_substrate = _surface_energy_J_m2(e_substrate, len(substrate), e_sub_bulk, area)
         gamma_interface = gamma_film + gamma_substrate - work
     return AdhesionResult(
         work_of_adhesion_J_m2=work, interface_energy_J_m2=gamma_interface,
@@ -243,7 +249,7 @@ def adhesion(
 
 
 @dataclass
-class SurfaceEnergyCommitteeResult(Result):
+class SurfaceEnergyCommitteeResult(CommitteeResult):
     """One slab's surface energy (J/m²) from several models: per-model results, failed members, the
     ``CommitteeValue`` and caveats (spread, ``mptrj-softening``, ``reference-difference``)."""
 
@@ -254,14 +260,9 @@ class SurfaceEnergyCommitteeResult(Result):
     reference: ReferenceSurfaceEnergy | None = None
     caveats: list[Caveat] = field(default_factory=list)
 
-    @property
-    def complete(self) -> bool:
-        """True when every model finished."""
-        return not self.failures
-
 
 @dataclass
-class AdhesionCommitteeResult(Result):
+class AdhesionCommitteeResult(CommitteeResult):
     """One interface from several models: per-model results, failed members, a ``CommitteeValue`` (J/m²)
     for the work of adhesion, interface energy and film and substrate surface energies (the last three
     without models only when no bulks were given), the published film/substrate surface energies used,
@@ -277,11 +278,6 @@ class AdhesionCommitteeResult(Result):
     film_reference: ReferenceSurfaceEnergy | None = None
     substrate_reference: ReferenceSurfaceEnergy | None = None
     caveats: list[Caveat] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """True when every model finished."""
-        return not self.failures
 
 
 def _reference_caveat(value: CommitteeValue, reference: ReferenceSurfaceEnergy | None) -> list[Caveat]:

@@ -161,17 +161,23 @@ def spread_caveats(values: Sequence[CommitteeValue]) -> list[Caveat]:
     return caveats
 
 
-@dataclass
-class CommitteeRun(Result, Generic[R]):
-    """Per-model results of one calculation, and the members that failed (with their reasons)."""
+class CommitteeResult(Result):
+    """Mixin for committee results, dataclasses with a ``failures`` list of :class:`ModelFailure`."""
 
-    results: dict[str, R]
-    failures: list[ModelFailure] = field(default_factory=list)
+    failures: list[ModelFailure]
 
     @property
     def complete(self) -> bool:
         """True when every member finished."""
         return not self.failures
+
+
+@dataclass
+class CommitteeRun(CommitteeResult, Generic[R]):
+    """Per-model results of one calculation, and the members that failed (with their reasons)."""
+
+    results: dict[str, R]
+    failures: list[ModelFailure] = field(default_factory=list)
 
     def failure_caveats(self) -> list[Caveat]:
         """One ``model-failed`` caveat per failed member."""

@@ -19,6 +19,7 @@ from ssbkit.errors import InputError
 from ssbkit.potentials import predict
 from ssbkit.results import Caveat, Result
 from ssbkit.workflows.committee import (
+    CommitteeResult,
     CommitteeValue,
     ModelFailure,
     committee_value,
@@ -59,7 +60,7 @@ class ModelOutcome(Result):
 
 
 @dataclass
-class ComparisonResult(Result):
+class ComparisonResult(CommitteeResult):
     """Each finished model's outcome; the spread (max - min over finished models, None when none finished)
     of every compared quantity in its unit (see ``ModelOutcome``); committee values (keyed like ``spread``)
     for energies, a, b, c and volume; failed models; caveats."""
@@ -70,11 +71,6 @@ class ComparisonResult(Result):
     committee: dict[str, CommitteeValue] = field(default_factory=dict)
     failures: list[ModelFailure] = field(default_factory=list)
     caveats: list[Caveat] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """True when every model finished."""
-        return not self.failures
 
 
 def compare_models(atoms: Atoms, models: Sequence[str], load_calculator: Callable[[str], Calculator], *,

@@ -33,6 +33,7 @@ from ase.neighborlist import neighbor_list
 
 from ssbkit.errors import InputError
 from ssbkit.io import atomic_write
+from ssbkit.plotting import save_figure
 from ssbkit.results import Caveat, Result
 from ssbkit.settings import apply_overrides
 from ssbkit.workflows.md import (
@@ -408,14 +409,6 @@ def extrapolation_refusal(per_temperature: Sequence[TemperatureDiffusivity], min
     return "; ".join(reasons) or None
 
 
-def _save_figure(figure, path: Path) -> Path:
-    """Write a matplotlib Figure atomically (ssbkit.plotting.save_figure), creating its folder."""
-    from ssbkit.plotting import save_figure
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_figure(figure, path, dpi=150, bbox_inches="tight")
-
-
 def plot_msd(per_temperature: Sequence[TemperatureDiffusivity], path: str | Path, species: str = "Li") -> Path:
     """MSD (Å²) against lag time (ps) per temperature; region MSDs dashed/dotted. Returns the file."""
     from matplotlib.figure import Figure
@@ -431,7 +424,7 @@ def plot_msd(per_temperature: Sequence[TemperatureDiffusivity], path: str | Path
     axes.set_xlabel("lag time (ps)")
     axes.set_ylabel(f"{species} MSD (Å²)")
     axes.legend(loc="best", fontsize="small")
-    return _save_figure(figure, Path(path))
+    return save_figure(figure, path, bbox_inches="tight")
 
 
 def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: ArrheniusFit, path: str | Path) -> Path:
@@ -454,7 +447,7 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     axes.set_xlabel("1000/T (1/K)")
     axes.set_ylabel("D (cm²/s)")
     axes.legend(loc="best", fontsize="small")
-    return _save_figure(figure, Path(path))
+    return save_figure(figure, path, bbox_inches="tight")
 
 
 def _run_parameters(frames: Sequence[Atoms], path: str | Path) -> tuple[float, float, int]:
@@ -507,6 +500,7 @@ def diffusion_from_trajectories(
         caveats.append(Caveat(NO_EXTRAPOLATION, refusal))
     plots = {}
     if plot_directory is not None:
+        Path(plot_directory).mkdir(parents=True, exist_ok=True)
         plots["msd"] = plot_msd(per_temperature, Path(plot_directory) / "msd.png", species)
         if fit is not None:
             plots["arrhenius"] = plot_arrhenius(per_temperature, fit, Path(plot_directory) / "arrhenius.png")

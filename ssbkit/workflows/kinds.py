@@ -10,7 +10,7 @@ Adding a kind is a short adapter, as for ``react`` below::
         from ssbkit.interfaces.reactions import reaction_profile    # heavy imports inside the adapter
         settings = settings_from_mapping(ReactTaskSettings, parameters, "react task")
         return reaction_profile(inputs["reactant_a"], inputs["reactant_b"],
-                                _entry_source(asdict(settings), context), voltage=settings.voltage)
+                                _entry_source(settings, context), voltage=settings.voltage)
 
     register(TaskKind(
         "react", _react,
@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -224,12 +224,11 @@ def _singlepoint(inputs: dict[str, Any], parameters: dict[str, Any], calculator:
     )
 
 
-def _entry_source(parameters: dict[str, Any], context: TaskContext) -> Any:
-    """The entry source named in ``parameters`` (default mp), relative paths relative to the spec."""
+def _entry_source(settings: ThermoTaskSettings, context: TaskContext) -> Any:
+    """The entry source named in ``settings``, relative paths relative to the spec."""
     from ssbkit.interfaces.entries import SourceOptions, parse_source
 
-    return parse_source(str(parameters.get("source", "mp")),
-                        SourceOptions(offline=parameters.get("offline"), base_dir=context.spec_dir))
+    return parse_source(settings.source, SourceOptions(offline=settings.offline, base_dir=context.spec_dir))
 
 
 def _window(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
@@ -237,7 +236,7 @@ def _window(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calc
     from ssbkit.interfaces.stability import stability_window
 
     settings = settings_from_mapping(ThermoTaskSettings, parameters, "window task")
-    return stability_window(inputs["formula"], _entry_source(asdict(settings), context))
+    return stability_window(inputs["formula"], _entry_source(settings, context))
 
 
 def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
@@ -245,7 +244,7 @@ def _react(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calcu
     from ssbkit.interfaces.reactions import reaction_profile
 
     settings = settings_from_mapping(ReactTaskSettings, parameters, "react task")
-    return reaction_profile(inputs["reactant_a"], inputs["reactant_b"], _entry_source(asdict(settings), context),
+    return reaction_profile(inputs["reactant_a"], inputs["reactant_b"], _entry_source(settings, context),
                             voltage=settings.voltage)
 
 
@@ -255,7 +254,7 @@ def _screen(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calc
 
     settings = settings_from_mapping(ScreenTaskSettings, parameters, "screen task")
     return screen_candidates(list(settings.candidates), inputs["electrolyte"], inputs["electrode"],
-                             _entry_source(asdict(settings), context), voltage_range=settings.voltage_range)
+                             _entry_source(settings, context), voltage_range=settings.voltage_range)
 
 
 def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,

@@ -258,11 +258,6 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
     replica.production_frames += phase == PRODUCTION
 
 
-def check_temperatures(temperatures: Sequence[float]) -> list[float]:
-    """Temperatures (K) as floats; InputError unless there is at least one and all are finite and > 0."""
-    return list(MDSettings(temperatures=temperatures).temperatures)
-
-
 def run_replicas(
     replicas: Sequence[Atoms],
     temperatures: Sequence[float] | None,

@@ -49,7 +49,14 @@ from ssbkit.errors import CalculationError, DataError, InputError, ModelError
 from ssbkit.interfaces.entries import MP_ENERGIES, SourceOptions, entries_within
 from ssbkit.io import atomic_write, read_structures as read_structure_files, to_atoms, to_structure
 from ssbkit.results import Caveat, Result
-from ssbkit.workflows.committee import CommitteeValue, ModelFailure, committee_value, run_committee, spread_caveats
+from ssbkit.workflows.committee import (
+    CommitteeResult,
+    CommitteeValue,
+    ModelFailure,
+    committee_value,
+    run_committee,
+    spread_caveats,
+)
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -236,6 +243,7 @@ def entry_from_structure(
     add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
     relaxed = _relax_cached(structure, calculator, model, version, fmax, steps)
     formula = structure.composition.reduced_formula
+    digest = structure_hash(structure)
     entry = ComputedStructureEntry(
         relaxed["structure"], relaxed["energy"],
         parameters={"model": model, "model_version": version},
@@ -243,8 +251,8 @@ def entry_from_structure(
               "mp2020_corrections_added": add_corrections, "relax_steps": relaxed["steps"],
               "relax_fmax_eV_per_A": relaxed["fmax"],
               "volume_change": relaxed["structure"].volume / relaxed["initial_volume"] - 1,
-              "structure_hash": structure_hash(structure)},
-        entry_id=f"mlip-{model}-{name or formula}-{structure_hash(structure)[:8]}",
+              "structure_hash": digest},
+        entry_id=f"mlip-{model}-{name or formula}-{digest[:8]}",
     )
     if add_corrections:
         entry = _mp2020_corrected(entry)
@@ -289,7 +297,7 @@ class FormationEnergyRow(Result):
 
 
 @dataclass
-class FormationEnergyCommitteeResult(Result):
+class FormationEnergyCommitteeResult(CommitteeResult):
     """Formation energies of several structures from several models: one row per structure, the entries of
     ``entries_model`` (each with ``data["committee_formation_energy_per_atom"]``: eV/atom per model), the
     failed models and caveats (``models-disagree`` where a spread exceeds the threshold)."""
@@ -300,11 +308,6 @@ class FormationEnergyCommitteeResult(Result):
     rows: list[FormationEnergyRow]
     failures: list[ModelFailure] = field(default_factory=list)
     caveats: list[Caveat] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        """True when every model finished."""
-        return not self.failures
 
 
 def formation_energy_committee(

@@ -33,6 +33,10 @@ from ssbkit.workflows.relax import RelaxSettings, relax
 NEB_OPTIMIZERS = ("FIRE", "BFGS", "MDMin")  # class names in ase.optimize
 
 
+class HopMissingError(CalculationError):
+    """Both endpoints relaxed into one site: the hop does not exist for this model."""
+
+
 @dataclass
 class HopGeometry(Result):
     """The moving atom: index, element, relaxed start/end and saddle positions (Å), hop length (Å),
@@ -149,7 +153,7 @@ def neb(
     placed; an interior minimum deeper than ``minimum_depth`` (eV) splits the path into segments, and
     with ``resolve_minima`` each segment is re-run between relaxed minima (``segment_results``).
     Identical relaxed endpoints, or a moving atom whose relaxed endpoints lie within
-    ``same_site_distance`` (Å) of each other (both relaxed into one site), raise CalculationError;
+    ``same_site_distance`` (Å) of each other (both relaxed into one site: HopMissingError), raise CalculationError;
     everything else is reported in ``warnings``. ``result.settings`` records the settings (less
     ``endpoint_steps``, ``moving_index`` and ``resolve_minima``) with the NEB method and interpolation.
     With ``output_dir`` the path (``neb_path.extxyz``) and profile plot (``neb_profile.png``) are written.
@@ -186,8 +190,6 @@ def neb(
                        endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
                        settings=recorded | {"method": "improvedtangent", "interpolation": "idpp"},
                        n_model_calls=band.n_batches, warnings=warnings)
-    result.barrier = headline_barrier(result.energies, result.barrier_forward, result.energy_span,
-                                      settings.minimum_depth)
     if settings.resolve_minima and result.intermediate_minima:
         result.segment_results = neb_between_minima(result, calculator)
     if output_dir is not None:
@@ -318,8 +320,10 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
         saddle_position=images[saddle].positions[moving_index].copy(),
         hop_distance=float(np.linalg.norm(_mic_vector(start, end, moving_index))),
         initial_site_displacement=site_shift[0], final_site_displacement=site_shift[1])
-    return {"barrier_forward": e_max - float(energies[0]), "barrier_backward": e_max - float(energies[-1]),
-            "reaction_energy": float(energies[-1] - energies[0]), "energy_span": e_max - float(energies.min()),
+    barrier_forward, energy_span = e_max - float(energies[0]), e_max - float(energies.min())
+    return {"barrier_forward": barrier_forward, "barrier_backward": e_max - float(energies[-1]),
+            "reaction_energy": float(energies[-1] - energies[0]), "energy_span": energy_span,
+            "barrier": headline_barrier(energies, barrier_forward, energy_span, minimum_depth),
             "energies": energies, "reaction_coordinate": np.array(_fit(images).path), "saddle_index": saddle,
             "hop": hop, "intermediate_minima": minima, "segments": segments, "images": images}
 
@@ -384,7 +388,7 @@ def _check_distinct_endpoints(initial: Atoms, final: Atoms, start: Atoms, end: A
     placed = float(np.linalg.norm(_mic_vector(initial, final, index)))
     relaxed = float(np.linalg.norm(_mic_vector(start, end, index)))
     if relaxed < min(same_site_distance, 0.5 * placed):
-        raise CalculationError(
+        raise HopMissingError(
             f"both endpoints relaxed into the same site: atom {index} ({start[index].symbol}) was placed "
             f"{placed:.2f} Å apart and ends {relaxed:.2f} Å apart (same-site distance {same_site_distance} Å); "
             "the placed sites are not separate minima of this model, so this hop does not exist for it")

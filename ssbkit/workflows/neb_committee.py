@@ -19,19 +19,20 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ssbkit.interfaces.structures.sites import site_kind
-from ssbkit.results import Caveat, Result
+from ssbkit.results import Caveat
 from ssbkit.workflows.committee import (
-    CODE_MPTRJ_SOFTENING,
     CODE_REFERENCE,
-    MPTRJ_SOFTENING,
+    CommitteeResult,
     CommitteeValue,
     ModelFailure,
     committee_value,
+    mptrj_caveat,
     qualitative_caveat,
     run_committee,
     spread_caveats,
+    trained_on_mptrj,
 )
-from ssbkit.workflows.neb import NEBResult, neb
+from ssbkit.workflows.neb import HopMissingError, NEBResult, neb
 
 
 def lowest_site(result: NEBResult, host: Atoms) -> str:
@@ -45,7 +46,7 @@ def lowest_site(result: NEBResult, host: Atoms) -> str:
 
 
 @dataclass
-class NEBCommitteeResult(Result):
+class NEBCommitteeResult(CommitteeResult):
     """A hop computed with several models.
 
     ``barrier`` summarises each model's headline barrier (eV, ``NEBResult.barrier``), ``reaction_energy``
@@ -67,15 +68,6 @@ class NEBCommitteeResult(Result):
     difference_from_reference_eV: float | None = None
     caveats: list[Caveat] = field(default_factory=list)
     plot_file: Path | None = None
-
-    @property
-    def complete(self) -> bool:
-        """True when every model finished."""
-        return not self.failures
-
-
-def _hop_missing(failure: ModelFailure) -> bool:
-    return "relaxed into one site" in failure.reason or "does not exist" in failure.reason
 
 
 def neb_committee(
@@ -100,24 +92,36 @@ def neb_committee(
     options = dict(neb_options or {})
     base = Path(output_dir) if output_dir is not None else None
 
+    softened: list[str] = []  # members trained on MPtrj, whose barriers come out soft
+
     def calculate(model: str) -> NEBResult:
         out = base / model.replace(":", "_").replace("/", "_") if base is not None else None
-        return neb(initial, final, load_calculator(model), output_dir=out, model=model, **options)
+        calculator = load_calculator(model)
+        result = neb(initial, final, calculator, output_dir=out, model=model, **options)
+        if trained_on_mptrj(calculator):
+            softened.append(model)
+        return result
 
-    run = run_committee(list(models), calculate)
+    hop_missing: list[str] = []
+
+    def on_failure(model: str, error: Exception) -> None:
+        if isinstance(error, HopMissingError):
+            hop_missing.append(model)
+
+    run = run_committee(list(models), calculate, on_failure)
     results = run.results
     barrier = committee_value("barrier", "eV", {m: r.barrier for m, r in results.items()}, threshold)
     reaction = committee_value("reaction energy", "eV", {m: r.reaction_energy for m, r in results.items()},
                                threshold)
     sites = {m: lowest_site(r, initial) for m, r in results.items()}
-    exists = {m: True for m in results} | {f.model: False for f in run.failures if _hop_missing(f)}
+    exists = {m: True for m in results} | dict.fromkeys(hop_missing, False)
     caveats = run.failure_caveats() + spread_caveats([barrier, reaction])
     for question, answers in (("the stable site", sites),
                               ("whether the hop exists", {m: "yes" if e else "no" for m, e in exists.items()})):
         if (caveat := qualitative_caveat(question, answers)) is not None:
             caveats.append(caveat)
-    if results:
-        caveats.append(Caveat(CODE_MPTRJ_SOFTENING, MPTRJ_SOFTENING))
+    if softened:
+        caveats.append(mptrj_caveat(softened))
     difference = None
     if reference_barrier is not None and barrier.mean is not None:
         difference = barrier.mean - reference_barrier

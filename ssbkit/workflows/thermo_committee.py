@@ -17,8 +17,9 @@ from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import SourceOptions, parse_source
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
 from ssbkit.interfaces.stability import StabilityWindow, stability_window
-from ssbkit.results import Caveat, Result
+from ssbkit.results import Caveat
 from ssbkit.workflows.committee import (
+    CommitteeResult,
     CommitteeRun,
     CommitteeValue,
     ModelFailure,
@@ -60,7 +61,7 @@ def _run(models: Sequence[str], source: str, options: SourceOptions | None,
 
 
 @dataclass
-class WindowCommitteeResult(Result):
+class WindowCommitteeResult(CommitteeResult):
     """A stability window (V vs Li/Li+) per model and the committee's limits and E_hull (eV/atom)."""
 
     formula: str
@@ -95,7 +96,7 @@ def window_committee(formula: str, source: str, models: Sequence[str], options: 
 
 
 @dataclass
-class ReactionCommitteeResult(Result):
+class ReactionCommitteeResult(CommitteeResult):
     """A reaction profile per model and the committee's most negative reaction energy (eV/atom)."""
 
     reactants: list[str]
