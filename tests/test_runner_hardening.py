@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ssbkit.errors import InputError
 from ssbkit.workflows.runner import load_spec, spec_results
 
-from runner_helpers import ENV, store_rows, write_spec
+from runner_helpers import ENV, relaxation_spec, wait_for_states, write_spec
 
 SIX_RELAXATIONS = """
 tasks:
@@ -153,21 +153,10 @@ def test_run_dir_inside_the_spec_directory_or_the_current_directory_is_accepted(
 
 
 def test_pool_workers_die_with_a_killed_run(tmp_path):
-    tasks = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [4, 4, 4], rattle: 0.2, seed: {i}}}" for i in range(8))
-    path = write_spec(tmp_path, f"""
-batch_size: 1
-tasks:
-  - kind: relax
-    parameters: {{fmax: 1.0e-9, steps: 100000}}
-    product: {{atoms: [{tasks}]}}
-""")
+    path = relaxation_spec(tmp_path, 8, "{fmax: 1.0e-9, steps: 100000}", repeat=4, rattle=0.2)
     run = subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path), "--executor", "pool", "--workers", "2"],
                            env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # both workers hold a task
-        if [state for state, _, _ in store_rows(path).values()].count("running") == 2:
-            break
-        time.sleep(0.2)
+    wait_for_states(path, lambda states: states.count("running") == 2)  # both workers hold a task
     descendants = psutil.Process(run.pid).children(recursive=True)  # forkserver, workers, resource tracker
     assert len(descendants) >= 3, "the pool did not start its workers"
     run.send_signal(signal.SIGKILL)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from ase.calculators.emt import EMT
@@ -22,7 +21,7 @@ from ssbkit.workflows.relax import relax
 from ssbkit.workflows.runner import load_spec, run_spec, spec_results
 from ssbkit.workflows.runner.store import RunStore
 
-from runner_helpers import ENV, STRUCTURES, store_rows, write_spec
+from runner_helpers import ENV, STRUCTURES, relaxation_spec, store_rows, wait_for_states, write_spec
 
 
 @pytest.mark.parametrize("journal_mode", ["wal", "delete"])
@@ -76,22 +75,11 @@ tasks:
 
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path):
     # Six relaxations of a fraction of a second each: the kill lands after two have finished.
-    tasks = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [2, 2, 2], rattle: 0.1, seed: {i}}}" for i in range(6))
-    path = write_spec(tmp_path, f"""
-batch_size: 1
-tasks:
-  - kind: relax
-    parameters: {{fmax: 0.01}}
-    product: {{atoms: [{tasks}]}}
-""")
+    path = relaxation_spec(tmp_path, 6)
     process = subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path)], env=ENV, cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        states = [state for state, _, _ in store_rows(path).values()]
-        if states.count("done") >= 2 and "running" in states:  # kill while a task is held
-            break
-        time.sleep(0.05)
+    # kill while a task is held
+    wait_for_states(path, lambda states: states.count("done") >= 2 and "running" in states)
     process.send_signal(signal.SIGKILL)
     process.wait()
     at_kill = store_rows(path)
@@ -115,14 +103,7 @@ tasks:
 
 
 def test_four_processes_share_one_store(tmp_path):
-    seeds = ", ".join(f"{{bulk: Cu, cubic: true, repeat: [2, 2, 2], rattle: 0.1, seed: {i}}}" for i in range(8))
-    path = write_spec(tmp_path, f"""
-batch_size: 1
-tasks:
-  - kind: relax
-    parameters: {{fmax: 0.01}}
-    product: {{atoms: [{seeds}]}}
-""")
+    path = relaxation_spec(tmp_path, 8)
     processes = [subprocess.Popen([sys.executable, "-m", "ssbkit", "run", str(path), "--json"], env=ENV,
                                   cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for _ in range(4)]

@@ -5,13 +5,14 @@ from typing import Any
 import typer
 
 from ssbkit.cli.types import (
-    TrustModel,
     Committee,
     Device,
     JsonOutput,
     Models,
+    TrustModel,
     emit_json,
     print_caveats,
+    print_committee,
     print_table,
     read_atoms,
     settings_options,
@@ -25,7 +26,8 @@ def _or_dash(value: float | None) -> float | str:
 
 @settings_options(AdhesionSettings)
 def adhesion(
-    interface: str = typer.Argument(..., help="Interface extxyz with an interface_part array (ssbkit build interface)."),
+    interface: str = typer.Argument(..., help="Interface extxyz with an interface_part array "
+                                              "(ssbkit build interface)."),
     models: Models = ["chgnet"],
     committee: Committee = None,
     device: Device = "auto",
@@ -97,9 +99,6 @@ def _print_adhesion(title: str, result: Any) -> None:
 
 def _print_committee(run: Any) -> None:
     values = [run.work_of_adhesion, run.interface_energy, run.film_surface_energy, run.substrate_surface_energy]
-    rows = [[value.quantity, value.summary()] for value in values if value.n_models]
-    rows += [[f"published {label}", f"{ref.low_J_m2:g}-{ref.high_J_m2:g} J/m² ({ref.label})"]
-             for label, ref in (("film", run.film_reference), ("substrate", run.substrate_reference)) if ref]
-    rows += [[f"failed: {failure.model}", failure.reason] for failure in run.failures]
-    print_table("Committee", ["quantity", "value"], rows)
-    print_caveats(run.caveats)
+    published = [[f"published {label}", f"{ref.low_J_m2:g}-{ref.high_J_m2:g} J/m² ({ref.label})"]
+                 for label, ref in (("film", run.film_reference), ("substrate", run.substrate_reference)) if ref]
+    print_committee([value for value in values if value.n_models], run.failures, run.caveats, published)

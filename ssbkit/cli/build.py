@@ -5,21 +5,13 @@ from typing import Annotated, Any
 
 import typer
 
-from ssbkit.cli.types import JsonOutput, Output, command_group, emit_json, print_table
+from ssbkit.cli.types import JsonOutput, Output, checked_output, command_group, emit_json, print_table
 from ssbkit.interfaces.structures.slabs import MAX_ATOMS
 
 app = command_group("Build slabs, interfaces, grain boundaries and Li sites.")
 
 MaxAtoms = Annotated[int, typer.Option("--max-atoms", help="Refuse to build a structure estimated to hold more "
                                                             "atoms (counted before primitive reduction).")]
-
-
-def _check_output(output: str | Path | None) -> None:
-    """Refuse an output file in a missing directory before anything is built (ssbkit.io.check_output_path)."""
-    from ssbkit.io import check_output_path
-
-    if output:
-        check_output_path(output)
 
 
 def _summary(result: Any, drop: tuple[str, ...] = ("atoms", "start", "end")) -> dict:
@@ -48,7 +40,6 @@ def slab(
     from ssbkit.interfaces.structures.bulk import load_bulk, write_structures
     from ssbkit.interfaces.structures.slabs import slab_terminations
 
-    _check_output(output)
     terms = slab_terminations(load_bulk(bulk), miller, layers=layers, thickness_A=thickness, vacuum_A=vacuum,
                               symmetric=symmetric, fix_bottom_layers=fix_bottom, max_atoms=max_atoms)
     if not 0 <= termination < len(terms):
@@ -89,7 +80,6 @@ def interface(
     from ssbkit.interfaces.structures.heterointerfaces import build_interface, find_matches
     from ssbkit.results import jsonable
 
-    _check_output(output)
     film_bulk, substrate_bulk = load_bulk(film), load_bulk(substrate)
     search = find_matches(film_bulk, substrate_bulk, film_miller, substrate_miller, max_area=max_area,
                           max_strain=max_strain, film_layers=film_layers, substrate_layers=substrate_layers,
@@ -129,7 +119,6 @@ def grain_boundary(
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.slabs import parse_miller
 
-    _check_output(output)
     result = build_grain_boundary(load_bulk(bulk, cubic=True), sigma, parse_miller(axis),
                                   parse_miller(plane) if plane else None, angle_deg=angle, expand_times=expand,
                                   min_distance_A=min_distance)
@@ -162,7 +151,6 @@ def sites(
     from ssbkit.interfaces.structures.sites import interstitial_sites, migration_hops, vacancy_sites
     from ssbkit.results import jsonable
 
-    _check_output(output)
     atoms = load_bulk(structure)
     if mechanism == "interstitial":
         found = interstitial_sites(atoms, species=species)
@@ -196,7 +184,8 @@ def sites(
 @app.command("reference")
 def reference(
     name: str = typer.Argument(..., help="Library name, e.g. Li6PS5Cl (see `ssbkit build references`)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output file: .cif, .vasp/POSCAR, .json or .extxyz."),
+    output: Path = typer.Option(..., "-o", "--output", callback=checked_output,
+                                help="Output file: .cif, .vasp/POSCAR, .json or .extxyz."),
     disordered: bool = typer.Option(False, "--disordered", help="Keep partial occupancies (CIF/JSON only)."),
     primitive: bool = typer.Option(False, "--primitive", help="Write the primitive cell."),
     json_output: JsonOutput = False,
@@ -208,7 +197,6 @@ def reference(
         write_structure,
     )
 
-    _check_output(output)
     info = reference_structure_info(name)
     structure = load_reference_structure(name, ordered=not disordered)
     if primitive:

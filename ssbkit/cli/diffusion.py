@@ -5,10 +5,10 @@ from pathlib import Path
 import typer
 
 from ssbkit.cli.types import (
-    TrustModel,
     Device,
     JsonOutput,
     Model,
+    TrustModel,
     command_group,
     emit_json,
     print_caveats,

@@ -11,6 +11,7 @@ from ssbkit.cli.types import (
     JsonOutput,
     Models,
     TrustModel,
+    checked_output,
     command_group,
     emit_json,
     print_caveats,
@@ -46,7 +47,8 @@ def prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical systems, e.
 @app.command("from-structures")
 def from_structures(
     files: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, pymatgen JSON) or folders."),
-    output: Path = typer.Option(..., "-o", "--output", help="Entries file to write (.json or .json.gz)."),
+    output: Path = typer.Option(..., "-o", "--output", callback=checked_output,
+                                help="Entries file to write (.json or .json.gz)."),
     models: Models = ["chgnet"],
     committee: Committee = None,
     entries_model: str | None = typer.Option(None, "--entries-model",
@@ -73,7 +75,6 @@ def from_structures(
     import sys
 
     from ssbkit.interfaces.entries import save_entries
-    from ssbkit.io import check_output_path
     from ssbkit.potentials import load
     from ssbkit.workflows.committee import committee_models
     from ssbkit.workflows.ml_entries import (
@@ -83,7 +84,6 @@ def from_structures(
         read_structures,
     )
 
-    check_output_path(output)
     names = committee_models(committee if committee is not None else models, functional="PBE/PBE+U")
     named = [pair for path in files for pair in read_structures(path)]
     structures, labels = [s for _, s in named], [n for n, _ in named]

@@ -5,14 +5,14 @@ from typing import Any
 import typer
 
 from ssbkit.cli.types import (
-    TrustModel,
     Device,
     JsonOutput,
     Model,
     Models,
+    TrustModel,
     command_group,
     emit_json,
-    print_caveats,
+    print_committee,
     print_table,
     read_atoms,
     settings_options,
@@ -64,8 +64,8 @@ def run(
     from ssbkit.workflows.neb import neb
 
     start, end = read_atoms(initial), read_atoms(final)
-    result = neb(start, end, load(model, device=device, task="neb", trust_model=trust_model), settings, output_dir=output, model=model,
-                 progress=sys.stderr.isatty() and not json_output)
+    result = neb(start, end, load(model, device=device, task="neb", trust_model=trust_model), settings,
+                 output_dir=output, model=model, progress=sys.stderr.isatty() and not json_output)
     if json_output:
         emit_json(result)
     else:
@@ -132,12 +132,9 @@ def study(
 
 def _print_committee(result: Any) -> None:
     sites = ", ".join(f"{model}: {site}" for model, site in result.stable_site.items())
-    rows = [["barrier", result.barrier.summary()], ["reaction energy", result.reaction_energy.summary()],
-            ["lowest site on the path", sites or "n/a"]]
+    rows = [["lowest site on the path", sites or "n/a"]]
     if result.reference_barrier_eV is not None:
         rows.append(["published", f"{result.reference_barrier_eV:.3f} eV ({result.reference_source})"])
-    rows += [[f"failed: {failure.model}", failure.reason] for failure in result.failures]
-    print_table("Committee", ["quantity", "value"], rows)
-    print_caveats(result.caveats)
+    print_committee([result.barrier, result.reaction_energy], result.failures, result.caveats, rows)
     if result.plot_file:
         typer.echo(f"profiles: {result.plot_file}")

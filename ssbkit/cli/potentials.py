@@ -13,7 +13,7 @@ from ssbkit.cli.types import (
     TrustModel,
     command_group,
     emit_json,
-    print_caveats,
+    print_committee,
     print_table,
     read_atoms,
 )
@@ -116,10 +116,7 @@ def _print_comparison(result: Any) -> None:
     print_table(f"{result.formula}: input E, max force; relaxed E, lattice", [
         "model", "E (eV/atom)", "max F (eV/Å)", "relaxed E (eV/atom)", "a (Å)", "b (Å)", "c (Å)",
         "V (Å³/atom)", "converged"], rows)
-    rows = [[value.quantity, value.summary()] for value in result.committee.values()]
-    rows += [[f"failed: {failure.model}", failure.reason] for failure in result.failures]
-    print_table("Committee", ["quantity", "value"], rows)
-    print_caveats(result.caveats)
+    print_committee(result.committee.values(), result.failures, result.caveats)
 
 
 @app.command("fit")

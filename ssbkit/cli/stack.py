@@ -85,11 +85,10 @@ def stack(layers: list[str] = typer.Argument(None, help="Layer formulas, anode f
     Li-open one where a layer conducts electrons (a metal, or --carbon-at). Each layer's window is checked
     against the potentials it sees. --csv writes one row per interface; --plot draws the stack.
     """
-    from ssbkit.cli.thermo import _entry_source, _outputs, _voltage_range
+    from ssbkit.cli.thermo import _entry_source, _voltage_range
     from ssbkit.errors import InputError
     from ssbkit.interfaces.stacks import plot_stack, stack_report, write_csv
 
-    _outputs(csv_path, plot)
     document = _read_stack_file(stack_file) if stack_file is not None else {}
     layers = layers or document.get("layers") or []
     if len(layers) < 2:

@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from ssbkit.cli.types import (Committee, Csv, JsonOutput, Offline, Plot, Source, emit_json, print_caveats,
-                               print_note, print_table)
+                               print_committee, print_note, print_table)
 
 MODELS = typer.Option([], "--model", "-m", help="With an mlip: source: relax its structures with this model; "
                                                 "repeat for a committee (each model's result and the spread).")
@@ -24,12 +24,6 @@ def _committee(models: list[str], committee: str | None, plot: Path | None) -> l
     return names
 
 
-def _print_committee(values: list, failures: list, caveats: list) -> None:
-    print_table("Committee", ["quantity", "value"],
-                [[v.quantity, v.summary()] for v in values] + [[f"failed: {f.model}", f.reason] for f in failures])
-    print_caveats(caveats)
-
-
 def _entry_source(spec: str, offline: bool):
     """The entry source of a --source spec; --offline forces the cache for mp."""
     import ssbkit.workflows  # noqa: F401  (registers the mlip: source)
@@ -40,15 +34,6 @@ def _entry_source(spec: str, offline: bool):
 
 def _fmt_voltage(value: float) -> str:
     return "none (no Li to release)" if value == float("inf") else f"{value:.3f}"
-
-
-def _outputs(*paths: Path | None) -> None:
-    """Check every output file the user named before anything is computed (ssbkit.io.check_output_path)."""
-    from ssbkit.io import check_output_path
-
-    for path in paths:
-        if path is not None:
-            check_output_path(path)
 
 
 def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
@@ -65,7 +50,6 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
     """
     from ssbkit.interfaces.stability import plot_window, stability_window
 
-    _outputs(plot)
     names = _committee(models, committee, plot)
     if len(names) > 1:
         from ssbkit.interfaces.entries import SourceOptions
@@ -78,8 +62,8 @@ def window(formula: str = typer.Argument(..., help="Formula, e.g. Li3PS4."),
         else:
             for model, one in report.windows.items():
                 typer.echo(f"{model}: {one.reduction_limit_V:.3f} - {_fmt_voltage(one.oxidation_limit_V)} V vs Li/Li+")
-            _print_committee([report.reduction_limit_V, report.oxidation_limit_V,
-                              report.energy_above_hull_eV_per_atom], report.failures, report.caveats)
+            print_committee([report.reduction_limit_V, report.oxidation_limit_V,
+                             report.energy_above_hull_eV_per_atom], report.failures, report.caveats)
         if report.failures:
             raise typer.Exit(1)
         return
@@ -119,7 +103,6 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
     """
     from ssbkit.interfaces.reactions import plot_reaction, reaction_profile
 
-    _outputs(plot)
     names = _committee(models, committee, plot)
     if len(names) > 1:
         from ssbkit.interfaces.entries import SourceOptions
@@ -133,7 +116,7 @@ def react(reactant_a: str = typer.Argument(..., help="First reactant formula (x 
             for model, one in report.profiles.items():
                 typer.echo(f"{model}: min {one.min_reaction_energy_eV_per_atom:.4f} eV/atom at x = "
                            f"{one.mixing_ratio:.4f}: {one.reaction}")
-            _print_committee([report.min_reaction_energy_eV_per_atom], report.failures, report.caveats)
+            print_committee([report.min_reaction_energy_eV_per_atom], report.failures, report.caveats)
         if report.failures:
             raise typer.Exit(1)
         return
@@ -185,7 +168,6 @@ def screen(electrolyte: str = typer.Option(..., "--electrolyte", help="Electroly
     from ssbkit.errors import InputError
     from ssbkit.interfaces.screening import plot_screening, read_candidates, screen_candidates, write_csv
 
-    _outputs(csv_path, plot)
     formulas = [f.strip() for f in (candidates or "").split(",") if f.strip()]
     if candidates_file is not None:
         formulas += read_candidates(candidates_file)

@@ -1,7 +1,8 @@
 """Shared pieces of the ``ssbkit`` command: the error-handling group, output helpers, option types declared once,
 the CLI's one way to read a structure, and ``settings_options`` to turn a settings dataclass into options.
 
-Only light imports at module level: every ``--help`` builds all commands, so physics is imported inside commands.
+Only light imports at module level: a command's ``--help`` builds every command of its module, so physics is
+imported inside commands.
 """
 
 import dataclasses
@@ -123,6 +124,16 @@ def print_caveats(caveats: Iterable[Any], context: str = "") -> None:
         typer.echo(f"warning [{caveat.code}]{where}: {caveat.message}", err=True)
 
 
+def print_committee(values: Iterable[Any], failures: Iterable[Any], caveats: Iterable[Any],
+                    extra_rows: Iterable[list[Any]] = ()) -> None:
+    """Print the committee table (each CommitteeValue's mean ± standard deviation, then ``extra_rows``, then
+    each failed model with its reason) and the caveats on stderr."""
+    print_table("Committee", ["quantity", "value"],
+                [[value.quantity, value.summary()] for value in values] + list(extra_rows)
+                + [[f"failed: {failure.model}", failure.reason] for failure in failures])
+    print_caveats(caveats)
+
+
 def read_atoms(path: str | Path) -> Any:
     """One structure (ase.Atoms): the last frame of PATH, or frame i of ``PATH@i``; any format ASE reads, or
     pymatgen Structure JSON. InputError for a missing or unreadable file."""
@@ -143,7 +154,16 @@ Source = Annotated[str, typer.Option(
          "mlip:[MODEL:]PATH (structures relaxed with an ML potential).")]
 Offline = Annotated[bool, typer.Option(
     "--offline", help="Never touch the network: mp entries come from the cache only (also SSBKIT_OFFLINE=1).")]
-Output = Annotated[str | None, typer.Option("-o", "--output", help="Write the structure to this .extxyz or .cif file.")]
+
+
+def checked_output(path: str | Path | None) -> str | Path | None:
+    """Option callback for an output file: refuse a missing directory when the options are parsed, before
+    anything is computed (ssbkit.io.check_output_path); the value is passed on as given."""
+    from ssbkit.io import check_output_path
+
+    if path:
+        check_output_path(path)
+    return path
 
 
 def _image_path(path: Path | None) -> Path | None:
@@ -154,16 +174,11 @@ def _image_path(path: Path | None) -> Path | None:
     return None if path is None else check_output_path(image_path(path))
 
 
-def _output_path(path: Path | None) -> Path | None:
-    """Check that an output file's directory exists when the options are parsed."""
-    from ssbkit.io import check_output_path
-
-    return None if path is None else check_output_path(path)
-
-
+Output = Annotated[str | None, typer.Option("-o", "--output", callback=checked_output,
+                                            help="Write the structure to this .extxyz or .cif file.")]
 Plot = Annotated[Path | None, typer.Option("--plot", callback=_image_path,
                                            help="Save the plot to this image file (.png, .pdf, .svg).")]
-Csv = Annotated[Path | None, typer.Option("--csv", callback=_output_path,
+Csv = Annotated[Path | None, typer.Option("--csv", callback=checked_output,
                                           help="Also write the table as CSV to this file.")]
 
 

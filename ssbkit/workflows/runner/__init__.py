@@ -10,15 +10,13 @@ Task kinds live in ``ssbkit.workflows.kinds``; the runner itself knows nothing o
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ssbkit.errors import InputError
-from ssbkit.io import atomic_write
+from ssbkit.io import atomic_write, csv_text
 from ssbkit.results import Result
 from ssbkit.workflows.runner.executors import (
     EXECUTORS,
@@ -161,12 +159,7 @@ def results_table(spec: Spec) -> tuple[list[str], list[list[Any]]]:
 
 def results_csv(spec: Spec) -> str:
     """The results table as CSV text."""
-    columns, rows = results_table(spec)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(*results_table(spec))
 
 
 def write_slurm_script(spec: Spec, retries: int | None = None) -> tuple[str, int]:

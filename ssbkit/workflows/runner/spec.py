@@ -56,8 +56,8 @@ from ssbkit.workflows.kinds import TaskKind, get_kind, model_version
 
 IGNORED_ARRAYS = {"numbers", "positions", "spacegroup_kinds"}  # the last: CIF-reader bookkeeping
 POSITION_DECIMALS = 4  # Å: below physical relevance, above float noise from file round trips
-TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "trust_model", "structures", "tasks", "slurm", "dask",
-                  "store", "name"}
+TOP_LEVEL_KEYS = {"model", "device", "run_dir", "batch_size", "retries", "trust_model", "structures", "tasks",
+                  "slurm", "dask", "store", "name"}
 TEMPLATE_KEYS = {"kind", "model", "inputs", "parameters", "product", "zip"}
 BULK_KEYS = {"crystalstructure", "a", "b", "c", "alpha", "covera", "u", "orthorhombic", "cubic"}
 MODIFIER_KEYS = {"repeat", "rattle", "seed"}
@@ -101,8 +101,8 @@ class Spec:
 
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """How a spec's tasks are executed: the top-level ``batch_size`` and ``retries`` and the ``store``
-    section's ``journal_mode`` and ``lease_s``."""
+    """How a spec's tasks are executed: the top-level ``batch_size``, ``retries`` and ``trust_model`` and the
+    ``store`` section's ``journal_mode`` and ``lease_s``."""
 
     batch_size: int | None = setting(None, help="Same-kind tasks sharing batched model calls (default: 32 on "
                                      "a GPU, 1 on CPU).", minimum=1)
@@ -269,7 +269,7 @@ def _check_parameters(kind: TaskKind, parameters: dict[str, Any], position: str)
 
 
 def _run_settings(document: dict[str, Any], where: str) -> RunSettings:
-    """The spec's execution settings (top-level batch_size and retries, the store section)."""
+    """The spec's execution settings (top-level batch_size, retries and trust_model, the store section)."""
     store = document.get("store") or {}
     if not isinstance(store, dict) or set(store) - {"journal_mode", "lease_s"}:
         raise InputError(f"{where}: 'store' takes journal_mode (wal | delete) and lease_s (seconds)")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ssbkit.errors import DataError
+from ssbkit.io import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -386,5 +387,5 @@ def export_store(path: str | Path, destination: str | Path) -> tuple[int, list[s
             skipped += problems
         else:
             intact.append(row)
-    Path(destination).write_text("".join(json.dumps(row) + "\n" for row in intact))
+    atomic_write(destination, "".join(json.dumps(row) + "\n" for row in intact))
     return len(intact), skipped
