@@ -220,3 +220,49 @@ def references(json_output: JsonOutput = False) -> None:
         return
     print_table("Reference structures", ["name", "category", "space group", "ordering", "source"],
                 [[i.name, i.category, i.space_group, "Ewald" if i.disordered else "-", i.source] for i in infos])
+
+
+@app.command("ensemble")
+def ensemble(
+    parent: str = typer.Argument(..., help="Disordered parent: library name (LLZTO, Al-LLZO, Ga-LLZO, "
+                                           "Li6PS5Cl-disordered, ...) or a CIF with partial occupancies."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output directory: one extxyz per configuration "
+                                                             "and ensemble.json."),
+    supercell: str = typer.Option("1,1,1", help="Repeats of the parent cell, e.g. 1,1,1 or 2,1,1."),
+    configurations: int = typer.Option(4, "--configurations", "-n", help="Number of distinct configurations."),
+    method: str = typer.Option("ewald", help="ewald (low Ewald energy) or sqs (special quasirandom, icet)."),
+    seed: int = typer.Option(0, help="Random seed (same seed, same members)."),
+    exclusion: float = typer.Option(2.0, help="No two atoms on partially occupied sites closer than this (Å)."),
+    sweeps: int = typer.Option(20, help="Monte Carlo swap attempts per variable site, per member."),
+    json_output: JsonOutput = False,
+) -> None:
+    """Ordered configurations of a disordered parent: exact composition, neutral, exclusion rule obeyed."""
+    import sys
+
+    from ssbkit.errors import InputError
+    from ssbkit.interfaces.structures.ensembles import (
+        EnsembleSettings,
+        build_ensemble,
+        load_parent,
+        write_ensemble,
+    )
+
+    try:
+        repeats = tuple(int(part) for part in supercell.replace("x", ",").split(","))
+    except ValueError:
+        raise InputError(f"--supercell takes three integers such as 1,1,1, not {supercell!r}") from None
+    settings = EnsembleSettings(method=method, seed=seed, exclusion_distance_A=exclusion, sweeps=sweeps)
+    name = None if Path(parent).is_file() else parent
+    result = build_ensemble(load_parent(parent), repeats, configurations, settings, name=name,
+                            progress=not json_output and sys.stderr.isatty())
+    files = write_ensemble(result, output)
+    if json_output:
+        emit_json({"output": str(output), "files": [str(f) for f in files], **result.summary()})
+        return
+    print_table(f"{result.name}: {len(result.members)} {result.method} configurations of {result.formula} "
+                f"({result.n_atoms} atoms)", ["configuration", "Ewald eV", "ΔE meV/atom", "SQS score", "min dist Å"],
+                [[m.configuration, m.ewald_energy_eV,
+                  (m.ewald_energy_eV - min(x.ewald_energy_eV for x in result.members)) / result.n_atoms * 1000,
+                  m.sqs_score, m.min_distance_A] for m in result.members])
+    typer.echo(f"exclusion: {result.exclusion_rule}")
+    typer.echo(f"wrote {len(files)} files to {output}")

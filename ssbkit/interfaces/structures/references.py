@@ -9,7 +9,9 @@ Partially occupied sites (argyrodite Li on 48h, LGPS Li and Ge/P) are resolved b
 the formal oxidation states of the entry decorate the disordered cell (primitive or conventional, as
 the entry says), pymatgen's ``OrderDisorderedStructureTransformation`` enumerates the orderings
 that fill it with whole atoms, and the one with the lowest Ewald (point-charge) energy is returned;
-among degenerate orderings the first one pymatgen ranks is kept, so the result is reproducible.
+among degenerate orderings the first one pymatgen ranks is kept, so the result is reproducible. Entries whose
+ordering names the ensemble builder (doped garnets, anion-disordered argyrodite) load as the lowest-Ewald
+member of a seeded ensemble (:mod:`ssbkit.interfaces.structures.ensembles`, exclusion rule included).
 Relax an ordered cell before computing anything from it.
 """
 
@@ -153,7 +155,7 @@ def _info(record: dict[str, Any]) -> ReferenceStructureInfo:
 
 def _ordering_text(ordering: dict[str, str]) -> str:
     if "method" in ordering:
-        return ordering["method"]
+        return f"{ordering['method']}. {ordering.get('note', '')}".strip().rstrip(".")
     return f"Ewald ranking in the {ordering['supercell']} cell. {ordering.get('note', '')}".strip()
 
 
@@ -185,6 +187,11 @@ def _built(name: str, ordered: bool) -> Structure:
     structure = structure_from_wyckoff(record["space_group"], record["lattice"], record["sites"])
     if not ordered or structure.is_ordered:
         return structure
+    if record.get("ordering", {}).get("ensemble"):  # garnets and anion-disordered argyrodite
+        from ssbkit.interfaces.structures.ensembles import build_ensemble
+
+        structure.add_oxidation_state_by_element(record["oxidation_states"])
+        return build_ensemble(structure, (1, 1, 1), 1, name=name).members[0].structure
     if record.get("ordering", {}).get("supercell") == "primitive":
         structure = structure.get_primitive_structure()
     return order_by_ewald(structure, record["oxidation_states"])
