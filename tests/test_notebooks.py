@@ -139,3 +139,21 @@ def test_llzo_grain_boundary_notebook(tmp_path, monkeypatch):
     for row in rows:
         assert all(float(row[column]) > 0 for column in row if column.startswith("D "))
     assert_images(out, ["arrhenius_regions.png", "bicrystal/msd.png", "bulk/arrhenius.png"])
+
+
+@pytest.mark.slow
+def test_cell_stacks_notebook(tmp_path, monkeypatch):
+    """Slow: CHGNet relaxes five library phases, tetragonal LLZO (192 atoms) among them (minutes on CPU). The
+    checks are the sentences of the notebook: Cu | Li6PS5Cl corrodes into a not-passivating interphase, and
+    carbon in the cathode makes the electrolyte | cathode interface a triple-phase boundary whose Li-open
+    reaction at 4.3 V releases more than the chemical one."""
+    execute("05_cell_stacks", tmp_path, monkeypatch)
+    out = tmp_path / "cell_stacks"
+    bare = read_csv(out / "anode_free_bare.csv")
+    assert bare[0]["closed_interphase"] == "not-passivating" and "Cu3P" in bare[0]["closed_products"]
+    interlayers = read_csv(out / "anode_free_interlayers.csv")
+    assert [float(row["closed_eV_per_atom"]) for row in interlayers[:2]] == [0.0, 0.0]  # Cu | W, W | Mg
+    plain, carbon = read_csv(out / "cathode_without_carbon.csv")[1], read_csv(out / "cathode_with_carbon.csv")[1]
+    assert plain["implied"] == "closed" and carbon["implied"] == "Li-open" and carbon["triple_phase_boundary"] == "True"
+    assert float(carbon["li_open_eV_per_atom"]) < float(carbon["closed_eV_per_atom"]) < 0
+    assert_images(out, ["anode_free_bare.png", "anode_free_interlayers.png", "cathode_with_carbon.png"])

@@ -23,25 +23,34 @@ app = command_group("Entry sources: fill the offline cache, make entries from st
 
 @app.command("prefetch")
 def prefetch(chemsys: list[str] = typer.Argument(..., help="Chemical systems, e.g. Li-P-S-Cl Li-Co-O."),
+             band_gaps: bool = typer.Option(False, "--band-gaps",
+                                            help="Also cache the MP band gaps of every material in these systems "
+                                                 "(for ssbkit stack offline)."),
              json_output: JsonOutput = False) -> None:
     """Download MP entries for chemical systems (and their subsystems) into the cache, for offline runs."""
     import sys
 
     from tqdm import tqdm
 
+    from ssbkit.interfaces.band_gaps import MPBandGaps
     from ssbkit.interfaces.entries import MPSource, parse_chemsys
 
     systems = [parse_chemsys(text) for text in chemsys]
     mp = MPSource(offline=False)
+    gaps = MPBandGaps(offline=False) if band_gaps else None
     rows = []
     for elements in tqdm(systems, desc="prefetch", unit="chemsys", disable=json_output or not sys.stderr.isatty()):
         entries = mp.fetch(elements)
         rows.append({"chemsys": "-".join(elements), "entries": len(entries), "path": str(mp.cache_path(elements))})
+        if gaps is not None:
+            rows[-1]["band_gaps"] = len(gaps.fetch_chemsys(elements))
     if json_output:
         emit_json({"cache_dir": str(mp.cache_root), "systems": rows})
         return
-    print_table(f"MP entries cached in {mp.cache_root}", ["chemsys", "entries", "file"],
-                [[r["chemsys"], r["entries"], r["path"]] for r in rows])
+    print_table(f"MP entries cached in {mp.cache_root}", ["chemsys", "entries", "file"]
+                + (["band gaps"] if gaps is not None else []),
+                [[r["chemsys"], r["entries"], r["path"]] + ([r["band_gaps"]] if gaps is not None else [])
+                 for r in rows])
 
 
 @app.command("from-structures")

@@ -7,7 +7,7 @@ import typer
 from ssbkit.cli.types import Csv, JsonOutput, Offline, Plot, emit_json, print_caveats, print_note, print_table
 
 STACK_FILE_KEYS = ("layers", "anode_potential_V", "cathode_potential_V", "layer_potentials_V", "operating_window_V",
-                   "additives", "source", "properties")
+                   "additives", "source", "properties", "mp_band_gaps")
 
 
 def _index_value(text: str, option: str) -> tuple[int, str]:
@@ -74,6 +74,10 @@ def stack(layers: list[str] = typer.Argument(None, help="Layer formulas, anode f
           properties: Path | None = typer.Option(None, "--properties",
                                                  help="JSON file of product band gaps and Li conduction, same keys "
                                                       "as ssbkit/data/interphase_properties.json."),
+          mp_band_gaps: bool | None = typer.Option(
+              None, "--mp-band-gaps/--no-mp-band-gaps",
+              help="Look up band gaps the product table lacks at the Materials Project (cached; offline or "
+                   "without MP_API_KEY only the cache; default on)."),
           source: str | None = typer.Option(None, "--source", "-s",
                                             help="Entry source(s), comma-separated: mp, experimental, file:PATH, "
                                                  "mlip:[MODEL:]PATH (default mp)."),
@@ -87,6 +91,7 @@ def stack(layers: list[str] = typer.Argument(None, help="Layer formulas, anode f
     """
     from ssbkit.cli.thermo import _entry_source, _voltage_range
     from ssbkit.errors import InputError
+    from ssbkit.interfaces.band_gaps import MPBandGaps
     from ssbkit.interfaces.stacks import plot_stack, stack_report, write_csv
 
     document = _read_stack_file(stack_file) if stack_file is not None else {}
@@ -101,12 +106,16 @@ def stack(layers: list[str] = typer.Argument(None, help="Layer formulas, anode f
     properties = properties if properties is not None else document.get("properties")
     if properties is not None and stack_file is not None and not Path(properties).is_absolute():
         properties = stack_file.parent / properties
+    use_mp = mp_band_gaps if mp_band_gaps is not None else document.get("mp_band_gaps", True)
+    if not isinstance(use_mp, bool):
+        raise InputError(f"stack file {stack_file}: 'mp_band_gaps' must be true or false, got {use_mp!r}")
     report = stack_report(
         layers, _entry_source(source or document.get("source") or "mp", offline),
         anode_potential_V=anode_potential if anode_potential is not None else document.get("anode_potential_V", 0.0),
         cathode_potential_V=(cathode_potential if cathode_potential is not None
                              else document.get("cathode_potential_V")),
-        layer_potentials_V=layer_potentials, operating_window_V=window, additives=additives, properties=properties)
+        layer_potentials_V=layer_potentials, operating_window_V=window, additives=additives, properties=properties,
+        band_gaps=MPBandGaps(offline=True if offline else None) if use_mp else None)
     if csv_path is not None:
         write_csv(report, csv_path)
     if plot is not None:
@@ -135,7 +144,13 @@ def stack(layers: list[str] = typer.Argument(None, help="Layer formulas, anode f
         print_table(f"Interface {interface.index}: {interface.anode_side} | {interface.cathode_side} at "
                     f"{interface.potential_V:g} V{tpb}", ["reaction", "eV/atom", "x", "products", "interphase", ""],
                     rows)
+    seen = {p.formula: p for i in report.interfaces for r in (i.closed, i.li_open) if r is not None
+            for p in r.products}
+    if seen:
+        print_table("Interphase products", ["product", "electronic", "gap eV", "Li", "source"],
+                    [[p.formula, p.electronic, "" if p.band_gap_eV is None else p.band_gap_eV, p.li_conduction,
+                      p.source] for p in sorted(seen.values(), key=lambda p: p.formula)])
     print_note("Energies: most negative over mixing ratio x (atomic fraction of the anode-side layer). The Li-open "
                "reaction is implied where a layer at the interface conducts electrons (a metal or --carbon-at). "
-               f"Product properties: {report.properties_source}.")
+               f"Product properties: {report.properties_source}; other band gaps: {report.band_gaps_source}.")
     print_caveats(report.caveats)

@@ -14,11 +14,16 @@ additive (carbon in a composite cathode: the triple-phase boundary). A pure Li l
 its interfaces react in the closed system only.
 
 The predicted products are classified by electronic character (``insulating`` for a band gap >= 1 eV,
-``semiconducting`` below, ``metallic`` for elemental metals and all-metal alloys, ``unknown`` without a gap)
-and Li-ion conduction (``conducts``, ``blocks``, ``unknown``) from ``ssbkit/data/interphase_properties.json``
-plus an optional user file with the same keys. The interphase they form is ``passivating`` when every product
+``semiconducting`` below, ``metallic`` for a zero gap) and Li-ion conduction (``conducts``, ``blocks``,
+``unknown``). The band gap comes from, in this order: the product table (``ssbkit/data/interphase_properties.json``
+with sourced values, updated by an optional user file with the same keys), the Materials Project
+(:class:`~ssbkit.interfaces.band_gaps.MPBandGaps`, cached; only when one is passed), the rule that elemental
+metals and all-metal alloys are metallic; else the character is ``unknown``. Li conduction comes from the table
+only. The interphase they form is ``passivating`` when every product
 is insulating (its growth stops), ``mixed-conducting`` when some product conducts electrons and some product
-conducts Li (it keeps growing), ``unknown`` otherwise and ``none`` when the layers do not react.
+conducts Li (it keeps growing), ``not-passivating`` when some product conducts electrons but none is known to
+conduct Li (it does not block electrons; whether it grows depends on ion transport the table does not know),
+``unknown`` otherwise and ``none`` when the layers do not react.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pymatgen.core import Element
 from pymatgen.entries import Entry
 
 from ssbkit.errors import DataError, InputError
+from ssbkit.interfaces.band_gaps import BandGap, MPBandGaps
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, check_voltage_range, elements_of, parse_formula
 from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
@@ -46,7 +52,9 @@ from ssbkit.results import Caveat, Result
 INSULATING_GAP_EV = 1.0  # band gap (eV) from which a product counts as an electronic insulator
 LI_CONDUCTION = ("conducts", "blocks", "unknown")
 PASSIVATING, MIXED_CONDUCTING, UNKNOWN, NO_INTERPHASE = "passivating", "mixed-conducting", "unknown", "none"
+NOT_PASSIVATING = "not-passivating"
 CLOSED, LI_OPEN = "closed", "Li-open"
+UNKNOWN_CHARACTER = "unknown-character"  # caveat: some product has no known band gap
 PROPERTY_KEYS = ("band_gap_eV", "band_gap_source", "li_conduction", "li_conduction_source")
 
 
@@ -58,7 +66,7 @@ class InterphaseProduct(Result):
     electronic: str  # insulating, semiconducting, metallic or unknown
     band_gap_eV: float | None
     li_conduction: str  # conducts, blocks or unknown
-    source: str  # where the band gap and the Li conduction come from
+    source: str  # where the electronic character and the Li conduction come from
 
 
 @dataclass
@@ -71,7 +79,7 @@ class InterfaceReaction(Result):
     mixing_ratio: float  # atomic fraction of the anode-side layer
     reaction: str
     products: list[InterphaseProduct]  # without the Li reservoir of a Li-open reaction
-    interphase: str  # passivating, mixed-conducting, unknown or none (no reaction)
+    interphase: str  # passivating, mixed-conducting, not-passivating, unknown or none (no reaction)
     caveats: list[Caveat] = field(default_factory=list)
 
 
@@ -124,6 +132,7 @@ class StackReport(Result):
     layer_checks: list[LayerCheck]
     interfaces: list[StackInterface]
     properties_source: str
+    band_gaps_source: str  # where band gaps missing from the product table were looked up
     caveats: list[Caveat] = field(default_factory=list)  # every caveat of the stack, without repeats
 
 
@@ -166,21 +175,34 @@ def _all_metal(formula: str) -> bool:
     return all(Element(symbol).is_metal for symbol in elements_of(parse_formula(formula)))
 
 
-def product_character(formula: str, properties: Mapping[str, dict]) -> InterphaseProduct:
-    """Electronic character and Li conduction of one product from ``properties``
-    (:func:`load_interphase_properties`); elemental metals and all-metal alloys are metallic."""
+def electronic_character(band_gap_eV: float) -> str:
+    """``metallic`` for a zero gap, ``semiconducting`` below ``INSULATING_GAP_EV``, else ``insulating``."""
+    if band_gap_eV <= 0:
+        return "metallic"
+    return "insulating" if band_gap_eV >= INSULATING_GAP_EV else "semiconducting"
+
+
+def product_character(formula: str, properties: Mapping[str, dict],
+                      band_gap: BandGap | None = None) -> InterphaseProduct:
+    """Electronic character and Li conduction of one product: the band gap from ``properties``
+    (:func:`load_interphase_properties`), else from ``band_gap`` (the Materials Project's), else metallic for
+    elemental metals and all-metal alloys, else unknown."""
     reduced = parse_formula(formula).reduced_formula
     row = properties.get(reduced, {})
     gap = row.get("band_gap_eV")
-    sources = []
-    if _all_metal(reduced):
-        electronic, gap = "metallic", None
-        sources.append("metallic: elemental metal or all-metal alloy")
-    elif gap is None:
-        electronic = "unknown"
+    if gap is not None:
+        electronic = electronic_character(gap)
+        sources = [f"band gap: {row.get('band_gap_source') or 'no source given'}"]
+    elif band_gap is not None and band_gap.known:
+        gap = band_gap.band_gap_eV
+        electronic = electronic_character(gap)
+        sources = [f"band gap: {band_gap.source}"]
+    elif _all_metal(reduced):
+        electronic = "metallic"
+        sources = ["metallic: elemental metal or all-metal alloy"]
     else:
-        electronic = "insulating" if gap >= INSULATING_GAP_EV else "semiconducting"
-        sources.append(f"band gap: {row.get('band_gap_source') or 'no source given'}")
+        electronic = "unknown"
+        sources = [f"band gap {band_gap.source if band_gap is not None else 'unknown: not in the table'}"]
     li_conduction = row.get("li_conduction", "unknown")
     if li_conduction != "unknown":
         sources.append(f"Li conduction: {row.get('li_conduction_source') or 'no source given'}")
@@ -190,21 +212,29 @@ def product_character(formula: str, properties: Mapping[str, dict]) -> Interphas
 
 def interphase_character(products: Sequence[InterphaseProduct]) -> str:
     """``mixed-conducting`` if some product conducts electrons (metallic or semiconducting) and some product
-    conducts Li; else ``passivating`` if every product is insulating; else ``unknown`` (``none``: no products)."""
+    conducts Li; ``not-passivating`` if some product conducts electrons and none is known to conduct Li;
+    ``passivating`` if every product is insulating; else ``unknown`` (``none``: no products)."""
     if not products:
         return NO_INTERPHASE
-    if (any(p.electronic in ("metallic", "semiconducting") for p in products)
-            and any(p.li_conduction == "conducts" for p in products)):
-        return MIXED_CONDUCTING
+    if any(p.electronic in ("metallic", "semiconducting") for p in products):
+        return MIXED_CONDUCTING if any(p.li_conduction == "conducts" for p in products) else NOT_PASSIVATING
     if all(p.electronic == "insulating" for p in products):
         return PASSIVATING
     return UNKNOWN
 
 
-def _interface_reaction(profile: ReactionProfile, properties: Mapping[str, dict]) -> InterfaceReaction:
+def _product_formulas(profile: ReactionProfile) -> list[str]:
+    """Products of a reaction that releases energy, without the Li reservoir of a Li-open one."""
+    if profile.min_reaction_energy_eV_per_atom >= 0:
+        return []
+    return [p for p in profile.products if not (profile.voltage_V is not None and p == "Li")]
+
+
+def _interface_reaction(profile: ReactionProfile, properties: Mapping[str, dict],
+                        gaps: Mapping[str, BandGap]) -> InterfaceReaction:
     reacts = profile.min_reaction_energy_eV_per_atom < 0
-    formulas = [p for p in profile.products if not (profile.voltage_V is not None and p == "Li")] if reacts else []
-    products = [product_character(p, properties) for p in formulas]
+    products = [product_character(p, properties, gaps.get(parse_formula(p).reduced_formula))
+                for p in _product_formulas(profile)]
     return InterfaceReaction(
         mode=CLOSED if profile.voltage_V is None else LI_OPEN, voltage_V=profile.voltage_V,
         energy_eV_per_atom=profile.min_reaction_energy_eV_per_atom, mixing_ratio=round(profile.mixing_ratio, 12),
@@ -255,8 +285,14 @@ def _check_inputs(layers: Sequence[str], anode: float, cathode: float | None,
     for index, names in additives.items():
         if not isinstance(index, int) or not 0 <= index < len(layers):
             raise InputError(f"additives at layer {index!r}: the stack has layers 0..{len(layers) - 1}")
+        if names and _all_metal(layers[index]):
+            raise InputError(f"layer {index} ({layers[index]}) is a metal and conducts electrons already: an "
+                             f"electronic-conductor additive ({', '.join(names)}) cannot apply there")
         for name in names:
-            parse_formula(name)
+            try:
+                parse_formula(name)
+            except InputError as exc:
+                raise InputError(f"additive at layer {index} ({layers[index]}): {exc}") from None
     return anode, cathode, checked, window
 
 
@@ -277,7 +313,8 @@ def stack_report(layers: Sequence[str], entries: PhaseDiagrams | EntrySource | I
                  layer_potentials_V: Mapping[int, float] | None = None,
                  operating_window_V: Sequence[float] | None = None,
                  additives: Mapping[int, Sequence[str]] | None = None,
-                 properties: Mapping[str, dict] | str | os.PathLike | None = None) -> StackReport:
+                 properties: Mapping[str, dict] | str | os.PathLike | None = None,
+                 band_gaps: MPBandGaps | None = None) -> StackReport:
     """Closed and Li-open reactions at every interface of ``layers`` (anode to cathode, formulas) and each
     layer's window against the potentials it sees (V vs Li/Li+).
 
@@ -285,6 +322,7 @@ def stack_report(layers: Sequence[str], entries: PhaseDiagrams | EntrySource | I
     cathode's range (LO, HI); the layers at the cathode-side interface must cover it, and the cathode potential
     defaults to HI. ``additives``: {layer index: ["C", ...]} electronic conductors mixed into a layer.
     ``properties``: a product table (:func:`load_interphase_properties`) or the path of a user file.
+    ``band_gaps``: where to look up the band gaps of products the table lacks (None: nowhere).
     """
     layer_potentials_V = dict(layer_potentials_V or {})
     additives = {index: list(names) for index, names in (additives or {}).items()}
@@ -300,21 +338,30 @@ def stack_report(layers: Sequence[str], entries: PhaseDiagrams | EntrySource | I
     conductors = [_all_metal(f) or bool(additives.get(i)) for i, f in enumerate(formulas)]
     last = len(formulas) - 1
 
-    interfaces = []
+    profiles = []
     for index in range(last):
         right = index + 1
         own_right = (right == last and cathode is not None) or right in given
         potential = potentials[right] if own_right else potentials[index]
         pair = formulas[index], formulas[right]
         has_li_metal = any(elements_of(parse_formula(f)) == {"Li"} for f in pair)
-        closed = _interface_reaction(reaction_profile(*pair, diagrams), table)
-        li_open = None if has_li_metal else _interface_reaction(reaction_profile(*pair, diagrams, voltage=potential),
-                                                                 table)
+        profiles.append((index, potential, reaction_profile(*pair, diagrams),
+                         None if has_li_metal else reaction_profile(*pair, diagrams, voltage=potential)))
+    products = {parse_formula(p).reduced_formula for *_, closed, li_open in profiles
+                for profile in (closed, li_open) if profile is not None for p in _product_formulas(profile)}
+    untabled = sorted(p for p in products if table.get(p, {}).get("band_gap_eV") is None)
+    gaps = band_gaps.get(untabled) if band_gaps is not None and untabled else {}
+
+    interfaces = []
+    for index, potential, closed, li_open in profiles:
+        right = index + 1
         wired = conductors[index] or conductors[right]
-        bare_metal = any(_all_metal(f) for f in pair)
+        bare_metal = _all_metal(formulas[index]) or _all_metal(formulas[right])
         interfaces.append(StackInterface(
-            index=index, anode_side=pair[0], cathode_side=pair[1], potential_V=potential, closed=closed,
-            li_open=li_open, implied=LI_OPEN if li_open is not None and wired else CLOSED,
+            index=index, anode_side=formulas[index], cathode_side=formulas[right], potential_V=potential,
+            closed=_interface_reaction(closed, table, gaps),
+            li_open=None if li_open is None else _interface_reaction(li_open, table, gaps),
+            implied=LI_OPEN if li_open is not None and wired else CLOSED,
             triple_phase_boundary=li_open is not None and wired and not bare_metal))
 
     checks = []
@@ -337,10 +384,17 @@ def stack_report(layers: Sequence[str], entries: PhaseDiagrams | EntrySource | I
 
     every = [c for check in checks for c in check.caveats]
     every += [c for i in interfaces for r in (i.closed, i.li_open) if r is not None for c in r.caveats]
+    unknown = sorted({p.formula for i in interfaces for r in (i.closed, i.li_open) if r is not None
+                      for p in r.products if p.electronic == "unknown"})
+    if unknown:
+        every.append(Caveat(UNKNOWN_CHARACTER, f"no band gap known for {', '.join(unknown)}: their electronic "
+                            "character is unknown; give it in a properties file or prefetch MP band gaps "
+                            "(ssbkit entries prefetch CHEMSYS --band-gaps)"))
+    band_gaps_source = "none" if band_gaps is None else f"Materials Project (cache {band_gaps.cache_root})"
     return StackReport(layers=formulas, source=diagrams.source_name, anode_potential_V=anode,
                        cathode_potential_V=cathode, operating_window_V=None if window is None else list(window),
                        layer_checks=checks, interfaces=interfaces, properties_source=properties_source,
-                       caveats=list(dict.fromkeys(every)))
+                       band_gaps_source=band_gaps_source, caveats=list(dict.fromkeys(every)))
 
 
 def _products_text(reaction: InterfaceReaction | None) -> str:
