@@ -88,10 +88,16 @@ bicrystal = diffusion(boundary.atoms, model, TEMPERATURES, OUT / "bicrystal", gr
 rows = []
 for perfect, twinned in zip(crystal.per_temperature, bicrystal.per_temperature):
     regions = {r.region: r for r in twinned.regions}
+    ratio = twinned.boundary_to_bulk  # kinisi: generalised-least-squares errors, region carrier densities
     rows.append({"T (K)": perfect.temperature, "D crystal (cm²/s)": perfect.diffusivity,
                  "D bulk-like (cm²/s)": regions["bulk_like"].diffusivity,
                  "D boundary (cm²/s)": regions["grain_boundary"].diffusivity,
-                 "boundary / bulk-like": regions["grain_boundary"].diffusivity / regions["bulk_like"].diffusivity})
+                 "boundary / bulk-like": regions["grain_boundary"].diffusivity / regions["bulk_like"].diffusivity,
+                 "kinisi D* boundary / bulk-like": ratio.tracer_diffusivity_ratio,
+                 "± (D*)": ratio.tracer_diffusivity_ratio_std,
+                 "kinisi σ boundary / bulk-like": ratio.conductivity_ratio, "± (σ)": ratio.conductivity_ratio_std,
+                 "Haven ratio crystal": perfect.transport.haven_ratio,
+                 "± (Haven)": perfect.transport.haven_ratio_std})
 table = pd.DataFrame(rows).set_index("T (K)")
 table.to_csv(OUT / "diffusivities.csv")
 table

@@ -41,6 +41,25 @@ def _grain_boundary(planes: str | None, axis: int, width: float):
     return GrainBoundaryRegion(planes=fractions, axis=axis, width=width)
 
 
+def _diffusion_structures(source: str, repeat: list[int]):
+    """One structure (see :func:`_diffusion_structure`) repeated, or an ensemble: a folder of
+    ``<configuration>.extxyz`` files (as ``ssbkit build ensemble`` writes them), each repeated."""
+    from ssbkit.errors import InputError
+    from ssbkit.io import read_structure
+
+    folder = Path(source)
+    if not folder.is_dir():
+        return _diffusion_structure(source).repeat(repeat)
+    members = []
+    for path in sorted(folder.glob("*.extxyz")):
+        atoms = read_structure(path)
+        atoms.info.setdefault("configuration", path.stem)
+        members.append(atoms.repeat(repeat))
+    if not members:
+        raise InputError(f"{folder} holds no ensemble members (*.extxyz)")
+    return members
+
+
 def _diffusion_structure(source: str):
     """A structure file, a reference-structure library name (e.g. Li6PS5Cl), an element or llzo-cubic."""
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -90,6 +109,7 @@ def _report_diffusion(result, json_output: bool) -> None:
     else:
         reason = "; ".join(c.message for c in result.caveats if c.code == "no-extrapolation")
         typer.echo(f"σ({result.target_temperature:g} K): not extrapolated: {reason}")
+    _report_transport(result)
     for note in result.notes:
         typer.echo(f"note: {note}")
     for name, path in result.plots.items():
@@ -97,12 +117,43 @@ def _report_diffusion(result, json_output: bool) -> None:
     print_caveats(result.caveats)
 
 
+def _report_transport(result) -> None:
+    """The kinisi table (per temperature, configuration and region) and the ensemble Arrhenius fit."""
+    rows = []
+    for entry in result.per_temperature:
+        labelled = [("all", entry.transport)] + [(region.region, region.transport) for region in entry.regions]
+        for label, t in labelled:
+            if t is not None:
+                rows.append([entry.temperature, entry.configuration or "", label, t.tracer_diffusivity_cm2_s,
+                             t.tracer_diffusivity_std_cm2_s, t.charge_diffusivity_cm2_s, t.charge_diffusivity_std_cm2_s,
+                             t.haven_ratio, t.haven_ratio_std, t.conductivity_mS_cm, t.conductivity_std_mS_cm])
+        if entry.boundary_to_bulk is not None:
+            ratio = entry.boundary_to_bulk
+            typer.echo(f"{entry.temperature:g} K {entry.configuration or ''}: boundary/bulk-like D_tracer "
+                       f"{ratio.tracer_diffusivity_ratio:.3g} ± {ratio.tracer_diffusivity_ratio_std:.2g}, σ "
+                       f"{ratio.conductivity_ratio:.3g} ± {ratio.conductivity_ratio_std:.2g}")
+    if rows:
+        print_table("kinisi: tracer and charge diffusion, Haven ratio",
+                    ["T (K)", "configuration", "ions", "D* (cm²/s)", "±", "Dσ (cm²/s)", "±", "Haven", "±",
+                     "σ (mS/cm)", "±"], rows)
+    fit = result.ensemble_arrhenius
+    if fit is not None:
+        spread = ("" if fit.activation_energy_configuration_spread_eV is None else
+                  f", configuration spread {fit.activation_energy_configuration_spread_eV:.3f} eV")
+        sigma = ("not extrapolated (see caveats)" if fit.conductivity_mS_cm is None else
+                 f"{fit.conductivity_mS_cm:.3g} ± {fit.conductivity_std_mS_cm:.2g} mS/cm")
+        typer.echo(f"ensemble ({fit.n_configurations} configurations): Ea = {fit.activation_energy_eV:.3f} ± "
+                   f"{fit.activation_energy_std_eV:.3f} eV{spread}; Haven ratio {fit.haven_ratio:.2f} ± "
+                   f"{fit.haven_ratio_std:.2f}; σ({fit.target_temperature_K:g} K) = {sigma}")
+
+
 @app.command("run")
 @settings_options(MDSettings)
 def run(
     structure: str = typer.Argument(..., help="Structure file (CIF, POSCAR, extxyz with a grain array for "
                                     "bicrystals), a reference-structure name (Li6PS5Cl, ...), an element, "
-                                    "or llzo-cubic."),
+                                    "llzo-cubic, or an ensemble folder of <configuration>.extxyz files "
+                                    "(configurations x temperatures run together)."),
     temperatures: list[float] = typer.Option(..., "--temperature", "-t", help="Temperature (K); repeat."),
     model: Model = "chgnet",
     device: Device = "auto",
@@ -121,7 +172,7 @@ def run(
     from ssbkit.workflows.diffusion import diffusion, write_result
 
     grain_boundary = _grain_boundary(gb_planes, gb_axis, gb_width)
-    atoms = _diffusion_structure(structure).repeat(_supercell(supercell))
+    atoms = _diffusion_structures(structure, _supercell(supercell))
     calculator = load(model, device=device, task="md", trust_model=trust_model)
     result = diffusion(atoms, calculator, None, out, settings, grain_boundary=grain_boundary,
                        progress=not json_output)

@@ -11,6 +11,20 @@ Grain-boundary cells: each Li is assigned to the grain-boundary region if its st
 within ``width`` Å of a boundary plane (given as fractional coordinates along one cell axis), else
 to the bulk-like region; the region MSD is the mean of the analyzer's per-ion MSDs over that region.
 
+Transport with kinisi (Bagger/McCluskey, J. Chem. Theory Comput. 2025, doi:10.1021/acs.jctc.4c01249):
+the tracer D from the MSD and the charge (collective) D_sigma from the mean-squared total displacement of
+the species (for one species of charge q the mean-squared charge displacement is q² times it), each a
+Bayesian straight-line fit whose likelihood carries the covariance of the MSD between lag times
+(generalised least squares), so the standard deviation is an honest one. The Haven ratio
+H = D_tracer / D_sigma is measured, and sigma = n q² D_sigma / (kT) (n: carriers per volume) does not
+assume H = 1 (:class:`TransportEstimate`, ``transport`` of every temperature and region). The pymatgen
+numbers above stay for comparison (``diffusivity``, ``conductivity`` with H = 1).
+
+Ensembles: trajectories of several configurations (``configuration`` in the frames) at the same
+temperatures are averaged per temperature (:class:`EnsembleTemperature`), and Ea is fitted to them with
+an uncertainty that holds the statistical error of every D and the configuration-to-configuration
+spread (:func:`ensemble_arrhenius`); sigma at ``target_temperature`` uses the measured Haven ratio.
+
 Validity: :func:`diffusion` refuses, before any MD step, a cell with too few diffusing atoms or one narrower
 than twice the model's cutoff (:func:`check_cell`). The analysis reports per temperature the hops seen
 (maximum MSD over the squared shortest distance between two sites of the species) and the mean kinetic
@@ -42,6 +56,7 @@ from ssbkit.workflows.md import (
     ROOM_TEMPERATURE,
     MDSettings,
     ReplicaMDResult,
+    configuration_id,
     read_production,
     run_replicas,
 )
@@ -50,7 +65,13 @@ if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.core import Structure
 
-HAVEN_RATIO = 1.0  # assumed: tracer D used as charge D in Nernst-Einstein
+HAVEN_RATIO = 1.0  # assumed by the pymatgen numbers: tracer D used as charge D in Nernst-Einstein
+START_LAG_FS = 1000.0  # fs: the kinisi fits start at this lag, past the vibrational (ballistic) MSD
+N_LAGS = 50  # lag times kinisi evaluates, evenly spaced up to half the production
+ELEMENTARY_CHARGE = 1.602176634e-19  # C
+BOLTZMANN = 1.380649e-23  # J/K
+ENSEMBLE_DRAWS = 2000  # Monte Carlo draws of the ensemble Arrhenius fit
+K_B_EV = 8.617333262e-5  # eV/K
 MIN_ARRHENIUS_TEMPERATURES = 3  # fewer leave no degree of freedom to judge the straight line (and no error on Ea)
 
 # The MSD at one temperature reached fewer than ``min_hops`` squared shortest site distances: D there is
@@ -102,17 +123,63 @@ class GrainBoundaryRegion:
         offsets -= np.round(offsets)
         return np.abs(offsets).min(axis=1) * spacing <= self.width
 
+    def volume_fraction(self, atoms: Atoms) -> float:
+        """Fraction of the cell volume within ``width`` Å of a boundary plane (the slabs may overlap)."""
+        planes = self.planes or GrainBoundaryRegion.from_bicrystal(atoms, self.width, self.axis).planes
+        spacing = 1.0 / np.linalg.norm(atoms.cell.reciprocal()[self.axis])
+        grid = (np.arange(20000) + 0.5) / 20000
+        offsets = grid[:, None] - np.asarray(planes, dtype=float)[None, :]
+        offsets -= np.round(offsets)
+        return float(np.mean(np.abs(offsets).min(axis=1) * spacing <= self.width))
+
+
+@dataclass
+class TransportEstimate(Result):
+    """kinisi estimates for ``n_ions`` ions of charge ``charge_e`` (e) in ``carrier_volume_A3`` (Å³):
+    tracer D and charge D_sigma (cm²/s) with standard deviations (generalised least squares on the MSD
+    covariance), the Haven ratio D_tracer/D_sigma, and sigma = n q² D_sigma / (kT) (mS/cm) at the run's
+    temperature; ``start_lag_fs``/``max_lag_fs``: the lag times fitted."""
+
+    n_ions: int
+    charge_e: float
+    carrier_volume_A3: float
+    tracer_diffusivity_cm2_s: float
+    tracer_diffusivity_std_cm2_s: float
+    charge_diffusivity_cm2_s: float
+    charge_diffusivity_std_cm2_s: float
+    haven_ratio: float
+    haven_ratio_std: float
+    conductivity_mS_cm: float
+    conductivity_std_mS_cm: float
+    start_lag_fs: float
+    max_lag_fs: float
+
 
 @dataclass
 class RegionDiffusivity(Result):
     """Tracer diffusivity (cm²/s) and its standard error of the Li that start in one region (grain_boundary
-    or bulk_like), and their MSD (Å²) on the lag times of the whole-cell result."""
+    or bulk_like), and their MSD (Å²) on the lag times of the whole-cell result; ``transport``: the kinisi
+    estimates of the region (sigma with the region's own carrier density: its Li over the region's volume,
+    ``volume_fraction`` of the cell)."""
 
     region: str
     n_ions: int
     diffusivity: float
     diffusivity_std: float
     msd: np.ndarray
+    transport: TransportEstimate | None = None
+    volume_fraction: float | None = None
+
+
+@dataclass
+class RegionRatio(Result):
+    """Grain boundary over bulk-like: tracer D and sigma ratios with their standard deviations (first-order
+    propagation of the two regions' kinisi errors)."""
+
+    tracer_diffusivity_ratio: float
+    tracer_diffusivity_ratio_std: float
+    conductivity_ratio: float
+    conductivity_ratio_std: float
 
 
 @dataclass
@@ -135,6 +202,53 @@ class TemperatureDiffusivity(Result):
     hops_seen: float | None = None
     mean_temperature_K: float | None = None
     caveats: list[Caveat] = field(default_factory=list)
+    configuration: str | None = None
+    transport: TransportEstimate | None = None
+    boundary_to_bulk: RegionRatio | None = None
+
+
+@dataclass
+class EnsembleTemperature(Result):
+    """kinisi estimates at ``temperature_K`` averaged over ``configurations``: mean and standard error
+    (the larger of the propagated statistical error and the configuration spread over sqrt(n)), and the
+    spread (standard deviation between configurations; None for one)."""
+
+    temperature_K: float
+    configurations: list[str]
+    tracer_diffusivity_cm2_s: float
+    tracer_diffusivity_std_cm2_s: float
+    tracer_diffusivity_spread_cm2_s: float | None
+    charge_diffusivity_cm2_s: float
+    charge_diffusivity_std_cm2_s: float
+    haven_ratio: float
+    haven_ratio_std: float
+    conductivity_mS_cm: float
+    conductivity_std_mS_cm: float
+
+
+@dataclass
+class EnsembleArrhenius(Result):
+    """Arrhenius fit of the configuration-averaged tracer D: Ea (eV) with its standard deviation from
+    Monte Carlo draws (each D drawn from its kinisi error, configurations resampled with replacement),
+    the spread of Ea fitted to each configuration alone (None for one configuration), and, extrapolated to
+    ``target_temperature_K``, tracer D (cm²/s) and sigma (mS/cm) = Nernst-Einstein over the measured Haven
+    ratio (mean over temperatures; Ea of sigma taken as that of the tracer D; error: the D draws and the Haven
+    ratio's error, propagated to first order). ``conductivity_mS_cm`` is None when the validity checks
+    refuse the extrapolation."""
+
+    activation_energy_eV: float
+    activation_energy_std_eV: float
+    activation_energy_configuration_spread_eV: float | None
+    prefactor_cm2_s: float
+    temperatures_K: list[float]
+    n_configurations: int
+    target_temperature_K: float
+    tracer_diffusivity_cm2_s: float
+    tracer_diffusivity_std_cm2_s: float
+    haven_ratio: float
+    haven_ratio_std: float
+    conductivity_mS_cm: float | None
+    conductivity_std_mS_cm: float | None
 
 
 @dataclass
@@ -155,7 +269,8 @@ class ArrheniusFit(Result):
 class DiffusionResult(Result):
     """D(T) per temperature, the Arrhenius fit extrapolated to ``target_temperature`` (K; None when not
     backed: fewer than 3 temperatures or too few hops), plots, the MD run, and every caveat (those of each
-    temperature, then no-extrapolation)."""
+    temperature, then no-extrapolation); ``ensemble``: kinisi estimates averaged over configurations per
+    temperature, ``ensemble_arrhenius``: their Arrhenius fit (None below 3 temperatures)."""
 
     species: str
     per_temperature: list[TemperatureDiffusivity]
@@ -165,6 +280,8 @@ class DiffusionResult(Result):
     notes: list[str] = field(default_factory=list)
     target_temperature: float = ROOM_TEMPERATURE
     caveats: list[Caveat] = field(default_factory=list)
+    ensemble: list[EnsembleTemperature] = field(default_factory=list)
+    ensemble_arrhenius: EnsembleArrhenius | None = None
 
 
 def check_species(atoms: Atoms, species: str) -> None:
@@ -259,6 +376,88 @@ def _diffusivity_with_error(analyzer: DiffusionAnalyzer, indices: np.ndarray,
     return diffusivity, float(np.std(block, ddof=1) / np.sqrt(len(groups))), msd
 
 
+def kinisi_transport(
+    frames: Sequence[Atoms],
+    temperature: float,
+    timestep: float,
+    save_every: int,
+    species: str = "Li",
+    groups: dict[str, tuple[np.ndarray, float]] | None = None,
+    *,
+    charge: float = 1.0,
+    start_lag_fs: float = START_LAG_FS,
+) -> dict[str, TransportEstimate]:
+    """Tracer and charge diffusivity, Haven ratio and conductivity of ``species`` (charge ``charge`` e) from
+    equally spaced NVT frames (``timestep`` fs, a frame every ``save_every`` steps) at ``temperature`` K.
+
+    kinisi parses the trajectory (framework drift removed: the atoms of other elements), and gives the MSD
+    and the mean-squared total displacement over ``N_LAGS`` lag times up to half the production with their
+    variances, and the covariance between lag times (its model, reconditioned as it does). The straight
+    line from ``start_lag_fs`` on is the generalised-least-squares fit with that covariance: the maximum and
+    the width of kinisi's Bayesian posterior for a flat prior, without its sampling noise. D = slope / 6.
+    ``groups``: name -> (atom indices of ``species``, carrier volume Å³); None: every ``species`` atom
+    in the cell volume, named "all"."""
+    import copy
+
+    import scipp as sc
+    from kinisi.ase import ASEParser
+    from kinisi.displacement import calculate_msd, calculate_mstd
+
+    symbols = np.array(frames[0].get_chemical_symbols())
+    carriers = np.flatnonzero(symbols == species)
+    if groups is None:
+        groups = {"all": (carriers, float(frames[0].cell.volume))}
+    frame_fs = float(timestep) * int(save_every)
+    max_index = (len(frames) - 1) // 2
+    start_index = int(np.ceil(start_lag_fs / frame_fs - 1e-9))
+    lags = np.unique(np.round(np.linspace(1, max_index, N_LAGS)).astype(int)) if max_index >= 1 else np.array([])
+    if (lags >= start_index).sum() < 3:
+        raise InputError(f"production of {(len(frames) - 1) * frame_fs / 1000:g} ps is too short for the kinisi "
+                         f"fit from a {start_lag_fs:g} fs lag up to half the production; run longer")
+    parser = ASEParser(frames, None, sc.scalar(frame_fs, unit="fs"), sc.scalar(1), dt=sc.array(
+        dims=["time interval"], values=lags * frame_fs, unit="fs"), specie_indices=sc.array(
+        dims=["particle"], values=carriers), drift_indices=sc.array(
+        dims=["particle"], values=np.flatnonzero(symbols != species)), progress=False)
+    start = int(np.searchsorted(lags, start_index))
+    estimates = {}
+    for name, (indices, volume) in groups.items():
+        subset = copy.copy(parser)
+        subset.displacements = parser.displacements["particle", np.searchsorted(carriers, indices)]
+        tracer = _gls_diffusivity(calculate_msd(subset, progress=False), start)
+        collective = _gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start)
+        factor = (len(indices) * (charge * ELEMENTARY_CHARGE) ** 2 / (volume * 1e-30 * BOLTZMANN * temperature)
+                  * 1e-4 * 10)  # (cm²/s -> m²/s) S/m per m²/s, then S/m -> mS/cm
+        haven, haven_std = _ratio_with_error(*tracer, *collective)
+        estimates[name] = TransportEstimate(
+            n_ions=len(indices), charge_e=float(charge), carrier_volume_A3=float(volume),
+            tracer_diffusivity_cm2_s=tracer[0], tracer_diffusivity_std_cm2_s=tracer[1],
+            charge_diffusivity_cm2_s=collective[0], charge_diffusivity_std_cm2_s=collective[1],
+            haven_ratio=haven, haven_ratio_std=haven_std, conductivity_mS_cm=collective[0] * factor,
+            conductivity_std_mS_cm=collective[1] * factor, start_lag_fs=float(lags[start] * frame_fs),
+            max_lag_fs=float(lags[-1] * frame_fs))
+    return estimates
+
+
+def _gls_diffusivity(data: Any, start: int) -> tuple[float, float]:
+    """D and its standard deviation (cm²/s) from a kinisi displacement DataGroup (mean-squared displacement
+    in Å² against lag in fs, with variances), fitted from lag ``start`` on by generalised least squares
+    with kinisi's covariance between lag times."""
+    from kinisi.diffusion import Diffusion
+    from scipy.linalg import pinvh
+
+    model = Diffusion(dg=data)  # the attributes its own regression sets before building the covariance
+    model.diff_regime, model._recondition, model._cond_max = start, False, 1e16
+    covariance = model.compute_covariance_matrix().values
+    lag = data["da"].coords["time interval"].values[start:]
+    msd = data["da"].values[start:]
+    design = np.column_stack([lag, np.ones_like(lag)])
+    weight = pinvh(covariance)
+    parameter_covariance = np.linalg.inv(design.T @ weight @ design)
+    slope = float((parameter_covariance @ design.T @ weight @ msd)[0])
+    per_slope = 0.1 / (2 * data["dimensionality"].value)  # Å²/fs -> cm²/s, over 2 x dimensions
+    return slope * per_slope, float(np.sqrt(parameter_covariance[0, 0])) * per_slope
+
+
 def analyze_trajectory(
     frames: Sequence[Atoms],
     temperature: float,
@@ -270,9 +469,14 @@ def analyze_trajectory(
     sites: Atoms | None = None,
     min_hops: float = MIN_HOPS,
     max_temperature_deviation: float = MAX_TEMPERATURE_DEVIATION,
+    charge: float = 1.0,
+    start_lag_fs: float = START_LAG_FS,
 ) -> TemperatureDiffusivity:
     """Tracer diffusivity of ``species`` from equally spaced NVT frames (``timestep`` fs per MD step,
-    one frame every ``save_every`` steps) at ``temperature`` K, with DiffusionAnalyzer.
+    one frame every ``save_every`` steps) at ``temperature`` K, with DiffusionAnalyzer, and the kinisi
+    estimates (``transport``: tracer and charge D, Haven ratio, sigma for ions of ``charge`` e; see
+    :func:`kinisi_transport`) of the whole cell and of each grain-boundary region, with their ratio.
+    The configuration id is read from the first frame's ``info["configuration"]``.
 
     Checks: hops seen = maximum MSD over the squared shortest distance between two ``species`` atoms of
     ``sites`` (the structure before MD; None: the first frame), caveat ``too-few-hops`` below ``min_hops``.
@@ -314,15 +518,24 @@ def analyze_trajectory(
             f"seen over ~{min_obs // n_ions or 1} independent windows); run longer or use more {species}") from exc
 
     regions = []
+    volume = float(first.cell.volume)
+    groups = {"all": (np.flatnonzero(symbols == species), volume)}
     if grain_boundary is not None:
         in_boundary = grain_boundary.mask(first)
-        for name, selected in (("grain_boundary", in_boundary), ("bulk_like", ~in_boundary)):
+        boundary_fraction = grain_boundary.volume_fraction(first)
+        for name, selected, fraction in (("grain_boundary", in_boundary, boundary_fraction),
+                                         ("bulk_like", ~in_boundary, 1.0 - boundary_fraction)):
             indices = np.flatnonzero(selected & (symbols == species))
             if len(indices) == 0:
                 continue
             d, d_std, region_msd = _diffusivity_with_error(analyzer, indices)
             regions.append(RegionDiffusivity(region=name, n_ions=len(indices), diffusivity=d,
-                                             diffusivity_std=d_std, msd=region_msd))
+                                             diffusivity_std=d_std, msd=region_msd, volume_fraction=fraction))
+            groups[name] = (indices, volume * fraction)
+    transport = kinisi_transport(frames, temperature, timestep, save_every, species, groups, charge=charge,
+                                 start_lag_fs=start_lag_fs)
+    for region in regions:
+        region.transport = transport[region.region]
     diffusivity, diffusivity_std, _ = _diffusivity_with_error(analyzer, np.asarray(analyzer.indices))
     msd = np.asarray(analyzer.msd, dtype=float)
     hop = shortest_site_distance(first if sites is None else sites, species)
@@ -352,7 +565,27 @@ def analyze_trajectory(
         hops_seen=hops_seen,
         mean_temperature_K=mean_temperature,
         caveats=caveats,
+        configuration=configuration_id(first),
+        transport=transport["all"],
+        boundary_to_bulk=_region_ratio(transport) if {"grain_boundary", "bulk_like"} <= set(transport) else None,
     )
+
+
+def _ratio_with_error(a: float, a_std: float, b: float, b_std: float) -> tuple[float, float]:
+    """a/b and its standard deviation (first-order propagation of independent errors)."""
+    if not (a > 0 and b > 0):
+        return float("nan"), float("nan")
+    return a / b, a / b * float(np.hypot(a_std / a, b_std / b))
+
+
+def _region_ratio(transport: dict[str, TransportEstimate]) -> RegionRatio:
+    boundary, bulk = transport["grain_boundary"], transport["bulk_like"]
+    tracer = _ratio_with_error(boundary.tracer_diffusivity_cm2_s, boundary.tracer_diffusivity_std_cm2_s,
+                               bulk.tracer_diffusivity_cm2_s, bulk.tracer_diffusivity_std_cm2_s)
+    conductivity = _ratio_with_error(boundary.conductivity_mS_cm, boundary.conductivity_std_mS_cm,
+                                     bulk.conductivity_mS_cm, bulk.conductivity_std_mS_cm)
+    return RegionRatio(tracer_diffusivity_ratio=tracer[0], tracer_diffusivity_ratio_std=tracer[1],
+                       conductivity_ratio=conductivity[0], conductivity_ratio_std=conductivity[1])
 
 
 def fit_arrhenius(
@@ -391,6 +624,107 @@ def fit_arrhenius(
         diffusivity=float(extrapolated),
         conductivity=float(extrapolated * factor / HAVEN_RATIO),
     )
+
+
+def _mean_with_error(values: Sequence[float], errors: Sequence[float]) -> tuple[float, float, float | None]:
+    """Mean of per-configuration values, its standard error (the larger of the propagated errors and the
+    spread over sqrt(n)), and the spread (standard deviation; None for one value)."""
+    values, errors = np.asarray(values, dtype=float), np.asarray(errors, dtype=float)
+    propagated = float(np.sqrt(np.sum(errors**2)) / len(values))
+    if len(values) < 2:
+        return float(values[0]), propagated, None
+    spread = float(np.std(values, ddof=1))
+    return float(values.mean()), max(propagated, spread / np.sqrt(len(values))), spread
+
+
+def ensemble_by_temperature(per_temperature: Sequence[TemperatureDiffusivity]) -> list[EnsembleTemperature]:
+    """The kinisi estimates of every temperature averaged over its configurations (see
+    :class:`EnsembleTemperature`); entries without ``transport`` are left out."""
+    by_temperature: dict[float, list[TemperatureDiffusivity]] = {}
+    for entry in per_temperature:
+        if entry.transport is not None:
+            by_temperature.setdefault(entry.temperature, []).append(entry)
+    ensemble = []
+    for temperature, entries in sorted(by_temperature.items()):
+        estimates = [entry.transport for entry in entries]
+        tracer, charge, haven, conductivity = (
+            _mean_with_error([getattr(e, value) for e in estimates], [getattr(e, error) for e in estimates])
+            for value, error in (("tracer_diffusivity_cm2_s", "tracer_diffusivity_std_cm2_s"),
+                                 ("charge_diffusivity_cm2_s", "charge_diffusivity_std_cm2_s"),
+                                 ("haven_ratio", "haven_ratio_std"),
+                                 ("conductivity_mS_cm", "conductivity_std_mS_cm")))
+        ensemble.append(EnsembleTemperature(
+            temperature_K=temperature, configurations=[entry.configuration or "" for entry in entries],
+            tracer_diffusivity_cm2_s=tracer[0], tracer_diffusivity_std_cm2_s=tracer[1],
+            tracer_diffusivity_spread_cm2_s=tracer[2], charge_diffusivity_cm2_s=charge[0],
+            charge_diffusivity_std_cm2_s=charge[1], haven_ratio=haven[0], haven_ratio_std=haven[1],
+            conductivity_mS_cm=conductivity[0], conductivity_std_mS_cm=conductivity[1]))
+    return ensemble
+
+
+def _arrhenius_line(temperatures: np.ndarray, diffusivities: np.ndarray) -> tuple[float, float]:
+    """Ea (eV) and prefactor (cm²/s) of the least-squares line through ln D against 1/T."""
+    slope, intercept = np.polyfit(1.0 / temperatures, np.log(diffusivities), 1)
+    return float(-slope * K_B_EV), float(np.exp(intercept))
+
+
+def ensemble_arrhenius(
+    per_temperature: Sequence[TemperatureDiffusivity],
+    structure: Atoms,
+    species: str = "Li",
+    target_temperature: float = ROOM_TEMPERATURE,
+    extrapolate_conductivity: bool = True,
+    seed: int = 0,
+) -> EnsembleArrhenius:
+    """Ea over temperatures and configurations from the kinisi tracer D of ``per_temperature`` (three or
+    more temperatures), with the uncertainty of :class:`EnsembleArrhenius`; sigma at
+    ``target_temperature`` K (carrier density of ``structure``, measured Haven ratio) only when
+    ``extrapolate_conductivity`` (the caller's validity checks passed)."""
+    from pymatgen.analysis.diffusion.analyzer import get_conversion_factor
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    ensemble = ensemble_by_temperature(per_temperature)
+    if len(ensemble) < MIN_ARRHENIUS_TEMPERATURES:
+        raise InputError(f"{_temperatures_too_few(len(ensemble))} with kinisi estimates: an Arrhenius fit needs "
+                         f"at least {MIN_ARRHENIUS_TEMPERATURES}")
+    temperatures = np.array([entry.temperature_K for entry in ensemble])
+    means = np.array([entry.tracer_diffusivity_cm2_s for entry in ensemble])
+    if not (means > 0).all():
+        raise InputError(f"an Arrhenius fit needs positive diffusivities, got {means.tolist()} cm²/s")
+    energy, prefactor = _arrhenius_line(temperatures, means)
+    table = {(entry.configuration or "", entry.temperature): entry.transport for entry in per_temperature
+             if entry.transport is not None}
+    configurations = sorted({configuration for configuration, _ in table})
+    rng = np.random.default_rng(seed)
+    draws = np.empty((ENSEMBLE_DRAWS, 2))
+    for b in range(ENSEMBLE_DRAWS):
+        chosen = rng.choice(configurations, len(configurations)) if len(configurations) > 1 else configurations
+        drawn = []
+        for temperature, mean in zip(temperatures, means):
+            values = [max(t.tracer_diffusivity_cm2_s + t.tracer_diffusivity_std_cm2_s * rng.standard_normal(),
+                          1e-3 * mean) for c in chosen if (t := table.get((c, temperature))) is not None]
+            drawn.append(np.mean(values) if values else mean)
+        draws[b] = _arrhenius_line(temperatures, np.array(drawn))
+    extrapolated = draws[:, 1] * np.exp(-draws[:, 0] / (K_B_EV * target_temperature))
+    per_configuration = [_arrhenius_line(temperatures, np.array([table[(c, t)].tracer_diffusivity_cm2_s
+                                                                 for t in temperatures]))[0]
+                         for c in configurations if all((c, t) in table for t in temperatures)
+                         and all(table[(c, t)].tracer_diffusivity_cm2_s > 0 for t in temperatures)]
+    haven = _mean_with_error([entry.haven_ratio for entry in ensemble], [entry.haven_ratio_std for entry in ensemble])
+    diffusivity = prefactor * np.exp(-energy / (K_B_EV * target_temperature))
+    conductivity = conductivity_std = None
+    if extrapolate_conductivity and np.isfinite(haven[0]) and haven[0] > 0:
+        factor = get_conversion_factor(AseAtomsAdaptor.get_structure(structure), species, target_temperature)
+        conductivity, conductivity_std = _ratio_with_error(diffusivity * factor, float(np.std(extrapolated, ddof=1))
+                                                           * factor, haven[0], haven[1])
+    return EnsembleArrhenius(
+        activation_energy_eV=energy, activation_energy_std_eV=float(np.std(draws[:, 0], ddof=1)),
+        activation_energy_configuration_spread_eV=float(np.std(per_configuration, ddof=1))
+        if len(per_configuration) > 1 else None,
+        prefactor_cm2_s=prefactor, temperatures_K=temperatures.tolist(), n_configurations=len(configurations),
+        target_temperature_K=float(target_temperature), tracer_diffusivity_cm2_s=float(diffusivity),
+        tracer_diffusivity_std_cm2_s=float(np.std(extrapolated, ddof=1)), haven_ratio=haven[0],
+        haven_ratio_std=haven[1], conductivity_mS_cm=conductivity, conductivity_std_mS_cm=conductivity_std)
 
 
 def _temperatures_too_few(count: int) -> str:
@@ -438,9 +772,8 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     axes = figure.add_subplot()
     axes.errorbar(1000 / temperatures, diffusivities, yerr=errors, fmt="o", capsize=3, label="MD")
     inverse = np.linspace(1000 / temperatures.max(), 1000 / fit.temperature, 50)
-    k_b = 8.617333262e-5  # eV/K
     error = f" ± {fit.activation_energy_std:.3f}" if fit.activation_energy_std is not None else ""
-    axes.plot(inverse, fit.prefactor * np.exp(-fit.activation_energy * inverse / 1000 / k_b), "--",
+    axes.plot(inverse, fit.prefactor * np.exp(-fit.activation_energy * inverse / 1000 / K_B_EV), "--",
               label=f"Ea = {fit.activation_energy:.3f}{error} eV")
     axes.plot([1000 / fit.temperature], [fit.diffusivity], "s", label=f"extrapolated {fit.temperature:g} K")
     axes.set_yscale("log")
@@ -472,9 +805,11 @@ def diffusion_from_trajectories(
     max_temperature_deviation: float = MAX_TEMPERATURE_DEVIATION,
 ) -> DiffusionResult:
     """Analyse trajectories written by :func:`ssbkit.workflows.md.run_replicas` (temperature, time
-    step and save interval are read from the frames; the sites are those of each file's first frame, the
-    structure before MD): D(T) with its checks (see :func:`analyze_trajectory`), the Arrhenius fit when
-    :func:`extrapolation_refusal` allows it, and plots if asked."""
+    step, save interval and configuration are read from the frames; the sites are those of each file's first
+    frame, the structure before MD): D(T) with its checks (see :func:`analyze_trajectory`), the Arrhenius fit
+    when :func:`extrapolation_refusal` allows it, the configuration averages per temperature (``ensemble``)
+    and their Arrhenius fit (``ensemble_arrhenius``, from three temperatures; sigma only when the checks
+    pass), and plots if asked."""
     from ase.io import read
 
     if not paths:
@@ -487,12 +822,18 @@ def diffusion_from_trajectories(
             frames, temperature, timestep, save_every, species, grain_boundary,
             sites=read(path, index=0, format="extxyz"), min_hops=min_hops,
             max_temperature_deviation=max_temperature_deviation))
-    per_temperature.sort(key=lambda r: r.temperature)
+    per_temperature.sort(key=lambda r: (r.temperature, r.configuration or ""))
     structure = frames[0]
-    fit = None
-    notes = [f"conductivity by Nernst-Einstein from the tracer D, Haven ratio assumed {HAVEN_RATIO:g}"]
+    fit = ensemble_fit = None
+    notes = [f"conductivity by Nernst-Einstein from the tracer D, Haven ratio assumed {HAVEN_RATIO:g}",
+             "transport / ensemble_arrhenius: kinisi tracer and charge D, measured Haven ratio, sigma = "
+             "Nernst-Einstein over the Haven ratio"]
     caveats = [caveat for entry in per_temperature for caveat in entry.caveats]
     refusal = extrapolation_refusal(per_temperature, min_hops)
+    ensemble = ensemble_by_temperature(per_temperature)
+    if len(ensemble) >= MIN_ARRHENIUS_TEMPERATURES and all(e.tracer_diffusivity_cm2_s > 0 for e in ensemble):
+        ensemble_fit = ensemble_arrhenius(per_temperature, structure, species, target_temperature,
+                                          extrapolate_conductivity=refusal is None)
     if refusal is None:
         fit = fit_arrhenius([r.temperature for r in per_temperature],
                             [r.diffusivity for r in per_temperature], structure, species, target_temperature)
@@ -505,11 +846,12 @@ def diffusion_from_trajectories(
         if fit is not None:
             plots["arrhenius"] = plot_arrhenius(per_temperature, fit, Path(plot_directory) / "arrhenius.png")
     return DiffusionResult(species=species, per_temperature=per_temperature, arrhenius=fit, plots=plots,
-                           notes=notes, target_temperature=target_temperature, caveats=caveats)
+                           notes=notes, target_temperature=target_temperature, caveats=caveats,
+                           ensemble=ensemble, ensemble_arrhenius=ensemble_fit)
 
 
 def diffusion(
-    atoms: Atoms | Structure,
+    atoms: Atoms | Structure | Sequence[Atoms | Structure],
     calculator: Calculator,
     temperatures: Sequence[float] | None,
     directory: str | Path,
@@ -519,8 +861,10 @@ def diffusion(
     progress: bool | None = None,
     **overrides: Any,
 ) -> DiffusionResult:
-    """NVT MD of ``atoms`` (ase or pymatgen) at every temperature (K) in one batched replica run, then
-    the diffusion analysis of ``species``, extrapolated to ``target_temperature`` (K). Trajectories and
+    """NVT MD of ``atoms`` (ase or pymatgen; or a list of configurations of an ensemble, each with
+    ``info["configuration"]``, else numbered) at every temperature (K) in one batched replica run
+    (configurations x temperatures replicas), then the diffusion analysis of ``species``, averaged over the
+    configurations and extrapolated to ``target_temperature`` (K). Trajectories and
     plots go to ``directory``; ``timestep`` in fs, Langevin ``friction`` in 1/fs or Nose-Hoover ``tdamp``
     in fs (see :func:`ssbkit.workflows.md.run_replicas`). ``temperatures`` (None: ``settings.temperatures``)
     and keyword arguments named like fields of :class:`ssbkit.workflows.md.MDSettings` override ``settings``.
@@ -529,22 +873,47 @@ def diffusion(
     if temperatures is not None:
         overrides["temperatures"] = temperatures
     settings = apply_overrides(MDSettings, settings, overrides)
-    if not isinstance(atoms, Atoms):
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        atoms = AseAtomsAdaptor.get_atoms(atoms)
+    configurations = _configurations(atoms)
     from ssbkit.potentials.backends import model_cutoff
 
-    check_species(atoms, settings.species)
-    check_cell(atoms, settings.species, model_cutoff(calculator), settings.min_species_count,
-               settings.min_width_over_cutoff)
-    md = run_replicas([atoms] * len(settings.temperatures), None, calculator, directory, settings, progress=progress)
+    for configuration in configurations:
+        check_species(configuration, settings.species)
+        check_cell(configuration, settings.species, model_cutoff(calculator), settings.min_species_count,
+                   settings.min_width_over_cutoff)
+    replicas = [configuration for configuration in configurations for _ in settings.temperatures]
+    temperatures = [temperature for _ in configurations for temperature in settings.temperatures]
+    md = run_replicas(replicas, temperatures, calculator, directory, settings, progress=progress)
     result = diffusion_from_trajectories([r.path for r in md.replicas], settings.species, grain_boundary,
                                          settings.target_temperature, plot_directory=directory,
                                          min_hops=settings.min_hops,
                                          max_temperature_deviation=settings.max_temperature_deviation)
     result.md = md
     return result
+
+
+def _configurations(atoms: Atoms | Structure | Sequence[Atoms | Structure]) -> list[Atoms]:
+    """One structure, or an ensemble whose members get ``info["configuration"]`` (their own, else the
+    list position); members must be distinct ids."""
+    from pymatgen.core import Structure
+
+    single = isinstance(atoms, (Atoms, Structure))
+    members = [atoms] if single else list(atoms)
+    if not members:
+        raise InputError("no structures to run: give a structure or a non-empty ensemble")
+    converted = []
+    for position, member in enumerate(members):
+        if not isinstance(member, Atoms):
+            from pymatgen.io.ase import AseAtomsAdaptor
+
+            member = AseAtomsAdaptor.get_atoms(member)
+        if not single:
+            member = member.copy()
+            member.info["configuration"] = configuration_id(member) or str(position)
+        converted.append(member)
+    ids = [configuration_id(member) for member in converted]
+    if not single and len(set(ids)) != len(ids):
+        raise InputError(f"ensemble configurations need distinct ids, got {ids}")
+    return converted
 
 
 def write_result(result: DiffusionResult, path: str | Path) -> Path:

@@ -11,6 +11,11 @@ frame as ``conserved_energy_eV``).
 Each replica's trajectory is appended frame by frame to an extended-XYZ file (positions unwrapped,
 momenta, step, time and phase in the comment line) and flushed, so it survives a crash or an
 unstable run; :func:`read_production` returns the production frames of such a file.
+
+Ensembles: a replica is one (configuration, temperature) pair. A replica whose structure carries
+``atoms.info["configuration"]`` (as the ensemble builder writes it) keeps that id in its file name, in
+every frame (``configuration``) and in its :class:`ReplicaTrajectory`, so configurations x temperatures
+advance together in one batched call per step and are averaged afterwards.
 """
 
 from __future__ import annotations
@@ -79,13 +84,15 @@ class MDSettings:
 
 @dataclass
 class ReplicaTrajectory(Result):
-    """One replica's run: target and mean kinetic temperature (K) over production, file written."""
+    """One replica's run: target and mean kinetic temperature (K) over production, file written, and the
+    configuration id of its structure (``atoms.info["configuration"]``; None for a single structure)."""
 
     temperature: float
     mean_temperature: float
     path: Path
     n_frames: int
     atoms: Atoms
+    configuration: str | None = None
 
 
 @dataclass
@@ -120,6 +127,7 @@ class _Replica:
 
         self.atoms = atoms
         self.temperature = temperature
+        self.configuration = configuration_id(atoms)
         self.kT = units.kB * temperature
         self.masses = atoms.get_masses()[:, None]
         self.rng = rng
@@ -153,6 +161,17 @@ class _Replica:
         chain = self.chain
         return (self.energy + self.kinetic_energy() + 0.5 * float(np.sum(chain.masses * chain.velocities**2))
                 + self.dof * self.kT * chain.positions[0] + self.kT * float(np.sum(chain.positions[1:])))
+
+
+def configuration_id(atoms: Atoms) -> str | None:
+    """The ensemble configuration id of a structure (``atoms.info["configuration"]`` as text), or None."""
+    value = atoms.info.get("configuration")
+    return None if value is None else str(value)
+
+
+def _file_label(configuration: str) -> str:
+    """A configuration id made safe for a file name (letters, digits, '-', '.')."""
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in configuration)
 
 
 def _evaluate(replicas: Sequence[_Replica], calculator: Calculator, step: int) -> None:
@@ -248,6 +267,8 @@ def _write_frame(replica: _Replica, step: int, timestep_fs: float, phase: str) -
 
     frame = replica.atoms.copy()
     frame.set_momenta(replica.momenta, apply_constraint=False)
+    if replica.configuration is not None:
+        frame.info["configuration"] = replica.configuration
     frame.info.update(step=step, time_fs=step * timestep_fs, phase=phase,
                       target_temperature_K=replica.temperature, energy_eV=replica.energy,
                       kinetic_temperature_K=replica.kinetic_temperature())
@@ -279,7 +300,8 @@ def run_replicas(
     Velocities start from a Maxwell-Boltzmann distribution (``seed``; replica i always gets the same
     random stream, however many run along). One batched force call per step for all replicas.
     Frames (equilibration and production, tagged by ``phase``) are appended every ``save_every``
-    steps to ``directory/replicaNN_<T>K.extxyz``. Unstable dynamics (NaN, potential energy rising
+    steps to ``directory/replicaNN_<T>K.extxyz`` (``replicaNN_<configuration>_<T>K.extxyz`` for a structure
+    with ``info["configuration"]``, see the module docstring). Unstable dynamics (NaN, potential energy rising
     more than ``max_energy_rise`` eV/atom, atoms closer than ``min_distance`` Å, checked at saved
     frames; 0 switches that check off, e.g. for an ideal gas) raise CalculationError, and the frames
     written so far stay on disk. Inputs are not modified.
@@ -310,7 +332,9 @@ def run_replicas(
     with ExitStack() as stack:
         states = []
         for index, (atoms, temperature, child_seed) in enumerate(zip(replicas, temperatures, seeds)):
-            path = directory / f"replica{index:02d}_{temperature:g}K.extxyz"
+            configuration = configuration_id(atoms)
+            label = "" if configuration is None else f"{_file_label(configuration)}_"
+            path = directory / f"replica{index:02d}_{label}{temperature:g}K.extxyz"
             handle = stack.enter_context(path.open("w"))
             work = atoms.copy()
             work.calc = None
@@ -356,7 +380,8 @@ def run_replicas(
         final.set_momenta(state.momenta, apply_constraint=False)
         trajectories.append(ReplicaTrajectory(
             temperature=state.temperature, mean_temperature=float(np.mean(temps)),
-            path=Path(state.trajectory.name), n_frames=state.production_frames, atoms=final))
+            path=Path(state.trajectory.name), n_frames=state.production_frames, atoms=final,
+            configuration=state.configuration))
     return ReplicaMDResult(replicas=trajectories, timestep=settings.timestep, save_every=settings.save_every,
                            equilibration_steps=equilibration_steps, production_steps=settings.production_steps,
                            steps_per_second=total_steps / elapsed if elapsed > 0 else float("inf"))

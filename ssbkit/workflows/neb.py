@@ -6,11 +6,18 @@ ASE's (``ase.mep.NEB``). What ssbkit adds: every interior image carries a small 
 ``ssbkit.potentials.predict`` call on all images whose positions changed, and the others read their
 share of that batch. The workflow around the band relaxes the endpoints (fixed cell), checks them,
 and reads the converged path for barriers, intermediate minima and the hop geometry.
+
+Local region (``relax_radius_A``): atoms farther than the radius from the hop (the midpoint of the moving
+atom's path, minimum image) are held fixed at their input positions in the endpoint relaxations and the
+band, so a hop in a large cell (a grain boundary) converges in far fewer optimizer steps and the band
+optimizer handles only the atoms near it; every image is still evaluated whole. Start from a relaxed
+cell, so the fixed atoms sit at their minimum; :func:`radius_convergence` shows the barrier against the
+radius (the largest, or None = whole cell, is the reference).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from itertools import pairwise
 from pathlib import Path
@@ -100,6 +107,7 @@ class NEBResult(Result):
     plot_file: Path | None = None
     segment_results: list[NEBResult] = field(default_factory=list)
     barrier: float = float("nan")  # the headline migration barrier (eV): see headline_barrier
+    n_free_atoms: int | None = None  # atoms the band moved (None: every atom; see relax_radius_A)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,9 +135,31 @@ class NEBSettings:
     same_site_distance: float = setting(0.3, help="Relaxed endpoints whose moving atom lies closer than this "
                                         "(Å) relaxed into one site: an error.", unit="Å", minimum=0)
     resolve_minima: bool = setting(False, help="Re-run the NEB between relaxed intermediate minima.")
+    relax_radius_A: float | None = setting(None, help="Hold atoms farther than this (Å) from the hop's midpoint "
+                                           "fixed (None: relax the whole cell).", unit="Å", minimum=0,
+                                           exclusive_minimum=True)
 
     def __post_init__(self) -> None:
         validate(self)
+
+
+@dataclass
+class BarrierConvergence(Result):
+    """Barrier (eV, ``NEBResult.barrier``) against one setting (``parameter``: e.g. relax_radius_A, or the
+    grain thickness in CSL periods), with the atoms the band moved and the model calls of each run. The
+    last value is the reference; ``converged_value`` is the first value from which every barrier lies
+    within ``tolerance_eV`` of it (None if only the reference does)."""
+
+    parameter: str
+    values: list[Any]
+    barriers_eV: list[float]
+    differences_eV: list[float]
+    n_free_atoms: list[int | None]
+    n_atoms: list[int]
+    n_model_calls: list[int]
+    tolerance_eV: float
+    converged_value: Any
+    converged: bool
 
 
 def neb(
@@ -163,6 +193,11 @@ def neb(
     moving_index = settings.moving_index
     if moving_index is None:
         moving_index = int(np.argmax(_mic_displacements(initial, final)))
+    n_free = None
+    if settings.relax_radius_A is not None:
+        fixed = local_region_mask(initial, final, moving_index, settings.relax_radius_A)
+        initial, final = (_with_fixed(atoms, fixed) for atoms in (initial, final))
+        n_free = int((~fixed).sum())
     recorded = {name: value for name, value in asdict(settings).items()
                 if name not in ("endpoint_steps", "moving_index", "resolve_minima")}
     warnings: list[str] = []
@@ -189,12 +224,70 @@ def neb(
     result = NEBResult(**result, converged=converged, steps=n_steps, fmax=residual,
                        endpoints_equivalent=endpoints_equivalent, model=model or model_name(calculator),
                        settings=recorded | {"method": "improvedtangent", "interpolation": "idpp"},
-                       n_model_calls=band.n_batches, warnings=warnings)
+                       n_model_calls=band.n_batches, warnings=warnings, n_free_atoms=n_free)
     if settings.resolve_minima and result.intermediate_minima:
         result.segment_results = neb_between_minima(result, calculator)
     if output_dir is not None:
         write_outputs(result, Path(output_dir))
     return result
+
+
+def local_region_mask(initial: Atoms, final: Atoms, moving_index: int, radius: float) -> np.ndarray:
+    """True for atoms farther than ``radius`` (Å, minimum image) from the midpoint of atom ``moving_index``'s
+    hop from ``initial`` to ``final``: the atoms a local-region NEB holds fixed. The moving atom is never fixed."""
+    if radius <= 0:
+        raise InputError(f"relax_radius_A must be > 0 Å, got {radius:g}")
+    midpoint = initial.positions[moving_index] + 0.5 * _mic_vector(initial, final, moving_index)
+    _, distances = find_mic(initial.positions - midpoint, initial.cell, initial.pbc)
+    fixed = distances > radius
+    fixed[moving_index] = False
+    return fixed
+
+
+def _with_fixed(atoms: Atoms, fixed: np.ndarray) -> Atoms:
+    """A copy of ``atoms`` whose ``fixed`` atoms are held by FixAtoms, next to its own constraints."""
+    from ase.constraints import FixAtoms
+
+    held = atoms.copy()
+    held.set_constraint([*atoms.constraints, FixAtoms(mask=fixed)])
+    return held
+
+
+def barrier_convergence(parameter: str, values: Sequence[Any], run: Callable[[Any], NEBResult],
+                        tolerance_eV: float = 0.02) -> BarrierConvergence:
+    """Run ``run(value)`` (an NEB) for every value, smallest/cheapest first and the reference last, and report
+    the barrier against the value (:class:`BarrierConvergence`)."""
+    if len(values) < 2:
+        raise InputError(f"a convergence check of {parameter} needs at least two values, got {list(values)}")
+    results = [run(value) for value in values]
+    barriers = [float(result.barrier) for result in results]
+    differences = [barrier - barriers[-1] for barrier in barriers]
+    within = [abs(difference) <= tolerance_eV for difference in differences]
+    first = next(i for i in range(len(values)) if all(within[i:]))
+    return BarrierConvergence(
+        parameter=parameter, values=list(values), barriers_eV=barriers, differences_eV=differences,
+        n_free_atoms=[result.n_free_atoms for result in results],
+        n_atoms=[len(result.images[0]) for result in results],
+        n_model_calls=[result.n_model_calls for result in results], tolerance_eV=tolerance_eV,
+        converged_value=values[first] if first < len(values) - 1 else None, converged=first < len(values) - 1)
+
+
+def radius_convergence(
+    initial: Atoms,
+    final: Atoms,
+    calculator: Calculator,
+    radii: Sequence[float | None],
+    settings: NEBSettings | None = None,
+    tolerance_eV: float = 0.02,
+    **overrides: Any,
+) -> BarrierConvergence:
+    """Barrier of one hop against ``relax_radius_A`` (Å, ascending; None = the whole cell, the natural
+    reference, goes last): :func:`barrier_convergence` over :func:`neb` with each radius."""
+    settings = apply_overrides(NEBSettings, settings, overrides)
+    radii = sorted(radii, key=lambda r: np.inf if r is None else r)
+    return barrier_convergence(
+        "relax_radius_A", radii,
+        lambda radius: neb(initial, final, calculator, settings, relax_radius_A=radius), tolerance_eV)
 
 
 def run_band(
@@ -245,7 +338,8 @@ def neb_between_minima(result: NEBResult, calculator: Calculator) -> list[NEBRes
     """Relax the intermediate minima of a path (fixed cell) and run an NEB on each segment between
     consecutive true minima, with the settings recorded in ``result`` (minima relaxed, not resolved further)."""
     recorded = {f.name: result.settings[f.name] for f in fields(NEBSettings) if f.name in result.settings}
-    settings = NEBSettings(**recorded | {"relax_endpoints": True, "moving_index": result.hop.index})
+    settings = NEBSettings(**recorded | {"relax_endpoints": True, "moving_index": result.hop.index,
+                                         "relax_radius_A": None})  # the images keep their constraints
     stops = [result.images[0]] + [result.images[i] for i in result.intermediate_minima] + [result.images[-1]]
     stops = [stop.copy() for stop in stops]
     for stop in stops:

@@ -182,25 +182,32 @@ def li_vacancy(full: bool = False) -> HopStudy:
     return _study(hop, "li-vacancy", "Li vacancy hop in bcc Li")
 
 
-def llzo_bulk(full: bool = False) -> HopStudy:
-    """Li in cubic LLZO (Ewald-ordered Li7, 192-atom conventional cell; 2x2x2 with ``full``): the
-    shortest symmetry-distinct vacancy hop (tetrahedral 24d -> octahedral 96h, 2.4 Å)."""
+def llzo_bulk(full: bool = False, *, bulk: Atoms | None = None) -> HopStudy:
+    """Li in cubic LLZO (Ewald-ordered Li7, 192-atom conventional cell; 2x2x2 with ``full``; or ``bulk``, e.g.
+    one ensemble member): the shortest symmetry-distinct vacancy hop (tetrahedral 24d -> octahedral 96h, 2.4 Å)."""
     from ssbkit.interfaces.structures.llzo import cubic_llzo
     from ssbkit.interfaces.structures.sites import migration_hops
 
-    host = cubic_llzo((2, 2, 2) if full else (1, 1, 1))
+    host = bulk if bulk is not None else cubic_llzo((2, 2, 2) if full else (1, 1, 1))
     hop = migration_hops(host, "Li", "vacancy", max_length=3.0)[0]
     return HopStudy("llzo-bulk", "Li vacancy hop in cubic LLZO", hop.start, hop.end, hop.moving_index,
                     0.26, "AIMD activation energy, He et al., npj Comput. Mater. 4, 18 (2018)")
 
 
-def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
+def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_times: int | None = None,
+                 bicrystal: Atoms | None = None) -> HopStudy:
     """Shortest Li vacancy hop starting next to a sigma-5 (100) twist boundary of cubic LLZO (from the 12
-    Li nearest the plane): into the other grain (across) or within the grain, parallel to the plane (along)."""
+    Li nearest the plane): into the other grain (across) or within the grain, parallel to the plane (along).
+    The bicrystal is ``bicrystal`` (e.g. relaxed; with its ``grain`` array, normal along z), else built from
+    ``bulk`` (default the Ewald-ordered cell) with ``expand_times`` CSL periods per grain (default 2 if
+    ``full`` else 1, the thinnest pymatgen builds)."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
-    gb = build_grain_boundary(cubic_llzo(), 5, (1, 0, 0), expand_times=2 if full else 1).atoms
+    if expand_times is None:
+        expand_times = 2 if full else 1
+    gb = bicrystal if bicrystal is not None else build_grain_boundary(
+        cubic_llzo() if bulk is None else bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
     grain = gb.arrays["grain"]
     z = gb.positions[:, 2]
     plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
@@ -229,14 +236,18 @@ def _llzo_gb_hop(full: bool, across: bool) -> HopStudy:
                     initial, final, moving)
 
 
-def llzo_gb_along(full: bool = False) -> HopStudy:
-    """Li vacancy hop next to a sigma-5 (100) LLZO boundary, staying in its grain (~1900 atoms: GPU)."""
-    return _llzo_gb_hop(full, across=False)
+def llzo_gb_along(full: bool = False, *, bulk: Atoms | None = None, expand_times: int | None = None,
+                  bicrystal: Atoms | None = None) -> HopStudy:
+    """Li vacancy hop next to a sigma-5 (100) LLZO boundary, staying in its grain (~1900 atoms: GPU);
+    keywords as in :func:`_llzo_gb_hop`."""
+    return _llzo_gb_hop(full, False, bulk, expand_times, bicrystal)
 
 
-def llzo_gb_across(full: bool = False) -> HopStudy:
-    """Li vacancy hop across a sigma-5 (100) LLZO boundary into the other grain (~1900 atoms: GPU)."""
-    return _llzo_gb_hop(full, across=True)
+def llzo_gb_across(full: bool = False, *, bulk: Atoms | None = None, expand_times: int | None = None,
+                   bicrystal: Atoms | None = None) -> HopStudy:
+    """Li vacancy hop across a sigma-5 (100) LLZO boundary into the other grain (~1900 atoms: GPU);
+    keywords as in :func:`_llzo_gb_hop`."""
+    return _llzo_gb_hop(full, True, bulk, expand_times, bicrystal)
 
 
 STUDIES: dict[str, Callable[[bool], HopStudy]] = {

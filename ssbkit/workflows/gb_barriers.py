@@ -1,0 +1,175 @@
+"""Bulk and grain-boundary Li barriers of one garnet configuration, with the committee spread.
+
+From one LLZO cell (the Ewald-ordered cubic cell, or one member of an ensemble) :func:`gb_barriers` builds
+the sigma-5 (100) twist bicrystal with ``expand_times`` CSL periods per grain, relaxes it (positions, first
+model), and computes with every model three vacancy hops: in the bulk cell, next to the boundary along it,
+and across it into the other grain (``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only
+the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with
+the first model: the boundary barrier against the radius (:func:`ssbkit.workflows.neb.radius_convergence`)
+and against the grain thickness in CSL periods (:func:`ssbkit.workflows.neb.barrier_convergence`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from ssbkit.errors import InputError
+from ssbkit.io import atomic_write, csv_text
+from ssbkit.plotting import save_figure
+from ssbkit.results import Result
+from ssbkit.workflows.neb import BarrierConvergence, NEBSettings, barrier_convergence, neb, radius_convergence
+from ssbkit.workflows.neb_committee import NEBCommitteeResult, neb_committee
+from ssbkit.workflows.relax import RelaxSettings, relax
+
+HOPS = ("bulk", "gb-along", "gb-across")
+
+
+@dataclass
+class HopBarrier(Result):
+    """One hop: its name (bulk, gb-along, gb-across), what it is, cell size, atoms the band moved (None: all),
+    the committee mean and standard deviation of the barrier (eV; std None for one model), and every
+    model's NEB."""
+
+    hop: str
+    description: str
+    n_atoms: int
+    n_free_atoms: int | None
+    barrier_eV: float | None
+    barrier_std_eV: float | None
+    committee: NEBCommitteeResult
+
+
+@dataclass
+class GrainBoundaryBarriers(Result):
+    """Bulk-vs-boundary barriers of one configuration (``configuration``: its id, None for the default cell),
+    the bicrystal's grain thickness in CSL periods, the local radius (Å), the checks, and the files written
+    (``table_file``: CSV, ``plot_file``: bar chart)."""
+
+    configuration: str | None
+    expand_times: int
+    relax_radius_A: float | None
+    models: list[str]
+    hops: list[HopBarrier]
+    radius_check: BarrierConvergence | None = None
+    thickness_check: BarrierConvergence | None = None
+    table_file: Path | None = None
+    plot_file: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator, fmax: float = 0.05,
+                      steps: int = 300) -> Atoms:
+    """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, positions
+    relaxed (fixed cell) to ``fmax`` eV/Å; keeps the ``grain`` array."""
+    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+
+    built = build_grain_boundary(bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
+    relaxed = relax(built, calculator, RelaxSettings(fmax=fmax, steps=steps)).atoms
+    relaxed.set_array("grain", built.arrays["grain"])
+    return relaxed
+
+
+def gb_barriers(
+    bulk: Atoms | None,
+    models: Sequence[str],
+    load_calculator: Callable[[str], Calculator],
+    settings: NEBSettings | None = None,
+    *,
+    expand_times: int = 1,
+    radius_check: Sequence[float | None] | None = None,
+    thickness_check: Sequence[int] | None = None,
+    tolerance_eV: float = 0.02,
+    output_dir: str | Path | None = None,
+) -> GrainBoundaryBarriers:
+    """Barriers of the bulk, along-boundary and across-boundary hops of ``bulk`` (None: the Ewald-ordered
+    cubic LLZO cell) with every model of ``models`` (see the module docstring). ``settings``: the NEB
+    settings of every hop (``relax_radius_A`` included); ``radius_check``: radii (Å; None = whole cell) for
+    the boundary hop, ``thickness_check``: CSL periods per grain for the across hop, each with the first
+    model and ``tolerance_eV``. With ``output_dir``: ``gb_barriers.csv``, ``gb_barriers.png`` and each
+    model's NEB path under ``output_dir/<hop>``."""
+    from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
+    from ssbkit.interfaces.structures.llzo import cubic_llzo
+
+    if not models:
+        raise InputError("gb_barriers needs at least one model")
+    settings = settings or NEBSettings()
+    bulk = cubic_llzo() if bulk is None else bulk
+    first = load_calculator(models[0])
+    bicrystal = relaxed_bicrystal(bulk, expand_times, first)
+    studies = {"bulk": llzo_bulk(bulk=bulk), "gb-along": llzo_gb_along(bicrystal=bicrystal),
+               "gb-across": llzo_gb_across(bicrystal=bicrystal)}
+    base = Path(output_dir) if output_dir is not None else None
+    hops = []
+    for name, study in studies.items():
+        committee = neb_committee(
+            study.initial, study.final, list(models), load_calculator,
+            {**dataclasses.asdict(settings), "moving_index": study.moving_index},
+            reference_barrier=study.reference_barrier, reference_source=study.reference_source,
+            output_dir=None if base is None else base / name)
+        free = [r.n_free_atoms for r in committee.results.values()]
+        hops.append(HopBarrier(hop=name, description=study.description, n_atoms=len(study.initial),
+                               n_free_atoms=free[0] if free else None, barrier_eV=committee.barrier.mean,
+                               barrier_std_eV=committee.barrier.std, committee=committee))
+    result = GrainBoundaryBarriers(
+        configuration=None if bulk.info.get("configuration") is None else str(bulk.info["configuration"]),
+        expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=hops,
+        notes=[f"bicrystal relaxed with {models[0]} (positions, fixed cell); every model relaxes the endpoints "
+               "within the local radius itself"])
+    along = studies["gb-along"]
+    if radius_check:
+        result.radius_check = radius_convergence(along.initial, along.final, first, radius_check, settings,
+                                                 tolerance_eV, moving_index=along.moving_index)
+    if thickness_check:
+        def across_barrier(periods: int):
+            hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
+                                 relaxed_bicrystal(bulk, periods, first))
+            return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index)
+
+        result.thickness_check = barrier_convergence("expand_times", sorted(thickness_check), across_barrier,
+                                                     tolerance_eV)
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+        result.table_file = atomic_write(base / "gb_barriers.csv", barrier_table(result))
+        result.plot_file = plot_barriers(result, base / "gb_barriers.png")
+    return result
+
+
+def barrier_table(result: GrainBoundaryBarriers) -> str:
+    """CSV: one row per hop and model, then the committee mean and standard deviation (eV)."""
+    rows = []
+    for hop in result.hops:
+        rows += [[hop.hop, model, f"{value:.4f}", "", hop.n_atoms, hop.n_free_atoms or hop.n_atoms]
+                 for model, value in hop.committee.barrier.values.items()]
+        if hop.barrier_eV is not None:
+            std = "" if hop.barrier_std_eV is None else f"{hop.barrier_std_eV:.4f}"
+            rows.append([hop.hop, "committee", f"{hop.barrier_eV:.4f}", std, hop.n_atoms,
+                         hop.n_free_atoms or hop.n_atoms])
+    return csv_text(["hop", "model", "barrier_eV", "std_eV", "n_atoms", "n_free_atoms"], rows)
+
+
+def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
+    """Bars: committee mean barrier (eV) per hop with its standard deviation; dots: each model."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    axes = figure.add_subplot()
+    positions = np.arange(len(result.hops))
+    means = [np.nan if h.barrier_eV is None else h.barrier_eV for h in result.hops]
+    errors = [0.0 if h.barrier_std_eV is None else h.barrier_std_eV for h in result.hops]
+    axes.bar(positions, means, yerr=errors, capsize=4, color="0.8", label="committee mean ± std")
+    for k, model in enumerate(result.models):
+        values = [h.committee.barrier.values.get(model, np.nan) for h in result.hops]
+        axes.plot(positions + 0.12 * (k - (len(result.models) - 1) / 2), values, "o", label=model)
+    axes.set_xticks(positions, [h.hop for h in result.hops])
+    axes.set_ylabel("Li migration barrier (eV)")
+    radius = "whole cell" if result.relax_radius_A is None else f"local radius {result.relax_radius_A:g} Å"
+    axes.set_title(f"LLZO bulk vs Σ5 boundary ({result.expand_times} CSL period/grain, {radius})", fontsize=9)
+    axes.legend(fontsize="small")
+    return save_figure(figure, path, dpi=120)

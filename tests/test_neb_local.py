@@ -1,0 +1,91 @@
+"""Local-region NEB: atoms far from the hop held fixed, and the barrier against the radius.
+
+Reference: the whole-cell NEB of the same hop (a vacancy hop in fcc Cu with ASE's EMT). With a radius that
+takes in every atom the local NEB is the whole-cell NEB; with a radius past the first two neighbour shells
+of the hop its barrier agrees with the whole cell's within the 0.02 eV convergence tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.constraints import FixAtoms
+
+from ssbkit.errors import InputError
+from ssbkit.workflows.neb import NEBSettings, barrier_convergence, local_region_mask, neb, radius_convergence
+
+SETTINGS = NEBSettings(n_images=3, fmax=0.03)
+
+
+def vacancy_hop(repeat: int = 2) -> tuple[Atoms, Atoms]:
+    """Cu vacancy hop: atom 1 of a cubic fcc supercell jumps into the vacant site of atom 0 (2.55 Å)."""
+    host = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(repeat)
+    initial = host.copy()
+    del initial[0]
+    final = host.copy()
+    final.positions[1] = host.positions[0]
+    del final[0]
+    return initial, final
+
+
+def test_mask_fixes_exactly_the_atoms_beyond_the_radius_from_the_hop_midpoint():
+    initial, final = vacancy_hop(3)
+    fixed = local_region_mask(initial, final, 0, 4.0)
+    midpoint = (initial.positions[0] + final.positions[0]) / 2  # the hop does not cross the cell boundary
+    probe = initial + Atoms("H", positions=[midpoint])
+    distances = probe.get_distances(len(initial), range(len(initial)), mic=True)
+    assert np.array_equal(fixed, distances > 4.0)
+    assert 0 < (~fixed).sum() < len(initial) and not fixed[0]
+    assert not local_region_mask(initial, final, 0, 1.0)[0]  # the moving atom is never fixed
+    with pytest.raises(InputError):
+        local_region_mask(initial, final, 0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def convergence():
+    initial, final = vacancy_hop(2)
+    return radius_convergence(initial, final, EMT(), [3.0, 5.0, None], SETTINGS)
+
+
+def test_barrier_converges_with_radius_to_the_whole_cell_value(convergence):
+    assert convergence.values == [3.0, 5.0, None]
+    whole = convergence.barriers_eV[-1]
+    assert 0.5 < whole < 1.0  # EMT Cu vacancy migration ~0.7-0.8 eV
+    assert convergence.n_free_atoms[:2] == [9, 29] and convergence.n_free_atoms[2] is None
+    assert convergence.converged and convergence.converged_value == 5.0
+    assert abs(convergence.barriers_eV[1] - whole) < 0.02
+    assert convergence.barriers_eV[0] - whole > 0.02  # nearest neighbours only: too stiff
+
+
+def test_radius_spanning_the_cell_is_the_whole_cell_neb(convergence):
+    initial, final = vacancy_hop(2)
+    result = neb(initial, final, EMT(), SETTINGS, relax_radius_A=50.0)
+    assert result.n_free_atoms == len(initial)
+    assert result.barrier == pytest.approx(convergence.barriers_eV[-1], abs=1e-6)
+    assert result.settings["relax_radius_A"] == 50.0
+
+
+def test_images_carry_the_fixed_atoms():
+    initial, final = vacancy_hop(2)
+    result = neb(initial, final, EMT(), SETTINGS, relax_radius_A=3.0)
+    expected = np.flatnonzero(local_region_mask(initial, final, 0, 3.0))
+    for image in result.images:
+        held = [c for c in image.constraints if isinstance(c, FixAtoms)]
+        assert len(held) == 1 and np.array_equal(np.sort(held[0].index), expected)
+    moved = np.linalg.norm(result.images[2].positions - initial.positions, axis=1)
+    assert moved[expected].max() < 1e-9  # fixed atoms stay at their input positions
+
+
+def test_convergence_needs_two_values():
+    with pytest.raises(InputError, match="at least two values"):
+        barrier_convergence("relax_radius_A", [5.0], lambda radius: None)
+
+
+def test_gb_barriers_cli_refuses_bad_check_values():
+    from cli_helpers import fails_cleanly
+
+    fails_cleanly(["neb", "gb-barriers", "--check-thickness", "one,two"], "--check-thickness")
+    fails_cleanly(["neb", "gb-barriers", "--check-radius", "6,big"], "--check-radius")
