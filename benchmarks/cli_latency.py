@@ -1,7 +1,13 @@
-"""How long `ssbkit ... --help` takes: each command line runs N times in a fresh interpreter; prints the median
-wall and CPU (user + system) seconds and their ratio to a bare ``python -c "import typer"``.
+"""How long users wait for the CLI: each command line runs N times in a fresh interpreter; prints the median
+wall and CPU (user + system) seconds.
 
-Run: ``python benchmarks/cli_latency.py [--repeat N]``. Target: every ``--help`` under 0.5 s wall on an idle machine.
+- ``ssbkit ... --help``: ratio to a bare ``python -c "import typer"``. Target: every ``--help`` under 0.5 s wall
+  on an idle machine.
+- ``ssbkit window LiNbO3 --source experimental`` and ``ssbkit react LiCoO2 Li2S --source experimental``: ratio to
+  a minimal pymatgen script computing the same thing (read pymatgen's experimental enthalpies, build the
+  phase diagram, element profile / interfacial reactivity, print). Target: CPU ratio <= 1.2.
+
+Run: ``python benchmarks/cli_latency.py [--repeat N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,42 @@ import time
 
 BASELINE = ("import typer", [sys.executable, "-c", "import typer"])
 HELP_COMMANDS = ["", "entries", "potentials", "build", "diffusion", "neb", "window", "neb run"]
+
+#: The shared part of the minimal pymatgen scripts: experimental enthalpies as PDEntries, elements at zero.
+_PYMATGEN_ENTRIES = """
+import gzip, json, sys
+from importlib.util import find_spec
+from pathlib import Path
+from pymatgen.core import Composition, Element
+from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+folder = Path(find_spec("pymatgen").submodule_search_locations[0])
+with gzip.open(folder / "analysis/compatibility/exp_compounds.json.gz", "rt") as handle:
+    records = json.load(handle)
+entries = [PDEntry(Composition(r["formula"]), r["exp energy"]) for r in records]
+entries += [PDEntry(Composition(el), 0.0) for el in {str(e) for x in entries for e in x.composition.elements}]
+def within(symbols):
+    allowed = {Element(s) for s in symbols}
+    return [e for e in entries if set(e.composition.elements) <= allowed]
+"""
+PYMATGEN_WINDOW = _PYMATGEN_ENTRIES + """
+diagram = PhaseDiagram(within(["Li", "Nb", "O"]))
+li = diagram.el_refs[Element("Li")].energy_per_atom
+for step in diagram.get_element_profile(Element("Li"), Composition("LiNbO3")):
+    print(li - step["chempot"], step["evolution"], step["reaction"])
+"""
+PYMATGEN_REACT = _PYMATGEN_ENTRIES + """
+from pymatgen.analysis.interface_reactions import InterfacialReactivity
+diagram = PhaseDiagram(within(["Co", "Li", "O", "S"]))
+reactivity = InterfacialReactivity(Composition("LiCoO2"), Composition("Li2S"), diagram, norm=True,
+                                   use_hull_energy=True)
+for kink in reactivity.get_kinks():
+    print(*kink[1:4])
+"""
+WORK_CASES = [
+    ("window LiNbO3 --source experimental", ["window", "LiNbO3", "--source", "experimental"], PYMATGEN_WINDOW),
+    ("react LiCoO2 Li2S --source experimental", ["react", "LiCoO2", "Li2S", "--source", "experimental"],
+     PYMATGEN_REACT),
+]
 
 
 def _timed_run(command: list[str]) -> tuple[float, float]:
@@ -40,6 +82,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", "-n", type=int, default=5, help="runs per command line (default 5)")
     repeat = parser.parse_args().repeat
+
+    print(f"median of {repeat} runs; ratio = ssbkit time / time of the minimal pymatgen script")
+    print(f"{'command':<46} {'wall (s)':>9} {'CPU (s)':>9} {'pymatgen CPU':>13} {'CPU ratio':>10}")
+    for label, arguments, script in WORK_CASES:
+        wall, cpu = _medians([sys.executable, "-m", "ssbkit", *arguments], repeat)
+        _, base_cpu = _medians([sys.executable, "-c", script], repeat)
+        print(f"ssbkit {label:<39} {wall:9.3f} {cpu:9.3f} {base_cpu:13.3f} {cpu / base_cpu:10.2f}", flush=True)
+    print()
 
     cases = [BASELINE] + [(f"ssbkit {name} --help".replace("  ", " "),
                            [sys.executable, "-m", "ssbkit", *name.split(), "--help"]) for name in HELP_COMMANDS]

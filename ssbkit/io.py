@@ -15,11 +15,14 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ase import Atoms
-from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
+
+if TYPE_CHECKING:  # pymatgen is imported where a function needs it: importing ssbkit.io stays light
+    from pymatgen.core import Structure
 
 #: File names :func:`read_structures` picks up in a folder (besides POSCAR*/CONTCAR*).
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json", ".traj")
@@ -107,6 +110,7 @@ def _pymatgen_json(path: Path) -> list[Structure] | None:
     if not path.name.lower().endswith((".json", ".json.gz")):
         return None
     from monty.serialization import loadfn
+    from pymatgen.core import Structure
 
     try:
         content = loadfn(path)
@@ -186,6 +190,8 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def to_atoms(structure: Atoms | Structure) -> Atoms:
     """An ase.Atoms copy of an ase.Atoms or an ordered pymatgen Structure (oxidation states dropped,
     other site properties become arrays). InputError for partial occupancies or any other type."""
+    from pymatgen.core import Structure
+
     if isinstance(structure, Atoms):
         return structure.copy()
     if isinstance(structure, Structure):
@@ -205,6 +211,8 @@ def to_structure(atoms: Atoms | Structure) -> Structure:
     """A pymatgen Structure copy of a pymatgen Structure or an ase.Atoms with a 3D cell: lattice,
     species and positions, periodic in all three directions (constraints, calculator and per-atom
     arrays are dropped). InputError for atoms without a 3D cell or any other type."""
+    from pymatgen.core import Structure
+
     if isinstance(atoms, Structure):
         return atoms.copy()
     if isinstance(atoms, Atoms):

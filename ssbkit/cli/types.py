@@ -159,19 +159,21 @@ Offline = Annotated[bool, typer.Option(
 def checked_output(path: str | Path | None) -> str | Path | None:
     """Option callback for an output file: refuse a missing directory when the options are parsed, before
     anything is computed (ssbkit.io.check_output_path); the value is passed on as given."""
-    from ssbkit.io import check_output_path
-
     if path:
+        from ssbkit.io import check_output_path
+
         check_output_path(path)
     return path
 
 
 def _image_path(path: Path | None) -> Path | None:
     """Check --plot's suffix and directory when the options are parsed, before anything is computed."""
+    if path is None:
+        return None
     from ssbkit.io import check_output_path
     from ssbkit.plotting import image_path
 
-    return None if path is None else check_output_path(image_path(path))
+    return check_output_path(image_path(path))
 
 
 Output = Annotated[str | None, typer.Option("-o", "--output", callback=checked_output,
@@ -313,3 +315,9 @@ Committee = Annotated[str | None, typer.Option("--committee", help="offline: eve
 TrustModel = Annotated[bool, typer.Option("--trust-model", help="Load a mace:PATH model file in full, letting it "
                                           "run code; only for files from a source you trust (default: only the "
                                           "classes of a MACE model may appear in it).")]
+
+Reference = Annotated[str, typer.Option("--reference", help="Reference code: emt, gpaw (DFT, PBE), or "
+                                        "python:module.ClassName (any ASE calculator).")]
+ReferenceSettings = Annotated[Path | None, typer.Option(
+    "--reference-settings", help="YAML file of the reference's settings: gpaw's (mode, cutoff_eV, kpoint_density, "
+    "kpoints, smearing_eV, spin, basis, setups, xc) or the calculator's keyword arguments.")]

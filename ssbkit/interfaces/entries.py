@@ -13,7 +13,7 @@ unit as pymatgen stores them. Sources shipped here:
 
 Other prefixes are registered by the packages that provide them: ``mlip:[MODEL:]PATH`` (structures relaxed
 with an ML potential, :mod:`ssbkit.workflows.ml_entries`) by ``ssbkit.workflows``, available once it is imported.
-Importing this module stays light (no pymatgen.entries, no scipy), so registering a source costs nothing
+Importing this module stays light (no pymatgen, no scipy, no ase), so registering a source costs nothing
 while its factory imports what it needs when called.
 
 Several sources combine with commas (``"mp,file:extra.json"``); their entries are pooled, so they must
@@ -45,19 +45,15 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from pymatgen.core import Composition, Element, Structure
-
 from ssbkit import config
 from ssbkit.errors import DataError, InputError
-from ssbkit.io import atomic_write
-from ssbkit.interfaces.validity import pool_entries
 from ssbkit.results import Caveat
 
 if TYPE_CHECKING:
+    from pymatgen.core import Element, Structure
     from pymatgen.entries import Entry
 
 MP_THERMO_TYPE = "GGA_GGA+U"
@@ -104,6 +100,8 @@ def chemsys_of(elements: Iterable[str | Element]) -> str:
 
 def parse_chemsys(text: str) -> list[str]:
     """Element symbols of a chemical system written ``Li-P-S-Cl`` (InputError for unknown symbols)."""
+    from pymatgen.core import Element
+
     symbols = [s.strip() for s in text.split("-") if s.strip()]
     if not symbols:
         raise InputError(f"empty chemical system {text!r}; write it like Li-P-S-Cl")
@@ -117,6 +115,24 @@ def entries_within(entries: Iterable[Entry], elements: Collection[str]) -> list[
     """The entries whose elements are all in ``elements``."""
     allowed = {str(e) for e in elements}
     return [e for e in entries if {str(el) for el in e.composition.elements} <= allowed]
+
+
+class EntryIndex:
+    """Entries grouped by their element set once, so each chemical system's entries are gathered from the
+    groups instead of rescanning every entry (a screening asks for hundreds of systems)."""
+
+    def __init__(self, entries: Iterable[Entry]):
+        self.entries = list(entries)
+        self._groups: dict[frozenset[str], list[int]] = {}
+        for position, entry in enumerate(self.entries):
+            key = frozenset(str(el) for el in entry.composition.elements)
+            self._groups.setdefault(key, []).append(position)
+
+    def within(self, elements: Collection[str]) -> list[Entry]:
+        """The entries whose elements are all in ``elements``, in their original order."""
+        allowed = {str(e) for e in elements}
+        positions = sorted(p for key, group in self._groups.items() if key <= allowed for p in group)
+        return [self.entries[p] for p in positions]
 
 
 def load_entries(path: str | os.PathLike) -> list[Entry]:
@@ -167,6 +183,8 @@ def save_entries(entries: Sequence[Entry], path: str | os.PathLike) -> Path:
     """Write entries as a JSON (or JSON.gz, by suffix) list of dicts, atomically; the parent folder must exist."""
     from monty.json import MontyEncoder
 
+    from ssbkit.io import atomic_write
+
     path = Path(path)
     data = json.dumps([e.as_dict() for e in entries], cls=MontyEncoder).encode("utf-8")
     return atomic_write(path, gzip.compress(data) if path.suffix == ".gz" else data)
@@ -178,20 +196,27 @@ class FileSource:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.name = f"file:{self.path}"
-        self._entries = load_entries(self.path)
+        self._index = EntryIndex(load_entries(self.path))
 
     def get_entries(self, elements: Collection[str]) -> list[Entry]:
-        return entries_within(self._entries, elements)
+        return self._index.within(elements)
+
+
+#: Where pymatgen keeps its experimental formation enthalpies, relative to the pymatgen package folder.
+_EXPERIMENTAL_DATA_PATHS = ("analysis/compatibility/exp_compounds.json.gz", "entries/exp_compounds.json.gz")
 
 
 def _experimental_data_file() -> Path:
-    for package in ("pymatgen.analysis.compatibility", "pymatgen.entries"):
-        try:
-            candidate = resources.files(package) / "exp_compounds.json.gz"
-        except ModuleNotFoundError:
-            continue
-        if candidate.is_file():
-            return Path(str(candidate))
+    """pymatgen's ``exp_compounds.json.gz``, found without importing the package that holds it (importing
+    pymatgen.analysis.compatibility costs about a second of YAML, VASP input sets and structure analysis)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pymatgen")  # a namespace package: finding it imports nothing
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        for relative in _EXPERIMENTAL_DATA_PATHS:
+            candidate = Path(folder) / relative
+            if candidate.is_file():
+                return candidate
     raise DataError("pymatgen's experimental formation enthalpies (exp_compounds.json.gz) were not found in "
                     "this pymatgen installation")
 
@@ -209,17 +234,18 @@ class ExperimentalSource:
 
     def __init__(self) -> None:
         from pymatgen.analysis.phase_diagram import PDEntry
+        from pymatgen.core import Composition
 
         with gzip.open(_experimental_data_file(), "rt", encoding="utf-8") as handle:
             records = json.load(handle)
         compounds = [PDEntry(Composition(r["formula"]), float(r["exp energy"]), name=r["formula"],
                              attribute="experimental") for r in records if math.isfinite(r["exp energy"])]
         elements = {str(el) for entry in compounds for el in entry.composition.elements}
-        self._entries = [PDEntry(Composition(el), 0.0, name=el, attribute="experimental")
-                         for el in sorted(elements)] + compounds
+        self._index = EntryIndex([PDEntry(Composition(el), 0.0, name=el, attribute="experimental")
+                                  for el in sorted(elements)] + compounds)
 
     def get_entries(self, elements: Collection[str]) -> list[Entry]:
-        return entries_within(self._entries, elements)
+        return self._index.within(elements)
 
 
 class MPSource:
@@ -352,6 +378,8 @@ class CombinedSource:
         self._dropped: dict[str, Caveat] = {}  # reduced formula -> its duplicate-composition caveat, every call
 
     def get_entries(self, elements: Collection[str]) -> list[Entry]:
+        from ssbkit.interfaces.validity import pool_entries
+
         pooled, dropped = pool_entries([(source.name, source.get_entries(elements)) for source in self.sources])
         self.caveats = list(dropped.values())
         self._dropped.update(dropped)
@@ -359,6 +387,8 @@ class CombinedSource:
 
     def caveats_within(self, elements: Collection[str]) -> list[Caveat]:
         """Duplicate-composition caveats of every call so far whose composition lies within ``elements``."""
+        from pymatgen.core import Composition
+
         allowed = {str(e) for e in elements}
         return [caveat for formula, caveat in sorted(self._dropped.items())
                 if {str(el) for el in Composition(formula).elements} <= allowed]

@@ -16,7 +16,7 @@ from pymatgen.core import Composition, Element
 from pymatgen.entries import Entry
 
 from ssbkit.errors import DataError, InputError
-from ssbkit.interfaces.entries import EntrySource, check_energies, chemsys_of, entries_within
+from ssbkit.interfaces.entries import EntryIndex, EntrySource, check_energies, chemsys_of, entries_within
 
 LI = Element("Li")
 VOLTAGE_RANGE_V = (0.0, 10.0)  # allowed voltages, V vs Li/Li+
@@ -88,15 +88,15 @@ class PhaseDiagrams:
     def __init__(self, entries: EntrySource | Iterable[Entry]):
         if isinstance(entries, EntrySource):
             self.source: EntrySource | None = entries
-            self._entries: list[Entry] | None = None
+            self._index: EntryIndex | None = None
             self.source_name = entries.name
         else:
             self.source = None
-            self._entries = list(entries)
+            self._index = EntryIndex(entries)
             self.source_name = "entries"
-            if not self._entries:
+            if not self._index.entries:
                 raise DataError("the entry list is empty")
-            check_energies(self._entries, "the entry list")
+            check_energies(self._index.entries, "the entry list")
         self._fetched: dict[frozenset[str], list[Entry]] = {}
         self._closed: dict[frozenset[str], PhaseDiagram] = {}
         self._open: dict[tuple[frozenset[str], float], GrandPotentialPhaseDiagram] = {}
@@ -115,8 +115,8 @@ class PhaseDiagrams:
         superset = next((k for k in self._fetched if key <= k), None)
         if superset is not None:
             found = entries_within(self._fetched[superset], key)
-        elif self._entries is not None:
-            found = entries_within(self._entries, key)
+        elif self._index is not None:
+            found = self._index.within(key)
         else:
             found = self.source.get_entries(key)
         self._fetched[key] = found

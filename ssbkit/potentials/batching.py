@@ -30,7 +30,6 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.data import chemical_symbols
 
 from ssbkit.errors import CalculationError, ModelError
-from ssbkit.io import to_atoms
 from ssbkit.potentials.backends import Backend, backend_for, cpu_batch_edges, edge_batches, elements_of
 from ssbkit.results import Result
 
@@ -39,6 +38,12 @@ T = TypeVar("T")
 #: Edges (bonds, plus angles for CHGNet) per batch on CUDA, where large batches fill the device. On
 #: CPU each backend's measured ``Backend.cpu_batch_edges`` applies (see backends.py).
 CUDA_BATCH_EDGES = 300_000
+#: Model families whose batched call beats one call per structure on a CPU, measured on 2 cores with
+#: benchmarks/potentials_speed.py, md_batched_replicas.py and runner_batching.py: SevenNet gains 1.65x on
+#: small cells, while batches ran slower than one by one for CHGNet (0.68-0.84x: MD replicas, lockstep
+#: relaxations, single points) and MACE (0.77x). The others are evaluated one structure at a time on a CPU,
+#: so batching there never costs more than the calls it replaces.
+CPU_BATCHED_FAMILIES = frozenset({"sevennet"})
 
 
 def model_name(calculator: Calculator) -> str:
@@ -48,8 +53,13 @@ def model_name(calculator: Calculator) -> str:
 
 
 def _as_atoms(structure: object) -> Atoms:
-    """``structure`` itself when it is an ase.Atoms (no copy on this hot path), else :func:`ssbkit.io.to_atoms`."""
-    return structure if isinstance(structure, Atoms) else to_atoms(structure)
+    """``structure`` itself when it is an ase.Atoms (no copy on this hot path), else :func:`ssbkit.io.to_atoms`
+    (imported here: ssbkit.io brings pymatgen, which ``ssbkit.potentials`` does not need to import)."""
+    if isinstance(structure, Atoms):
+        return structure
+    from ssbkit.io import to_atoms
+
+    return to_atoms(structure)
 
 
 def check_coverage(structures: Sequence[Atoms] | Atoms, calculator: Calculator) -> None:
@@ -79,11 +89,16 @@ def _device_type(calculator: Calculator) -> str:
     return "cuda" if str(device).startswith("cuda") else "cpu"
 
 
-def _batch_edges(backend: Backend, calculator: Calculator) -> int:
+def batch_edges(backend: Backend, calculator: Calculator) -> int:
+    """Edge budget of one batched call: ``CUDA_BATCH_EDGES`` on CUDA; on a CPU the backend's measured budget
+    for the torch thread count when its family gains from batches (``CPU_BATCHED_FAMILIES``), else 0 (one
+    structure per call)."""
     import torch
 
     if _device_type(calculator) == "cuda":
         return CUDA_BATCH_EDGES
+    if backend.name not in CPU_BATCHED_FAMILIES:
+        return 0
     return cpu_batch_edges(backend, torch.get_num_threads())
 
 
@@ -99,8 +114,7 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     """Evaluate energies, forces and stresses of several structures with one calculator.
 
     CHGNet, SevenNet and MACE calculators evaluate graph batches of up to ``max_batch_edges`` edges
-    (default: ``CUDA_BATCH_EDGES`` on CUDA; on CPU the backend's measured budget for the current
-    torch thread count, see ``backends.cpu_batch_edges``);
+    (default: :func:`batch_edges`, which on a CPU batches only the families measured to gain from it);
     other ASE calculators are called one by one.
     Raises ModelError for elements the model does not cover, CalculationError for NaN/inf results.
     """
@@ -114,7 +128,7 @@ def predict(structures: Sequence[Atoms], calculator: Calculator, *,
     if backend is None:
         raw = [_one_by_one(atoms, calculator) for atoms in atoms_list]
     else:
-        budget = max_batch_edges or _batch_edges(backend, calculator)
+        budget = max_batch_edges if max_batch_edges is not None else batch_edges(backend, calculator)
         graphs = [backend.graph(calculator, atoms) for atoms in atoms_list]
         raw = []
         for batch in edge_batches([backend.edges(g) for g in graphs], budget):

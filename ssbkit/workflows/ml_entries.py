@@ -70,6 +70,8 @@ MP_ELEMENTAL_REFERENCES = "mp-elemental-reference-entries-2023-02-07.json.gz"
 MP_HUBBARD_U = {"Co": 3.32, "Cr": 3.7, "Fe": 5.3, "Mn": 3.9, "Mo": 4.38, "Ni": 6.2, "V": 3.25, "W": 6.2}
 MIN_DISTANCE = 0.5  # Å; closer atoms are overlapping input or a collapsed relaxation
 MAX_VOLUME_CHANGE = 2.0  # a relaxation that changes the volume by more than this factor blew up
+RELAX_FMAX = 0.05  # eV/Å: default force tolerance of the relaxations
+RELAX_STEPS = 500  # default step limit of the relaxations
 
 
 @cache
@@ -151,20 +153,35 @@ def structure_hash(structure: Structure) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _relaxation_path(structure: Structure, model: str, version: str, fmax: float, steps: int) -> Path:
+    """The cache file of one relaxation (structure, model and version, settings)."""
+    key = hashlib.sha256(f"{structure_hash(structure)}|{model}|{version}|{fmax}|{steps}".encode()).hexdigest()
+    return config.cache_dir() / "mlip" / model.replace("/", "_").replace(":", "_") / f"{key}.json"
+
+
+def _cached_relaxation(path: Path) -> dict[str, Any] | None:
+    """A cached relaxation record (relaxed Structure, raw energy in eV, steps, fmax, initial volume), or None
+    when there is none; a corrupt file is deleted so the structure is relaxed again."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        record["structure"] = Structure.from_dict(record["structure"])
+        return record
+    except (json.JSONDecodeError, KeyError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _relax_cached(structure: Structure, calculator: Calculator, model: str, version: str,
                   fmax: float, steps: int) -> dict[str, Any]:
     """Relaxed structure and raw model energy of one cell, from the cache when there."""
     from ssbkit.workflows.relax import relax
 
-    key = hashlib.sha256(f"{structure_hash(structure)}|{model}|{version}|{fmax}|{steps}".encode()).hexdigest()
-    path = config.cache_dir() / "mlip" / model.replace("/", "_").replace(":", "_") / f"{key}.json"
-    if path.exists():
-        try:
-            record = json.loads(path.read_text())
-            record["structure"] = Structure.from_dict(record["structure"])
-            return record
-        except (json.JSONDecodeError, KeyError, ValueError):
-            path.unlink(missing_ok=True)  # corrupt cache file: relax again
+    path = _relaxation_path(structure, model, version, fmax, steps)
+    record = _cached_relaxation(path)
+    if record is not None:
+        return record
     formula = structure.composition.reduced_formula
     atoms = to_atoms(structure)
     try:
@@ -226,8 +243,8 @@ def entry_from_structure(
     calculator: Calculator,
     *,
     mp2020_corrections: bool | None = None,
-    fmax: float = 0.05,
-    steps: int = 500,
+    fmax: float = RELAX_FMAX,
+    steps: int = RELAX_STEPS,
     name: str | None = None,
 ) -> ComputedStructureEntry:
     """Relax cell and positions with ``calculator`` and return an entry on the MP energy scale (eV).
@@ -236,12 +253,18 @@ def entry_from_structure(
     The entry's ``data`` holds the model, its version, the relaxation and the formation energy (eV/atom)
     against MP's elemental ground states.
     """
-    from pymatgen.entries.computed_entries import ComputedStructureEntry
-
     structure = checked_structure(structure, calculator)
     model, version = model_identity(calculator)
     add_corrections = needs_mp2020_corrections(model) if mp2020_corrections is None else mp2020_corrections
     relaxed = _relax_cached(structure, calculator, model, version, fmax, steps)
+    return _relaxed_entry(structure, relaxed, model, version, add_corrections, name)
+
+
+def _relaxed_entry(structure: Structure, relaxed: dict[str, Any], model: str, version: str, add_corrections: bool,
+                   name: str | None) -> ComputedStructureEntry:
+    """The entry of a relaxation record of ``structure`` (see :func:`entry_from_structure`)."""
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
     formula = structure.composition.reduced_formula
     digest = structure_hash(structure)
     entry = ComputedStructureEntry(
@@ -266,8 +289,8 @@ def entries_from_structures(
     *,
     names: Sequence[str] | None = None,
     mp2020_corrections: bool | None = None,
-    fmax: float = 0.05,
-    steps: int = 500,
+    fmax: float = RELAX_FMAX,
+    steps: int = RELAX_STEPS,
     progress: bool = False,
 ) -> list[ComputedStructureEntry]:
     """Entries for several structures (see :func:`entry_from_structure`). Every structure is checked before
@@ -384,7 +407,10 @@ class MLIPSource:
         self._entries: list[ComputedStructureEntry] | None = None
 
     def entries(self) -> list[ComputedStructureEntry]:
-        """All relaxed entries (relaxing on first use; relaxations are cached on disk)."""
+        """All relaxed entries (relaxing on first use; relaxations are cached on disk). The model is loaded only
+        when a structure has no cached relaxation."""
+        if self._entries is None:
+            self._entries = self._cached_entries()
         if self._entries is None:
             from ssbkit.potentials import load
 
@@ -392,6 +418,23 @@ class MLIPSource:
             names, structures = zip(*self.structures, strict=True)
             self._entries = entries_from_structures(structures, calculator, names=names)
         return self._entries
+
+    def _cached_entries(self) -> list[ComputedStructureEntry] | None:
+        """Every structure's entry from the relaxation cache, or None when one is not cached."""
+        from ssbkit.potentials.registry import card
+
+        model_card = card(self.model)
+        records = []
+        for name, structure in self.structures:
+            _check_relaxable(structure)
+            record = _cached_relaxation(_relaxation_path(structure, model_card.name, model_card.version,
+                                                         RELAX_FMAX, RELAX_STEPS))
+            if record is None:
+                return None
+            records.append((name, structure, record))
+        add_corrections = needs_mp2020_corrections(model_card.name)
+        return [_relaxed_entry(structure, record, model_card.name, model_card.version, add_corrections, name)
+                for name, structure, record in records]
 
     def get_entries(self, elements: Iterable[str]) -> list[ComputedEntry]:
         """Entries whose elements are all in ``elements``, and MP's ground state of each of those elements."""

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -63,10 +64,36 @@ def _store(path: str, journal_mode: str, thread: int) -> RunStore:
     return RunStore(path, journal_mode=journal_mode)
 
 
-@cache
-def _calculator(model: str, device: str, task: str, trust_model: bool) -> Calculator:
-    """This process's calculator for a model (loaded once, reused by every task)."""
-    return load_model(model, device=device, task=task, trust_model=trust_model)
+class ModelCache:
+    """A worker process's loaded models: one calculator per (model, device, task precision, trust), loaded on
+    first use and reused by every later task; beyond ``size`` models the least recently used one is dropped.
+    ``loads`` counts the models loaded."""
+
+    def __init__(self, size: int = 2) -> None:
+        if size < 1:
+            raise InputError(f"a model cache holds at least one model, not {size}")
+        self.size = size
+        self.loads = 0
+        self._calculators: OrderedDict[tuple[str, str, str, bool], Calculator] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: str, device: str, task: str, trust_model: bool) -> Calculator:
+        """The calculator of ``model`` on ``device`` (``task`` picks its precision, see ``kinds.load_model``)."""
+        key = (model, device, task, trust_model)
+        with self._lock:
+            if key in self._calculators:
+                self._calculators.move_to_end(key)
+                return self._calculators[key]
+            calculator = load_model(model, device=device, task=task, trust_model=trust_model)
+            self.loads += 1
+            self._calculators[key] = calculator
+            while len(self._calculators) > self.size:
+                self._calculators.popitem(last=False)
+            return calculator
+
+
+#: This process's models, kept between tasks and groups (a pool or Dask worker runs many groups).
+MODELS = ModelCache()
 
 
 def pin_device(devices: Sequence[str], worker_number: int) -> None:
@@ -171,7 +198,7 @@ def _run_claimed(tasks: list[Task], settings: WorkerSettings,
     task or for the task's retry, which would then fail with a different, misleading error.
     """
     kind = get_kind(tasks[0].kind)
-    calculator = (_calculator(tasks[0].model, settings.device, kind.model_task, settings.trust_model)
+    calculator = (MODELS.get(tasks[0].model, settings.device, kind.model_task, settings.trust_model)
                   if kind.needs_model else None)
     jobs = [_timed(lambda calc, t=t, c=c: kind.function(t.inputs, t.parameters, calc, c))
             for t, c in zip(tasks, contexts)]
