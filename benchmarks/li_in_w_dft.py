@@ -1,0 +1,153 @@
+"""Li in bcc W with GPAW-PBE: the DFT energies along a CHGNet tetrahedral -> tetrahedral path, and T vs O.
+
+The hop of ``ssbkit neb study w-bulk-tt`` (nearest tetrahedral sites, a*sqrt(2)/4 = 1.12 Å apart), in a
+2x2x2 W cell with one Li (17 atoms) so that DFT single points take minutes on one core:
+
+1. CHGNet CI-NEB (3 interior images, endpoints relaxed at fixed cell), path written to extxyz.
+2. GPAW single points (``ssbkit.workflows.reference.check_path``) on the initial endpoint, the CHGNet saddle
+   and the final endpoint: the DFT barrier along the ML path, the difference at the saddle, force errors.
+3. Li on the octahedral site (CHGNet-relaxed at fixed cell): E(O) - E(T) with CHGNet and with GPAW.
+
+GPAW settings: LCAO, dzp basis, PBE, the 6-electron W setup (``setups={'W': '6'}``), 2x2x2 Monkhorst-Pack
+k-points, 0.1 eV Fermi-Dirac smearing. Compare with the DFT NEB barrier 0.28 eV (Wang et al., Adv. Mater.
+2025; larger cell, plane waves). ``--dear`` repeats the T and saddle points with the 14-electron W setup and
+3x3x3 k-points (~30 min per point on one core) to check the cheap settings.
+
+``--frozen-host`` adds T, the T-T midpoint and O with W on its perfect lattice (the Li-W interaction without
+the cage relaxation, on which CHGNet and DFT disagree).
+
+Run (minutes per DFT point on one core): ``nice -n 10 python benchmarks/li_in_w_dft.py [--frozen-host] [--dear]
+[--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ase.constraints import FixAtoms
+
+from ssbkit.interfaces.structures.hop_studies import W_A
+from ssbkit.interfaces.structures.sites import migration_hops
+from ssbkit.io import read_structures
+from ssbkit.potentials import load
+from ssbkit.workflows.neb import NEBSettings, neb
+from ssbkit.workflows.reference import check_path, label_configurations
+from ssbkit.workflows.relax import RelaxSettings, relax
+
+CHEAP = {"mode": "lcao", "basis": "dzp", "xc": "PBE", "setups": {"W": "6"}, "kpoints": [2, 2, 2], "smearing_eV": 0.1}
+DEAR = {**CHEAP, "setups": None, "kpoints": [3, 3, 3]}
+PUBLISHED_BARRIER_EV = 0.28  # DFT NEB, Wang et al., Adv. Mater. 2025
+
+
+def tt_hop_2x2x2():
+    """The w-bulk-tt hop (nearest T-T, a*sqrt(2)/4) in a 2x2x2 conventional bcc W cell plus one Li."""
+    from ase.build import bulk
+
+    host = bulk("W", "bcc", a=W_A, cubic=True)
+    length = W_A * np.sqrt(2) / 4
+    for hop in migration_hops(host, "Li", "interstitial", max_length=1.7, supercell_min_length=2 * W_A - 0.01):
+        if abs(hop.length_A - length) < 0.01 and len(hop.start) == 17:
+            return hop
+    raise RuntimeError("no 17-atom T-T hop found")
+
+
+def octahedral(start, moving_index):
+    """Li moved to the octahedral site nearest its tetrahedral one, held there by a constraint (its
+    neighbours relax). Octahedral sites of bcc W at (0, 0, 0) and (a/2, a/2, a/2): points of the a/2 grid
+    whose coordinates have mixed parity (cube face centres and edge centres)."""
+    atoms = start.copy()
+    grid = W_A / 2
+    li = atoms.positions[moving_index]
+    points = [np.array(p) for p in itertools.product(range(-1, 6), repeat=3) if len({v % 2 for v in p}) == 2]
+    atoms.positions[moving_index] = min((p * grid for p in points), key=lambda x: np.linalg.norm(x - li))
+    atoms.set_constraint(FixAtoms(indices=[moving_index]))
+    return atoms
+
+
+def frozen_host(hop):
+    """GPAW energies with W on its perfect lattice (nothing relaxed): Li at the tetrahedral site, at the
+    midpoint of the T-T hop and at the octahedral site. Separates the Li-W interaction from the W-cage
+    relaxation, which CHGNet and DFT disagree on. Returns E(midpoint) - E(T), E(O) - E(T) (eV) and timings."""
+    midpoint = hop.start.copy()
+    midpoint.positions[hop.moving_index] = (hop.start.positions[hop.moving_index]
+                                            + hop.end.positions[hop.moving_index]) / 2
+    site_o = octahedral(hop.start, hop.moving_index)
+    site_o.set_constraint()
+    labels = label_configurations([hop.start, midpoint, site_o], "gpaw", CHEAP, progress=True).labels
+    energies = [label.energy_eV for label in labels]
+    return energies[1] - energies[0], energies[2] - energies[0], [label.wall_time_s for label in labels]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dear", action="store_true", help="also the 14-electron W setup with 3x3x3 k-points")
+    parser.add_argument("--frozen-host", action="store_true",
+                        help="also T, T-T midpoint and O with W on its perfect lattice (3 more DFT points)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the path, labels and results.json")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
+    out.mkdir(parents=True, exist_ok=True)
+
+    hop = tt_hop_2x2x2()
+    chgnet = load("chgnet", task="neb")
+    start = time.perf_counter()
+    ml = neb(hop.start, hop.end, chgnet, NEBSettings(n_images=3, moving_index=hop.moving_index),
+             output_dir=out / "neb", model="chgnet")
+    neb_s = time.perf_counter() - start
+    print(f"CHGNet CI-NEB, 17 atoms: barrier {ml.barrier:.3f} eV, converged {ml.converged}, {neb_s:.0f} s")
+
+    images = [atoms for _, atoms in read_structures(out / "neb" / "neb_path.extxyz")]
+    picked = [images[0], images[ml.saddle_index], images[-1]]
+    check = check_path(picked, "gpaw", CHEAP, progress=True)
+    check.labels.write_extxyz(out / "labels_path.extxyz")
+    times = [label.wall_time_s for label in check.labels.labels]
+    print("GPAW LCAO dzp PBE, W 6-electron setup, 2x2x2 k-points, 17 atoms:")
+    print(f"  single points (initial, saddle, final): {', '.join(f'{t:.0f} s' for t in times)}")
+    print(f"  DFT energies along the CHGNet path (eV, rel. initial): "
+          f"{', '.join(f'{e:.3f}' for e in check.reference_energies_eV)}")
+    print(f"  DFT barrier along the CHGNet path: {check.reference_saddle_energy_eV:.3f} eV "
+          f"(published DFT NEB {PUBLISHED_BARRIER_EV} eV; CHGNet {check.ml_barrier_eV:.3f} eV; "
+          f"DFT - CHGNet at the saddle {check.saddle_difference_eV:+.3f} eV)")
+    print(f"  CHGNet force errors vs DFT: MAE {check.force_mae_eV_per_A:.3f} eV/Å, "
+          f"largest {check.force_max_error_eV_per_A:.3f} eV/Å")
+
+    site_o = octahedral(images[0], hop.moving_index)
+    relaxed_o = relax(site_o, chgnet, RelaxSettings(fmax=0.02))
+    chgnet_o_minus_t = relaxed_o.energy - float(images[0].get_potential_energy())
+    (label_o,) = label_configurations([relaxed_o.atoms], "gpaw", CHEAP, progress=True).labels
+    dft_o_minus_t = label_o.energy_eV - check.labels.labels[0].energy_eV
+    print(f"  O site: E(O) - E(T) = {dft_o_minus_t:.3f} eV GPAW, {chgnet_o_minus_t:.3f} eV CHGNet "
+          f"(single point {label_o.wall_time_s:.0f} s)")
+    results = {"settings": CHEAP, "atoms": 17, "chgnet_barrier_eV": check.ml_barrier_eV,
+               "dft_barrier_along_chgnet_path_eV": check.reference_saddle_energy_eV,
+               "dft_energies_eV": check.reference_energies_eV, "saddle_difference_eV": check.saddle_difference_eV,
+               "force_mae_eV_per_A": check.force_mae_eV_per_A, "single_point_s": times + [label_o.wall_time_s],
+               "dft_O_minus_T_eV": dft_o_minus_t, "chgnet_O_minus_T_eV": chgnet_o_minus_t,
+               "published_barrier_eV": PUBLISHED_BARRIER_EV}
+
+    if args.frozen_host:
+        midpoint, o_minus_t, seconds = frozen_host(hop)
+        print(f"  W frozen on its perfect lattice: E(T-T midpoint) - E(T) = {midpoint:.3f} eV, "
+              f"E(O) - E(T) = {o_minus_t:.3f} eV ({', '.join(f'{t:.0f} s' for t in seconds)})")
+        results["frozen_host"] = {"midpoint_minus_T_eV": midpoint, "O_minus_T_eV": o_minus_t,
+                                  "single_point_s": seconds}
+
+    if args.dear:
+        dear = label_configurations([picked[0], picked[1]], "gpaw", DEAR, progress=True)
+        dear_barrier = dear.labels[1].energy_eV - dear.labels[0].energy_eV
+        print(f"  14-electron W setup, 3x3x3 k-points: barrier {dear_barrier:.3f} eV "
+              f"({', '.join(f'{label.wall_time_s:.0f} s' for label in dear.labels)})")
+        results["dear"] = {"settings": DEAR, "barrier_eV": dear_barrier,
+                           "single_point_s": [label.wall_time_s for label in dear.labels]}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
