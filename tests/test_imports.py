@@ -49,7 +49,8 @@ def test_root_help_imports_no_command_module():
 
 
 @pytest.mark.parametrize("arguments", ["entries", "potentials", "build", "diffusion", "neb", "window", "adhesion",
-                                       "neb run", "neb study", "diffusion run", "build slab"])
+                                       "neb run", "neb study", "diffusion run", "build slab", "kinetics", "stack",
+                                       "neb check", "neb refine", "build ensemble", "potentials finetune"])
 def test_command_help_imports_no_physics(arguments):
     assert _heavy_modules_after(_help_statement(arguments), NOT_FOR_HELP) == []
 

@@ -152,7 +152,8 @@ def test_defaults_are_the_previous_function_defaults():
     assert dataclasses.asdict(NEBSettings()) == {
         "n_images": 5, "fmax": 0.05, "steps": 500, "climb": True, "spring_constant": 0.1, "optimizer": "FIRE",
         "relax_endpoints": True, "endpoint_fmax": 0.02, "endpoint_steps": 500, "moving_index": None,
-        "site_tolerance": 0.5, "minimum_depth": 0.01, "same_site_distance": 0.3, "resolve_minima": False}
+        "site_tolerance": 0.5, "minimum_depth": 0.01, "same_site_distance": 0.3, "resolve_minima": False,
+        "relax_radius_A": None}  # added later: None relaxes the whole cell, as before
     assert dataclasses.asdict(MDSettings(temperatures=(600.0,))) == {
         "temperatures": (600.0,), "timestep": 2.0, "friction": 0.002, "thermostat": "langevin", "tdamp": 100.0,
         "equilibration_steps": 1000, "production_steps": 10000, "save_every": 10, "species": "Li",
@@ -178,7 +179,7 @@ def test_every_kind_declares_its_parameters_by_a_settings_class():
     assert names["adhesion"] == ("relax_positions", "relax_bulk", "fmax", "steps")
     assert names["neb"] == ("n_images", "fmax", "steps", "climb", "spring_constant", "optimizer", "relax_endpoints",
                             "endpoint_fmax", "endpoint_steps", "moving_index", "site_tolerance", "minimum_depth",
-                            "same_site_distance", "resolve_minima")
+                            "same_site_distance", "resolve_minima", "relax_radius_A")
     assert names["md-diffusion"] == ("temperatures", "timestep", "friction", "thermostat", "tdamp",
                                      "equilibration_steps", "production_steps", "save_every", "species",
                                      "target_temperature", "seed", "min_distance", "max_energy_rise",

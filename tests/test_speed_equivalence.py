@@ -12,7 +12,10 @@ from pymatgen.core import Composition
 
 from benchmarks.screening_scale import differences, naive_table, pick_candidates
 from ssbkit.interfaces.entries import ExperimentalSource
+from ssbkit.interfaces.phases import PhaseDiagrams
+from ssbkit.interfaces.reactions import reaction_minimum, reaction_profile
 from ssbkit.interfaces.screening import screen_candidates
+from ssbkit.interfaces.stability import stability_window, window_limits
 from ssbkit.workflows.runner import load_spec, run_spec, spec_results
 from ssbkit.workflows.runner.executors import MODELS, ModelCache
 
@@ -32,6 +35,52 @@ def test_screening_table_equals_plain_pymatgen_per_candidate():
     result = screen_candidates(candidates, "Li2S", "LiFeO2", source, (2.0, 3.0))
     assert differences(result, table) == []
     assert any(row.worst_reaction_energy_eV_per_atom < 0 for row in result.candidates)  # reactions were compared
+
+
+@pytest.fixture(scope="module")
+def both_paths():
+    """Two analyses of the experimental set: one for the numpy hulls, one for pymatgen's diagrams."""
+    source = ExperimentalSource()
+    return PhaseDiagrams(source), PhaseDiagrams(source)
+
+
+@pytest.mark.parametrize("candidate, partner, voltage", [
+    ("AgBrO3", "Li6PS5Cl", None),  # coefficients 0.46875 at a 4-digit rounding tie: pymatgen's own balancing
+    ("MgTiO3", "Li6PS5Cl", None),
+    ("Co(NO3)2", "Li6PS5Cl", 0.5),  # Li-open, Li taken up from the reservoir
+    ("ZnWO4", "Li2S", 3.0),  # Li-open, Li released
+    ("Cr(CO)6", "LiCoO2", None),
+    ("TiO", "Li3PS4", 2.0),
+    ("Al2O3", "Li", None),  # Li metal partner
+    ("LiNbO3", "LiCoO2", 4.3),  # no reaction: the minimum is a mixing end
+])
+def test_fast_reaction_minimum_equals_pymatgen_interfacial_reactivity(both_paths, candidate, partner, voltage):
+    """Reference: reaction_profile, i.e. pymatgen's InterfacialReactivity / GrandPotentialInterfacialReactivity
+    on PhaseDiagram / GrandPotentialPhaseDiagram objects built from the same entries."""
+    fast, reference = both_paths
+    expected = reaction_profile(candidate, partner, reference, voltage=voltage)
+    found = reaction_minimum(candidate, partner, fast, voltage=voltage)
+    assert found.min_reaction_energy_eV_per_atom == pytest.approx(expected.min_reaction_energy_eV_per_atom,
+                                                                  abs=1e-9)
+    assert found.reaction == expected.reaction
+    assert found.caveats == expected.caveats
+    assert set(found.products) == set(expected.products) - {"Li"}  # the reservoir is not a phase formed
+
+
+@pytest.mark.parametrize("formula", ["LiNbO3", "LiAlO2", "Li2O", "LiI", "Li2TiO3", "Li3PS4", "Fe2O3", "AgBrO3"])
+def test_fast_window_limits_equal_pymatgen_element_profile(both_paths, formula):
+    """Reference: stability_window, i.e. pymatgen's PhaseDiagram.get_element_profile(Li, ...) and
+    get_e_above_hull (Li3PS4 has no experimental entry: hypothetical, E_hull unknown)."""
+    fast, reference = both_paths
+    expected = stability_window(formula, reference, hypothetical=True)
+    found = window_limits(formula, fast)
+    assert found.reduction_limit_V == pytest.approx(expected.reduction_limit_V, abs=1e-9)
+    assert found.oxidation_limit_V == pytest.approx(expected.oxidation_limit_V, abs=1e-9)
+    assert (found.energy_above_hull_eV_per_atom is None) == (expected.energy_above_hull_eV_per_atom is None)
+    if expected.energy_above_hull_eV_per_atom is not None:
+        assert found.energy_above_hull_eV_per_atom == pytest.approx(expected.energy_above_hull_eV_per_atom,
+                                                                    abs=1e-9)
+    assert found.caveats == expected.caveats
 
 
 def test_experimental_data_is_found_without_importing_the_compatibility_package():

@@ -17,8 +17,12 @@ from pymatgen.entries import Entry
 
 from ssbkit.errors import DataError, InputError
 from ssbkit.interfaces.entries import EntryIndex, EntrySource, check_energies, chemsys_of, entries_within
+from ssbkit.interfaces.hulls import EntryData, EntryTable, Hull, entry_data
+from ssbkit.interfaces.validity import elemental_product_caveats, thermo_caveats
+from ssbkit.results import Caveat
 
 LI = Element("Li")
+LI_METAL = Composition("Li")  # the Li reservoir as a reactant
 VOLTAGE_RANGE_V = (0.0, 10.0)  # allowed voltages, V vs Li/Li+
 MAX_AMOUNT = 1000  # largest amount of one element in a formula
 MAX_ATOMS_PER_FORMULA = 10_000  # largest formula unit (atoms)
@@ -79,7 +83,8 @@ def parse_formula(formula: str) -> Composition:
 
 
 class PhaseDiagrams:
-    """Closed and Li-open phase diagrams, each built at most once per chemical system (and voltage).
+    """Closed and Li-open phase diagrams, each built at most once per chemical system (and voltage): pymatgen's
+    (:meth:`closed`, :meth:`li_open`) and the same hulls in numpy (:meth:`hull`, :meth:`li_open_hull`).
 
     Takes an entry source (entries fetched per chemical system, on demand) or a plain list of entries.
     Holds no state beyond one analysis: make one per screening or per notebook session.
@@ -100,7 +105,12 @@ class PhaseDiagrams:
         self._fetched: dict[frozenset[str], list[Entry]] = {}
         self._closed: dict[frozenset[str], PhaseDiagram] = {}
         self._open: dict[tuple[frozenset[str], float], GrandPotentialPhaseDiagram] = {}
-        self.builds = 0  # phase diagrams constructed, for reuse statistics
+        self._hulls: dict[tuple[frozenset[str], float | None], Hull] = {}
+        self._entry_data: dict[int, EntryData] = {}
+        self._open_tables: dict[frozenset[str], EntryTable] = {}
+        self._caveats: dict[frozenset[str], list[Caveat]] = {}
+        self._product_caveats: dict[tuple, list[Caveat]] = {}
+        self.builds = 0  # phase diagrams and hulls constructed, for reuse statistics
 
     @classmethod
     def of(cls, entries: PhaseDiagrams | EntrySource | Iterable[Entry]) -> PhaseDiagrams:
@@ -135,6 +145,54 @@ class PhaseDiagrams:
             self._closed[key] = PhaseDiagram(entries)
             self.builds += 1
         return self._closed[key]
+
+    def hull(self, elements: Collection[str]) -> Hull:
+        """The numpy hull of a chemical system, equal to :meth:`closed`'s (DataError if an element has no entry)."""
+        key = frozenset(str(e) for e in elements)
+        if (key, None) not in self._hulls:
+            entries = self.entries(key)
+            for entry in entries:
+                if id(entry) not in self._entry_data:
+                    self._entry_data[id(entry)] = entry_data(entry)
+            present = {symbol for entry in entries if len(amounts := self._entry_data[id(entry)].amounts) == 1
+                       for symbol in amounts}
+            missing = sorted(key - present)
+            if missing:
+                raise DataError(f"entry source '{self.source_name}' has no entry for element(s) "
+                                f"{', '.join(missing)} (needed for {chemsys_of(key)})")
+            self._hulls[key, None] = Hull(EntryTable(entries, self._entry_data, sorted(Element(s) for s in key)))
+            self.builds += 1
+        return self._hulls[key, None]
+
+    def li_open_hull(self, elements: Collection[str], voltage: float) -> Hull:
+        """The numpy hull open to Li at ``voltage`` (V vs Li/Li+), equal to :meth:`li_open`'s."""
+        key = frozenset(str(e) for e in elements) | {"Li"}
+        if len(key) < 2:
+            raise InputError("a Li-open diagram needs at least one element besides Li")
+        voltage = round(check_voltage(voltage), 9)
+        if (key, voltage) not in self._hulls:
+            closed = self.hull(key)
+            if key not in self._open_tables:
+                # pymatgen's GrandPotentialPhaseDiagram orders its elements as a set of them iterates
+                found = {el for entry in closed.all_entries for el in self._entry_data[id(entry)].elements}
+                self._open_tables[key] = EntryTable(closed.all_entries, self._entry_data, list(set(found) - {LI}),
+                                                    open_to_li=True)
+            self._hulls[key, voltage] = Hull(self._open_tables[key], mu_li=closed.el_refs["Li"] - voltage)
+            self.builds += 1
+        return self._hulls[key, voltage]
+
+    def caveats(self, reactants: Sequence[Composition], products: Sequence[str]) -> list[Caveat]:
+        """:func:`ssbkit.interfaces.validity.thermo_caveats` of a result within the closed system of
+        ``reactants`` (products: reduced formulas), its parts remembered: the system's (pooled duplicates,
+        missing subsystems) per element set, the bare-element products per products and one-element reactants."""
+        elements = frozenset(elements_of(*reactants))
+        if elements not in self._caveats:
+            self._caveats[elements] = thermo_caveats(reactants, [], self.hull(elements).covering_entries(),
+                                                     self.source)
+        key = (tuple(products), frozenset(str(c.elements[0]) for c in reactants if len(c.elements) == 1))
+        if key not in self._product_caveats:
+            self._product_caveats[key] = elemental_product_caveats(products, reactants)
+        return list(dict.fromkeys(self._caveats[elements] + self._product_caveats[key]))
 
     def li_metal_energy(self, elements: Collection[str]) -> float:
         """mu_Li of Li metal (eV/atom) in this chemical system's diagram."""

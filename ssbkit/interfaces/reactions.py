@@ -12,6 +12,9 @@ with every partner.
 - Closed system: total energies per atom.
 - Li-open at ``voltage`` (V vs Li/Li+): grand-potential energies per atom of non-Li elements, so the energy
   excludes each reactant's own lithiation or delithiation at that voltage (the stability window's job).
+
+:func:`reaction_minimum` gives the same minimum, products and reaction from the numpy hulls of
+``ssbkit.interfaces.hulls`` (no pymatgen diagram per call), for screening many candidates.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pymatgen.analysis.interface_reactions import GrandPotentialInterfacialReactivity, InterfacialReactivity
+from pymatgen.analysis.reaction_calculator import Reaction
+from pymatgen.core import Composition
 from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage, elements_of, parse_formula
+from ssbkit.interfaces.hulls import Hull, Kink, reaction_kinks
+from ssbkit.interfaces.phases import LI_METAL, PhaseDiagrams, check_voltage, elements_of, parse_formula
 from ssbkit.interfaces.validity import thermo_caveats
 from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
@@ -55,6 +62,9 @@ class ReactionProfile(Result):
     products: list[str]  # its products
     profile: list[ReactionKink]
     caveats: list[Caveat] = field(default_factory=list)  # what the entry set cannot tell (ssbkit.interfaces.validity)
+
+
+ROUNDING_TIE = 1e-9  # relative: a coefficient this close to a 4-digit rounding boundary is balanced by pymatgen
 
 
 def _clean(energy: float) -> float:
@@ -105,6 +115,97 @@ def reaction_profile(reactant_a: str, reactant_b: str, entries: PhaseDiagrams | 
         caveats=thermo_caveats(reactants, products, diagrams.closed(elements_of(*reactants)).all_entries,
                                diagrams.source),
     )
+
+
+@dataclass
+class ReactionMinimum:
+    """The most negative reaction energy of two reactants (eV/atom) from the numpy hulls, equal to
+    :func:`reaction_profile`'s minimum; the balanced reaction is written on request (``reaction``)."""
+
+    reactants: list[str]
+    voltage_V: float | None
+    min_reaction_energy_eV_per_atom: float
+    products: list[str]  # phases formed at the minimum (reduced formulas, sorted; not the Li reservoir)
+    caveats: list[Caveat]
+    _compositions: tuple[Composition, Composition]
+    _hull: Hull
+    _kink: Kink
+
+    @property
+    def reaction(self) -> str:
+        """The balanced reaction at the minimum, as pymatgen's InterfacialReactivity writes it."""
+        comp_a, comp_b = self._compositions
+        if np.isclose(self._kink.x, 0):
+            reactants = [comp_b]
+        elif np.isclose(self._kink.x, 1):
+            reactants = [comp_a]
+        else:
+            reactants = list({comp_a, comp_b})
+        if self.voltage_V is not None:
+            reactants.append(LI_METAL)
+        products = [Composition(self._hull.hull_entries[v].name) for v in self._kink.products]
+        if {r.reduced_formula for r in reactants} & {p.reduced_formula for p in products}:
+            return _pymatgen_reaction(comp_a, comp_b, reactants, products)
+
+        def atoms(composition: Composition) -> float:  # atoms of the hull's elements per formula unit
+            return sum(abs(a) for el, a in composition.items() if self.voltage_V is None or el.symbol != "Li")
+
+        x = self._kink.x
+        units = {id(comp_a): x / atoms(comp_a), id(comp_b): (1 - x) / atoms(comp_b)}
+        reactant_units = [units[id(r)] for r in reactants if r is not LI_METAL]
+        product_units = [a / atoms(p) for a, p in zip(self._kink.amounts, products, strict=True)]
+        scale = 1 / sum(reactant_units)  # the reactants' formula units add up to one, as pymatgen normalises
+        coefficients = [-u * scale for u in reactant_units]
+        if self.voltage_V is not None:  # Li from the reservoir: a reactant when taken up
+            li_taken = (sum(u * p["Li"] for u, p in zip(product_units, products, strict=True))
+                        - sum(units[id(r)] * r["Li"] for r in reactants if r is not LI_METAL))
+            coefficients.append(-li_taken * scale)
+        coefficients += [u * scale for u in product_units]
+        compositions = reactants + products
+        written = [c * comp.get_reduced_formula_and_factor()[1] for c, comp in zip(coefficients, compositions,
+                                                                                 strict=True)]
+        if any(f"{w * (1 - ROUNDING_TIE):.4g}" != f"{w * (1 + ROUNDING_TIE):.4g}" for w in written):
+            return _pymatgen_reaction(comp_a, comp_b, reactants, products)  # its last digit is pymatgen's call
+        return Reaction._str_from_comp(coefficients, compositions)[0]
+
+
+def _pymatgen_reaction(comp_a: Composition, comp_b: Composition, reactants: list[Composition],
+                       products: list[Composition]) -> str:
+    """pymatgen's balanced reaction (InterfacialReactivity._get_reaction): for products that repeat a reactant
+    and coefficients whose printed last digit depends on its least-squares round-off."""
+    reaction = Reaction(reactants, products)
+    coeff_a = reaction.get_coeff(comp_a) if comp_a in reaction.reactants else 0
+    coeff_b = reaction.get_coeff(comp_b) if comp_b in reaction.reactants else 0
+    x_original = coeff_a / (coeff_a + coeff_b)
+    if np.isclose(x_original, 1):
+        reaction.normalize_to(comp_a, x_original)
+    else:
+        reaction.normalize_to(comp_b, 1 - x_original)
+    return str(reaction)
+
+
+def reaction_minimum(reactant_a: str | Composition, reactant_b: str | Composition, diagrams: PhaseDiagrams,
+                     voltage: float | None = None) -> ReactionMinimum:
+    """The most negative reaction energy of ``reactant_a`` with ``reactant_b`` over mixing ratio, closed or
+    Li-open at ``voltage`` (V vs Li/Li+), computed on numpy hulls: the same numbers, products and reaction as
+    :func:`reaction_profile` at its minimum, without building pymatgen diagrams (screening's fast path)."""
+    comp_a, comp_b = (parse_formula(r) if isinstance(r, str) else r for r in (reactant_a, reactant_b))
+    elements = elements_of(comp_a, comp_b)
+    if voltage is None:
+        reactants = [comp_a, comp_b]
+        hull = diagrams.hull(elements)
+    else:
+        reactants = [comp_a, comp_b, LI_METAL]
+        hull = diagrams.li_open_hull(elements, voltage)
+    kinks = reaction_kinks(hull, {el.symbol: amount for el, amount in comp_a.items()},
+                           {el.symbol: amount for el, amount in comp_b.items()})
+    energies = [_clean(kink.energy) for kink in kinks]
+    lowest = kinks[energies.index(min(energies))]
+    products = sorted(hull.name_formula(v) for v in lowest.products)
+    return ReactionMinimum(
+        reactants=[comp_a.reduced_formula, comp_b.reduced_formula], voltage_V=voltage,
+        min_reaction_energy_eV_per_atom=min(energies), products=products,
+        caveats=diagrams.caveats(reactants, products), _compositions=(comp_a, comp_b), _hull=hull, _kink=lowest)
 
 
 def plot_reaction(profile: ReactionProfile, path: str | Path) -> Path:

@@ -2,9 +2,11 @@
 
 For every candidate: its energy above hull, its stability window vs Li/Li+, and its most negative reaction
 energy (eV/atom, over mixing ratio) with the electrolyte and with the electrode, closed and, when a voltage
-range is given, Li-open at both ends of it. Phase diagrams are built once per chemical system within one
-call and shared by all candidates that need them (candidates with the same elements, windows sharing
-``candidate + Li``, the Li-open diagrams of a system at each voltage).
+range is given, Li-open at both ends of it. The convex hulls are built once per chemical system within one
+call, in numpy on pymatgen's own qhull input (``ssbkit.interfaces.hulls``), and shared by all candidates that
+need them (candidates with the same elements, windows sharing ``candidate + Li``, the Li-open hulls of a system
+at each voltage); the numbers, products and reactions equal those of
+:func:`~ssbkit.interfaces.stability.stability_window` and :func:`~ssbkit.interfaces.reactions.reaction_profile`.
 
 Ranking rule (best first):
 
@@ -27,8 +29,8 @@ from pymatgen.entries import Entry
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
 from ssbkit.interfaces.phases import PhaseDiagrams, check_voltage_range, elements_of, parse_formula
-from ssbkit.interfaces.reactions import ReactionProfile, reaction_profile
-from ssbkit.interfaces.stability import stability_window
+from ssbkit.interfaces.reactions import ReactionMinimum, reaction_minimum
+from ssbkit.interfaces.stability import window_limits
 from ssbkit.io import atomic_write, csv_text
 from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
@@ -63,7 +65,7 @@ class CandidateScore(Result):
 
 @dataclass
 class ScreeningResult(Result):
-    """Ranked candidates (best first) and how many phase diagrams were built for them."""
+    """Ranked candidates (best first) and how many phase diagrams (hulls) were built for them."""
 
     electrolyte: str
     electrode: str
@@ -74,15 +76,10 @@ class ScreeningResult(Result):
     phase_diagrams_built: int
 
 
-def _worst(profiles: dict[str, ReactionProfile | None]) -> tuple[float, str]:
-    """Most negative reaction energy with one partner and ``"label: reaction"`` ("" if it is not negative).
-
-    At zero energy the lowest kink is a mixing end, whose "reaction" is a reactant's own decomposition (the
-    electrolyte's, say), not a reaction of the candidate.
-    """
-    energy, label, profile = min(((p.min_reaction_energy_eV_per_atom, label, p) for label, p in profiles.items()
-                                  if p is not None), key=lambda found: found[0])  # closed is always computed
-    return energy, f"{label}: {profile.reaction}" if energy < 0 else ""
+def _worst(profiles: dict[str, ReactionMinimum | None]) -> tuple[float, str, ReactionMinimum]:
+    """Most negative reaction energy with one partner, the label of its condition and its reaction."""
+    return min(((p.min_reaction_energy_eV_per_atom, label, p) for label, p in profiles.items()
+                if p is not None), key=lambda found: found[0])  # closed is always computed
 
 
 def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: str,
@@ -114,19 +111,23 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
         from tqdm import tqdm
 
         iterator = tqdm(candidates, desc="screening", unit="candidate", disable=not sys.stderr.isatty())
+    reduced_partners = {role: partner.reduced_composition for role, partner in partners.items()}
     scores = []
     for formula in iterator:
-        window = stability_window(formula, diagrams, hypothetical=True)
-        per_partner: dict[str, dict[str, ReactionProfile | None]] = {}
-        for role, partner in partners.items():
-            text = partner.reduced_formula
+        composition = parse_formula(formula)
+        window = window_limits(composition, diagrams)
+        per_partner: dict[str, dict[str, ReactionMinimum | None]] = {}
+        for role, partner in reduced_partners.items():
             open_to_li = voltage_range is not None and elements_of(partner) != {"Li"}  # Li metal: no Li-open
-            per_partner[role] = {"closed": reaction_profile(formula, text, diagrams)} | {
-                f"{end} ({voltage:g} V)": reaction_profile(formula, text, diagrams, voltage=voltage) if open_to_li
-                else None for end, voltage in zip(("low", "high"), voltage_range or (0.0, 0.0), strict=True)}
+            per_partner[role] = {"closed": reaction_minimum(composition, partner, diagrams)} | {
+                f"{end} ({voltage:g} V)": reaction_minimum(composition, partner, diagrams, voltage=voltage)
+                if open_to_li else None
+                for end, voltage in zip(("low", "high"), voltage_range or (0.0, 0.0), strict=True)}
         worst = {role: _worst(profiles) for role, profiles in per_partner.items()}
         overall_role = min(worst, key=lambda role: worst[role][0])
-        worst_text = worst[overall_role][1]
+        worst_energy, worst_label, worst_profile = worst[overall_role]
+        # at zero energy the lowest kink is a mixing end, whose "reaction" is a reactant's own decomposition
+        worst_text = f"{worst_label}: {worst_profile.reaction}" if worst_energy < 0 else ""
         reactions = [p for profiles in per_partner.values() for p in profiles.values() if p is not None]
 
         def energy(role: str, key: str) -> float | None:
@@ -146,7 +147,7 @@ def screen_candidates(candidates: Sequence[str], electrolyte: str, electrode: st
             electrode_open_high_eV_per_atom=energy("electrode", "high"),
             electrolyte_worst_eV_per_atom=worst["electrolyte"][0],
             electrode_worst_eV_per_atom=worst["electrode"][0],
-            worst_reaction_energy_eV_per_atom=worst[overall_role][0],
+            worst_reaction_energy_eV_per_atom=worst_energy,
             worst_reaction=f"with {overall_role}, {worst_text}" if worst_text else NO_REACTION,
             caveats=list(dict.fromkeys(window.caveats + [caveat for p in reactions for caveat in p.caveats]))))
 

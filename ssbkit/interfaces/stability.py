@@ -5,6 +5,7 @@ composition is equilibrated with a Li reservoir at chemical potential ``mu_Li = 
 voltage it decomposes into the phases of the Li-open hull, taking up Li (reduction) or releasing it
 (oxidation). The window is the voltage range over which it exchanges no Li. A compound above the hull is
 analysed at its composition (what it decomposes into) and flagged with its decomposition energy.
+:func:`window_limits` gives the same limits from the numpy hulls of ``ssbkit.interfaces.hulls``, for screening.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pymatgen.core import Composition
 from pymatgen.entries import Entry
 
 from ssbkit.errors import InputError
 from ssbkit.interfaces.entries import EntrySource
-from ssbkit.interfaces.phases import LI, PhaseDiagrams, elements_of, parse_formula
+from ssbkit.interfaces.hulls import li_profile
+from ssbkit.interfaces.phases import LI, LI_METAL, PhaseDiagrams, elements_of, parse_formula
 from ssbkit.interfaces.validity import thermo_caveats
 from ssbkit.plotting import formula_label, image_path, save_figure
 from ssbkit.results import Caveat, Result
@@ -122,6 +125,62 @@ def stability_window(formula: str, entries: PhaseDiagrams | EntrySource | Iterab
         caveats=thermo_caveats([composition, "Li"], reduction_products + oxidation_products + hull_decomposition,
                                diagram.all_entries, diagrams.source),
     )
+
+
+@dataclass
+class WindowLimits:
+    """The limits of a stability window (V vs Li/Li+) with its energy above hull (eV/atom) and caveats, equal
+    to :func:`stability_window`'s, from the numpy hulls (screening's fast path)."""
+
+    formula: str
+    reduction_limit_V: float
+    oxidation_limit_V: float  # inf: releases no Li at any voltage
+    energy_above_hull_eV_per_atom: float | None  # None if no entry has this composition
+    caveats: list[Caveat]
+
+    covers = StabilityWindow.covers
+
+
+def window_limits(formula: str | Composition, diagrams: PhaseDiagrams) -> WindowLimits:
+    """:func:`stability_window`'s limits, energy above hull and caveats for ``formula`` analysed as
+    ``hypothetical=True`` does, computed on numpy hulls without building pymatgen diagrams."""
+    composition = parse_formula(formula) if isinstance(formula, str) else formula
+    elements = elements_of(composition)
+    if elements == {"Li"}:
+        raise InputError("Li metal is the reference electrode; it has no stability window vs Li/Li+")
+    hull = diagrams.hull(elements | {"Li"})
+    amounts = {el.symbol: amount for el, amount in composition.items()}
+    mu_li_metal = hull.el_refs["Li"]
+    profile = li_profile(hull, amounts)
+    voltages = [max(0.0, float(mu_li_metal - step.chempot)) for step in profile]
+    steps = []  # (voltage_min, Li uptake, products) of the steps with a width
+    for index, step in enumerate(profile):
+        upper = voltages[index + 1] if index + 1 < len(profile) else math.inf
+        if upper - voltages[index] > 1e-9:
+            steps.append((voltages[index], 0.0 if abs(step.li_uptake) < LI_EXCHANGE_TOL else step.li_uptake,
+                          step.products))
+    first_no_uptake = next(i for i, s in enumerate(steps) if s[1] <= LI_EXCHANGE_TOL)
+    first_release = next((i for i, s in enumerate(steps) if s[1] < -LI_EXCHANGE_TOL), None)
+
+    def formulas(phases: tuple[int, ...]) -> list[str]:
+        return sorted({hull.formulas[v] for v in phases})
+
+    same_composition = hull.entries_with({el.symbol: a for el, a in composition.reduced_composition.items()})
+    fractions = hull.fractions_of(amounts)
+    if same_composition:
+        lowest = min(same_composition, key=lambda e: e.energy_per_atom)
+        e_above_hull: float | None = (0.0 if id(lowest) in hull.stable else float(
+            lowest.energy_per_atom - hull.energy_per_atom(hull.fractions_of(hull.amounts(lowest)))))
+    else:
+        e_above_hull = None
+    products = ((formulas(steps[first_no_uptake - 1][2]) if first_no_uptake > 0 else [])
+                + (formulas(steps[first_release][2]) if first_release is not None else [])
+                + sorted(hull.formulas[v] for v, _ in hull.decomposition(fractions)))
+    return WindowLimits(
+        formula=composition.reduced_formula, reduction_limit_V=steps[first_no_uptake][0],
+        oxidation_limit_V=steps[first_release][0] if first_release is not None else math.inf,
+        energy_above_hull_eV_per_atom=e_above_hull,
+        caveats=diagrams.caveats([composition, LI_METAL], products))
 
 
 def plot_window(window: StabilityWindow, path: str | Path) -> Path:
