@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diffusion": ("ssbkit.cli.diffusion", "app",
                   "Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity."),
     "neb": ("ssbkit.cli.neb", "app", "Climbing-image NEB for Li hops, all images evaluated as one batch."),
+    "kinetics": ("ssbkit.cli.kinetics", "kinetics",
+                 "D(T) from NEB barriers, Vineyard prefactors and kinetic Monte Carlo on the site network."),
 }
 
 

@@ -1,6 +1,7 @@
 """``ssbkit neb``: climbing-image NEB for Li hops, all images evaluated as one batch."""
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -9,7 +10,11 @@ from ssbkit.cli.types import (
     JsonOutput,
     Model,
     Models,
+    Plot,
+    Reference,
+    ReferenceSettings,
     TrustModel,
+    checked_output,
     command_group,
     emit_json,
     print_committee,
@@ -18,6 +23,7 @@ from ssbkit.cli.types import (
     settings_options,
 )
 from ssbkit.workflows.neb import NEBSettings
+from ssbkit.workflows.refine import RefineSettings
 
 app = command_group("Climbing-image NEB for Li hops, all images evaluated as one batch.")
 
@@ -138,3 +144,187 @@ def _print_committee(result: Any) -> None:
     print_committee([result.barrier, result.reaction_energy], result.failures, result.caveats, rows)
     if result.plot_file:
         typer.echo(f"profiles: {result.plot_file}")
+
+
+@app.command("check")
+def check(
+    path: Annotated[Path, typer.Argument(help="The ML path: the folder of `ssbkit neb run -o DIR` (its "
+                                         "neb_path.extxyz) or a file of the images in order with their ML "
+                                         "energies and forces.")],
+    reference: Reference,
+    reference_settings: ReferenceSettings = None,
+    labels: Annotated[Path | None, typer.Option("--labels", callback=checked_output,
+                                                help="Also write the reference labels to this .extxyz file.")] = None,
+    plot: Plot = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Reference single points on the images of an ML NEB path: the reference energy profile along it, the
+    difference at the saddle and the ML force errors."""
+    import sys
+
+    from ssbkit.io import read_structures
+    from ssbkit.workflows.reference import check_path, load_reference_settings, plot_path_check
+
+    images = [atoms for _, atoms in read_structures(path / "neb_path.extxyz" if path.is_dir() else path)]
+    result = check_path(images, reference, load_reference_settings(reference_settings),
+                        progress=sys.stderr.isatty() and not json_output)
+    if labels:
+        result.labels.write_extxyz(labels)
+    if plot:
+        result.plot_file = plot_path_check(result, plot)
+    if json_output:
+        emit_json(result)
+        return
+    ml = result.ml_energies_eV or [None] * result.n_images
+    errors = result.force_mae_per_image_eV_per_A or [None] * result.n_images
+    print_table(f"{reference} along the ML path {path}", ["image", "s (Å)", "E ML (eV)", f"E {reference} (eV)",
+                                                          "force MAE (eV/Å)"],
+                [[i, s, e_ml, e_ref, error] for i, (s, e_ml, e_ref, error) in enumerate(
+                    zip(result.reaction_coordinate_A, ml, result.reference_energies_eV, errors))])
+    print_table("ML path vs reference", ["quantity", "value"], [
+        ["ML barrier (eV)", result.ml_barrier_eV], [f"{reference} barrier along the ML path (eV)",
+                                                    result.reference_barrier_eV],
+        [f"{reference} - ML at the saddle, image {result.saddle_index} (eV)", result.saddle_difference_eV],
+        ["force MAE (eV/Å)", result.force_mae_eV_per_A], ["largest force error (eV/Å)",
+                                                          result.force_max_error_eV_per_A],
+        ["reference time (s)", result.wall_time_s]])
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if result.plot_file:
+        typer.echo(f"plot: {result.plot_file}")
+
+
+def _radii(text: str) -> list[float | None]:
+    """Comma list of radii (Å); 'whole' is the whole cell."""
+    from ssbkit.errors import InputError
+
+    try:
+        return [None if item.strip() == "whole" else float(item) for item in text.split(",") if item.strip()]
+    except ValueError as exc:
+        raise InputError(f"--check-radius takes radii in Å and 'whole', e.g. 6,8,10,whole; got {text!r}") from exc
+
+
+@app.command("gb-barriers")
+@settings_options(NEBSettings, exclude=("moving_index",))
+def gb_barriers_command(
+    structure: str | None = typer.Option(None, "--structure", "-s",
+                                         help="LLZO cell to build everything from, e.g. one ensemble member "
+                                              "(default: the Ewald-ordered cubic cell)."),
+    models: Models = ["chgnet"],
+    committee: str | None = typer.Option(None, "--committee",
+                                         help="offline: every model whose weights ship in the install, instead of -m."),
+    device: Device = "auto",
+    n_images: int = IMAGES,
+    relax_radius_A: float = typer.Option(8.0, "--relax-radius", help="Relax only atoms within this radius (Å) of "
+                                         "each hop; the rest stay fixed."),
+    expand_times: int = typer.Option(1, "--expand-times", help="CSL periods per grain (1: the thinnest)."),
+    check_radius: str = typer.Option("", "--check-radius", help="Radii (Å) for the barrier-vs-radius check "
+                                     "of the along-boundary hop, e.g. 6,8,10,whole (first model)."),
+    check_thickness: str = typer.Option("", "--check-thickness", help="CSL periods per grain for the barrier-vs-"
+                                        "thickness check of the across hop, e.g. 1,2 (first model)."),
+    settings: NEBSettings = None,
+    output: str | None = OUTPUT,
+    trust_model: TrustModel = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Bulk vs sigma-5 grain-boundary Li barriers of one LLZO configuration: hops in the bulk, along and
+    across the boundary, local-region NEB, committee spread, table and plot; optional convergence checks."""
+    from ssbkit.errors import InputError
+    from ssbkit.potentials import load
+    from ssbkit.workflows.committee import committee_models
+    from ssbkit.workflows.gb_barriers import gb_barriers
+
+    names = committee_models(committee if committee is not None else models)
+    try:
+        thickness = [int(item) for item in check_thickness.split(",") if item.strip()]
+    except ValueError as exc:
+        raise InputError(f"--check-thickness takes integers such as 1,2; got {check_thickness!r}") from exc
+    result = gb_barriers(None if structure is None else read_atoms(structure), names,
+                         lambda model: load(model, device=device, task="neb", trust_model=trust_model), settings,
+                         expand_times=expand_times, radius_check=_radii(check_radius) or None,
+                         thickness_check=thickness or None, output_dir=output)
+    if json_output:
+        emit_json(result)
+        return
+    print_table(f"Li barriers, bulk vs sigma-5 boundary ({result.expand_times} CSL period(s) per grain, "
+                f"radius {result.relax_radius_A} Å)", ["hop", "atoms", "free atoms", "barrier (eV)", "± (eV)",
+                                                        *result.models],
+                [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV,
+                  *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
+    for check in (result.radius_check, result.thickness_check):
+        if check is not None:
+            print_table(f"barrier vs {check.parameter} (tolerance {check.tolerance_eV} eV)",
+                        [check.parameter, "barrier (eV)", "difference (eV)", "free atoms", "model calls"],
+                        [list(row) for row in zip(check.values, check.barriers_eV, check.differences_eV,
+                                                  check.n_free_atoms, check.n_model_calls)])
+            typer.echo(f"{check.parameter}: converged from {check.converged_value}" if check.converged else
+                       f"{check.parameter}: not converged below the reference")
+    if result.table_file:
+        typer.echo(f"table: {result.table_file}  plot: {result.plot_file}")
+
+
+@app.command("refine")
+@settings_options(RefineSettings)
+def refine(
+    initial: str = typer.Argument(..., help="Initial structure file (any ASE-readable format)."),
+    final: str = typer.Argument(..., help="Final structure file, same atoms in the same order."),
+    model: Model = "chgnet",
+    reference: Reference = "emt",
+    reference_settings: ReferenceSettings = None,
+    committee: str | None = typer.Option(None, "--committee", help="Comma-separated models whose disagreement along "
+                                         "the path picks where to add labels (e.g. chgnet,sevennet-0)."),
+    n_images: int = IMAGES,
+    epochs: int = typer.Option(60, "--epochs", help="Most fine-tuning epochs per round."),
+    learning_rate: float = typer.Option(3e-4, "--learning-rate", help="Fine-tuning learning rate."),
+    energy_weight: float = typer.Option(1.0, "--energy-weight", help="Weight of energies against forces in the "
+                                        "fine-tuning loss; raise it (e.g. 10) to fit the barrier faster."),
+    store: Path | None = typer.Option(None, "--store", help="SQLite store of the rounds (default: "
+                                      "OUTPUT/refine.sqlite); rerunning resumes from it."),
+    output: Path = typer.Option(Path("neb-refine"), "--output", "-o",
+                                help="Folder for each round's path, labels and model."),
+    device: Device = "cpu",
+    settings: RefineSettings = None,
+    plot: Plot = None,
+    trust_model: TrustModel = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Refine an ML barrier against a reference: ML CI-NEB, reference labels, fine-tuning, until converged.
+
+    Each round labels the path images and small rattles of them, fine-tunes the round's model and reruns the
+    CI-NEB, until the barrier changes by less than --tolerance between rounds and the model reproduces the
+    reference energies along the path within it. Exit code 1 when it does not converge in --rounds.
+    """
+    import sys
+
+    from ssbkit.potentials import load
+    from ssbkit.potentials.finetune import FineTuneSettings
+    from ssbkit.workflows.reference import load_reference_settings
+    from ssbkit.workflows.refine import plot_rounds, refine_barrier
+
+    show = sys.stderr.isatty() and not json_output
+    result = refine_barrier(
+        read_atoms(initial), read_atoms(final), model, reference, output, settings,
+        reference_settings=load_reference_settings(reference_settings), neb_settings=NEBSettings(n_images=n_images),
+        fine_tune_settings=FineTuneSettings(epochs=epochs, learning_rate=learning_rate, energy_weight=energy_weight,
+                                            device=device),
+        committee=[m.strip() for m in committee.split(",") if m.strip()] if committee else None, store=store,
+        load_model=lambda name: load(name, device=device, task="neb", trust_model=trust_model),
+        trust_model=trust_model, progress=(lambda line: typer.echo(line, err=True)) if show else None)
+    if plot:
+        result.plot_file = plot_rounds(result, plot)
+    if json_output:
+        emit_json(result)
+    else:
+        print_table(f"{model} refined against {reference}", [
+            "round", "model", "ML barrier (eV)", f"{reference} on path (eV)", "path error (eV)", "labels",
+            "fine-tune"], [[r.round, r.model, r.ml_barrier_eV, r.reference_barrier_on_path_eV, r.max_path_error_eV,
+                            r.label_count, "" if r.fine_tune is None else
+                            ("accepted" if r.fine_tune["accepted"] else "refused")] for r in result.rounds])
+        if result.reference_neb is not None:
+            typer.echo(f"{reference} CI-NEB from the refined path: {result.reference_neb.barrier_eV:.3f} eV")
+        typer.echo(result.message)
+        typer.echo(f"final model: {result.final_model}  store: {result.store}")
+        if result.plot_file:
+            typer.echo(f"plot: {result.plot_file}")
+    if not result.converged:
+        raise typer.Exit(1)

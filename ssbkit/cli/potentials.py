@@ -1,7 +1,7 @@
 """``ssbkit potentials``: list, check, compare and fit ML interatomic potentials."""
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -10,13 +10,18 @@ from ssbkit.cli.types import (
     Device,
     JsonOutput,
     Model,
+    Reference,
+    ReferenceSettings,
     TrustModel,
+    checked_output,
     command_group,
     emit_json,
     print_committee,
     print_table,
     read_atoms,
+    settings_options,
 )
+from ssbkit.potentials.finetune import FineTuneSettings
 
 app = command_group("ML interatomic potentials: list, check, compare, fit.")
 
@@ -157,3 +162,116 @@ def fit(
         ["train", result.n_train, result.train_energy_mae, result.train_force_mae],
         ["valid", result.n_valid, result.valid_energy_mae, result.valid_force_mae]])
     typer.echo(f"parity report: {result.report_path}, plot: {result.plot_path}")
+
+
+STRUCTURE_FILES = typer.Argument(help="Structure files; every frame of each is a configuration.")
+
+
+@app.command("label")
+def label(
+    files: Annotated[list[Path], STRUCTURE_FILES],
+    reference: Reference,
+    reference_settings: ReferenceSettings = None,
+    output: Annotated[Path, typer.Option("--output", "-o", callback=checked_output,
+                                         help="Labels file (extxyz: energy, forces, stress).")] = Path("labels.extxyz"),
+    json_output: JsonOutput = False,
+) -> None:
+    """Reference single points (energy, forces, stress) on every configuration of FILES, written as extxyz.
+
+    A configuration whose calculation fails (e.g. SCF non-convergence) is reported and the others go on; the
+    exit code is then 1.
+    """
+    import sys
+
+    from ssbkit.errors import CalculationError
+    from ssbkit.io import read_structures
+    from ssbkit.workflows.reference import label_configurations, load_reference_settings
+
+    frames = [atoms for path in files for _, atoms in read_structures(path)]
+    result = label_configurations(frames, reference, load_reference_settings(reference_settings),
+                                  progress=sys.stderr.isatty() and not json_output)
+    if not result.successful:
+        raise CalculationError(f"reference {reference} failed on every configuration: {result.labels[0].error}")
+    result.write_extxyz(output)
+    if json_output:
+        emit_json({"output": output, "n_labels": len(result.successful), "n_failed": len(result.failed),
+                   "reference": result.reference,
+                   "labels": [{k: v for k, v in label.to_dict().items() if k != "atoms"} for label in result.labels]})
+    else:
+        print_table(f"{reference} labels -> {output} ({result.reference.code_version})",
+                    ["configuration", "atoms", "energy (eV)", "max force (eV/Å)", "time (s)", "error"],
+                    [[i, len(item.atoms), item.energy_eV,
+                      None if item.forces_eV_per_A is None else float(abs(item.forces_eV_per_A).max()),
+                      item.wall_time_s, item.error or ""] for i, item in enumerate(result.labels)])
+    for i, failed in enumerate(result.labels):
+        if failed.error:
+            typer.echo(f"configuration {i} failed: {failed.error}", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command("vasp-inputs")
+def vasp_inputs(
+    files: Annotated[list[Path], STRUCTURE_FILES],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for one VASP input folder per "
+                                         "configuration (created).")] = Path("vasp-inputs"),
+    input_set: Annotated[str, typer.Option("--input-set", help="pymatgen input set: MPStaticSet, MPRelaxSet, "
+                                           "MPScanStaticSet or MatPESStaticSet.")] = "MPStaticSet",
+    json_output: JsonOutput = False,
+) -> None:
+    """Write every configuration of FILES as VASP inputs (pymatgen input set), to label them elsewhere."""
+    from ssbkit.io import read_structures
+    from ssbkit.workflows.labels import write_vasp_inputs
+
+    frames = [atoms for path in files for _, atoms in read_structures(path)]
+    result = write_vasp_inputs(frames, output, input_set)
+    if json_output:
+        emit_json(result)
+        return
+    typer.echo(f"{len(result.directories)} {input_set} input folders in {output}")
+    if not result.potcar_written:
+        typer.echo("no POTCAR directory configured (PMG_VASP_PSP_DIR): each folder has POTCAR.spec instead", err=True)
+
+
+@app.command("finetune")
+@settings_options(FineTuneSettings)
+def finetune(
+    base: Annotated[str, typer.Option("--base", help="Model to fine-tune: chgnet, a MACE name, "
+                                      "chgnet:PATH or mace:PATH.")],
+    labels: Annotated[list[Path], typer.Option("--labels", help="Labelled structures (extxyz with energies and "
+                                               "forces); repeat for several files.")],
+    output: Annotated[Path, typer.Option("--output", "-o", callback=checked_output,
+                                         help="Model file to write (its card goes to MODEL.card.json).")],
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference the labels came from, recorded "
+                                                  "in the model card.")] = None,
+    reference_settings: ReferenceSettings = None,
+    device: Device = "cpu",  # declares FineTuneSettings.device's option (settings_options)
+    settings: FineTuneSettings = None,
+    trust_model: TrustModel = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Fine-tune a pretrained potential on reference labels, with a held-out parity check before and after.
+
+    A fine-tune that makes held-out errors worse is refused (no model written) and the exit code is 1.
+    """
+    from ssbkit.potentials.finetune import fine_tune
+
+    recorded = None
+    if reference is not None:
+        from ssbkit.workflows.reference import load_reference_settings, reference_info
+
+        recorded = reference_info(reference, load_reference_settings(reference_settings)).to_dict()
+    result = fine_tune(base, labels, output, settings, reference=recorded, trust_model=trust_model)
+    if json_output:
+        emit_json(result)
+    else:
+        print_table(f"fine-tuning {base} ({result.n_train} training, {result.n_valid} held-out labels, "
+                    f"{result.epochs_run} epochs)", ["set", "model", "energy MAE (meV/atom)", "force MAE (meV/Å)"],
+                    [[split, name, errors[split].energy_mae_meV_per_atom, errors[split].force_mae_meV_per_A]
+                     for split in ("train", "valid") for name, errors in (("base", result.before),
+                                                                          ("fine-tuned", result.after))])
+        typer.echo(result.message, err=not result.accepted)
+        if result.accepted:
+            typer.echo(f"model: {result.model}  card: {result.card_path}  parity plot: {result.plot_path}")
+    if not result.accepted:
+        raise typer.Exit(1)

@@ -1,7 +1,8 @@
 """ML interatomic potentials behind one registry, with batched evaluation.
 
 ``load(name)`` returns an ASE calculator for a registered model (``chgnet``, ``sevennet-0``,
-``mace-mp-0-medium``, ...), a local MACE file (``mace:PATH``) or passes an ASE calculator through.
+``mace-mp-0-medium``, ...), a local model file (``chgnet:PATH``, ``sevennet:PATH``, ``mace:PATH``, e.g. written
+by ``ssbkit.potentials.finetune``) or passes an ASE calculator through.
 ``predict(structures, calculator)`` evaluates many structures through the backend's own graph
 batching (``ssbkit.potentials.batching``, which also holds the proxy calculators that batch the model
 calls of NEB images and of jobs run in lockstep). Everything atomistic in ssbkit receives a
@@ -15,7 +16,6 @@ task; asking them explicitly for float64 is an error.
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 from ase.calculators.calculator import Calculator
 
@@ -28,7 +28,8 @@ from ssbkit.potentials.registry import (
     DEFAULT_MODEL,
     ModelCard,
     card,
-    local_mace_card,
+    local_card,
+    local_model_path,
     resolve_mace_weights,
 )
 
@@ -65,23 +66,24 @@ def _resolve_dtype(model_card: ModelCard, dtype: str | None, task: str) -> str:
 
 def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: str | None = None,
          *, task: str = "relax", trust_model: bool = False) -> Calculator:
-    """Return an ASE calculator for a registered model name, ``mace:PATH``, or an ASE calculator.
+    """Return an ASE calculator for a registered model name, a local model file (``chgnet:PATH``,
+    ``sevennet:PATH``, ``mace:PATH``), or an ASE calculator.
 
     ``device``: "auto" (CUDA when present), "cpu" or "cuda[:N]". ``dtype``: "float32", "float64" or
     None for the task's default (``DEFAULT_DTYPE``; ``task`` is "relax", "neb" or "md").
     The calculator carries its ``ssbkit_card`` (ModelCard) and ``ssbkit_dtype``.
-    ``trust_model``: load a ``mace:PATH`` file in full, letting it run code; by default only the
-    classes a MACE model is made of may appear in it (``ssbkit.potentials.model_files``).
+    ``trust_model``: load a local model file in full, letting it run code; by default a ``mace:PATH`` file may
+    name only the classes a MACE model is made of, and ``chgnet:PATH``/``sevennet:PATH`` files are loaded
+    weights-only (``ssbkit.potentials.model_files``).
     """
     if isinstance(name, Calculator):
         return name
     if not isinstance(name, str):
         raise InputError(f"model must be a name or an ASE calculator, not {type(name).__name__}")
-    if name.startswith("mace:"):
-        path = Path(name.removeprefix("mace:")).expanduser()
-        if not path.is_file():
-            raise ModelError(f"MACE model file not found: {path}")
-        model_card = local_mace_card(path)
+    local = local_model_path(name)
+    if local is not None:
+        model_card = local_card(*local)
+        path = local[1]
     else:
         model_card = card(name)
         path = resolve_mace_weights(model_card) if model_card.backend == "mace" else None
@@ -92,13 +94,17 @@ def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: st
     from ssbkit.potentials import backends
 
     try:
-        if model_card.backend == "chgnet":
+        if model_card.backend == "chgnet" and local is not None:
+            calculator = backends.chgnet_file_calculator(path, device, trust=trust_model)
+        elif model_card.backend == "chgnet":
             calculator = backends.chgnet_calculator(device, model_card.checkpoint or "0.3.0")
+        elif model_card.backend == "sevennet" and local is not None:
+            calculator = backends.sevennet_file_calculator(path, device, trust=trust_model)
         elif model_card.backend == "sevennet":
             calculator = backends.sevennet_calculator(model_card.checkpoint, device)
         else:
             calculator = backends.mace_calculator(str(path), device, precision,
-                                                  trust=trust_model or not name.startswith("mace:"))
+                                                  trust=trust_model or local is None)
     except (RuntimeError, ValueError, KeyError, AttributeError, EOFError, OSError,
             pickle.UnpicklingError) as exc:
         raise ModelError(f"cannot load {model_card.name} from {model_card.weights}: {exc}") from exc

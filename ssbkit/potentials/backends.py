@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -150,6 +151,23 @@ def chgnet_calculator(device: str, checkpoint: str = "0.3.0") -> Calculator:
         return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
 
 
+def chgnet_file_calculator(path: Path, device: str, trust: bool = False) -> Calculator:
+    """A CHGNet checkpoint file (``{"model": CHGNet.as_dict()}``, as written by ssbkit's fine-tuning and by CHGNet's
+    Trainer, or a bare ``as_dict()``) as an ASE calculator; loaded weights-only unless ``trust``."""
+    from chgnet.model import CHGNet
+
+    from ssbkit.logs import quiet_warnings
+    from ssbkit.potentials.model_files import load_checkpoint
+
+    checkpoint = load_checkpoint(path, trust=trust)
+    state = checkpoint.get("model", checkpoint)
+    if not isinstance(state, dict) or "state_dict" not in state or "model_args" not in state:
+        raise ValueError(f"{path} is not a CHGNet checkpoint (no model_args/state_dict)")
+    with quiet_warnings():  # CHGNet prints its parameter count on stdout
+        model = CHGNet.from_dict(state).to(device).requires_grad_(False)
+        return __getattr__("SsbkitCHGNetCalculator")(model=model, use_device=device)
+
+
 # --- SevenNet ---------------------------------------------------------------------------------
 
 def _sevennet_graph(calc: Calculator, atoms: Atoms) -> Any:
@@ -187,6 +205,27 @@ def sevennet_calculator(checkpoint: str, device: str) -> Calculator:
 
     calculator = SevenNetCalculator(checkpoint, device=device)
     calculator.model.requires_grad_(False)  # inference only: forces are gradients w.r.t. positions
+    return calculator
+
+
+def sevennet_file_calculator(path: Path, device: str, trust: bool = False) -> Calculator:
+    """A SevenNet checkpoint file (``model_state_dict`` + ``config``, as sevenn and ssbkit's fine-tuning write it)
+    as an ASE calculator; loaded weights-only unless ``trust``."""
+    import sevenn._keys as KEY
+    from sevenn.calculator import SevenNetCalculator
+    from sevenn.util import model_from_checkpoint
+
+    from ssbkit.logs import quiet_warnings
+    from ssbkit.potentials.model_files import load_checkpoint
+
+    checkpoint = load_checkpoint(path, trust=trust)
+    if "model_state_dict" not in checkpoint or "config" not in checkpoint:
+        raise ValueError(f"{path} is not a SevenNet checkpoint (no model_state_dict/config)")
+    with quiet_warnings():
+        model, config = model_from_checkpoint(checkpoint)
+    model.type_map, model.cutoff = config[KEY.TYPE_MAP], config[KEY.CUTOFF]
+    calculator = SevenNetCalculator(model, file_type="model_instance", device=device, sevennet_config=config)
+    calculator.model.requires_grad_(False)
     return calculator
 
 

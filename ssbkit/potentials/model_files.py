@@ -231,3 +231,38 @@ def load_model_file(path: str | Path, device: str = "cpu", trust: bool = False) 
             named = re.search(r"GLOBAL (\S+)", str(exc))
             detail = f"it names {named.group(1)}" if named else str(exc).splitlines()[0]
             raise ModelError(f"{_trust_hint(path)}; {detail}") from exc
+
+
+#: What a CHGNet or SevenNet checkpoint holds beyond tensors and plain containers: numpy arrays in SevenNet's
+#: config (torch's documented allow-list for numpy arrays; rebuilding an array runs no code).
+CHECKPOINT_GLOBALS = ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray",
+                      "numpy.dtype")
+
+
+def load_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
+    """The dictionary in a CHGNet or SevenNet checkpoint file, on the CPU.
+
+    Unless ``trust``, loaded with ``torch.load(weights_only=True)`` (tensors, plain containers and numpy arrays);
+    a file naming anything else is refused with ModelError (nothing in it runs).
+    """
+    import numpy as np
+    import torch
+
+    with preserved_environment(UNSAFE_LOAD_VARIABLE):
+        try:
+            if trust:
+                checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
+            else:
+                allowed = [obj for obj in map(_resolve, CHECKPOINT_GLOBALS) if obj is not None]
+                allowed += [type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool")]
+                with torch.serialization.safe_globals(allowed):
+                    checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            named = re.search(r"GLOBAL (\S+)", str(exc))
+            detail = f"it names {named.group(1)}" if named else str(exc).splitlines()[0]
+            raise ModelError(f"{_trust_hint(path)}; {detail}") from exc
+        except (RuntimeError, ValueError, OSError, EOFError) as exc:
+            raise ModelError(f"cannot load model file {path}: {exc}") from exc
+    if not isinstance(checkpoint, dict):
+        raise ModelError(f"model file {path} does not hold a checkpoint dictionary")
+    return checkpoint

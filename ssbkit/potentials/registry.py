@@ -137,17 +137,52 @@ def card(name: str) -> ModelCard:
         return CARDS[name]
     except KeyError:
         known = ", ".join(CARDS)
-        raise ModelError(f"unknown model {name!r}; known: {known}, or mace:PATH for a local MACE "
-                         "model file") from None
+        raise ModelError(f"unknown model {name!r}; known: {known}, or chgnet:PATH, sevennet:PATH or "
+                         "mace:PATH for a local model file") from None
+
+
+#: Prefixes that name a local model file, and the backend that reads it.
+LOCAL_PREFIXES = {"chgnet:": "chgnet", "sevennet:": "sevennet", "mace:": "mace"}
+_BACKEND_NAMES = {"chgnet": "CHGNet", "sevennet": "SevenNet", "mace": "MACE"}
+
+
+def local_model_path(name: str) -> tuple[str, Path] | None:
+    """(backend, path) for a local model name (``chgnet:PATH``, ``sevennet:PATH``, ``mace:PATH``), else None;
+    ModelError when the file does not exist."""
+    for prefix, backend in LOCAL_PREFIXES.items():
+        if name.startswith(prefix):
+            path = Path(name.removeprefix(prefix)).expanduser()
+            if not path.is_file():
+                raise ModelError(f"{_BACKEND_NAMES[backend]} model file not found: {path}")
+            return backend, path
+    return None
+
+
+def local_card(backend: str, path: Path) -> ModelCard:
+    """Card for a local model file (``chgnet:PATH``, ``sevennet:PATH``, ``mace:PATH``); a fine-tuned model's card
+    JSON next to it (``PATH.card.json``, written by ``ssbkit.potentials.finetune``) fills in its base model."""
+    version, training_data = "local file", "user-supplied"
+    card_file = path.with_name(path.name + ".card.json")
+    if card_file.is_file():
+        import json
+
+        try:
+            written = json.loads(card_file.read_text())
+            version = f"fine-tuned from {written['base']} ({written['base_version']})"
+            training_data = (f"{written['base_training_data']} + {sum(s['count'] for s in written['labels'])} "
+                             "reference labels")
+        except (ValueError, KeyError, TypeError):
+            pass  # a card that does not parse leaves the file described as a plain local file
+    return ModelCard(
+        name=f"{backend}:{path}", backend=backend, version=version, training_data=training_data,
+        license="user-supplied", elements="read from the model file", weights=str(path),
+        dtypes=("float64", "float32") if backend == "mace" else ("float32",), offline=True,
+    )
 
 
 def local_mace_card(path: Path) -> ModelCard:
     """Card for a MACE model file given as ``mace:PATH``."""
-    return ModelCard(
-        name=f"mace:{path}", backend="mace", version="local file", training_data="user-supplied",
-        license="user-supplied", elements="read from the model file", weights=str(path),
-        dtypes=("float64", "float32"), offline=True,
-    )
+    return local_card("mace", path)
 
 
 def resolve_mace_weights(model_card: ModelCard, download: bool | None = None) -> Path:

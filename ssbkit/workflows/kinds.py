@@ -39,13 +39,15 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
-from ssbkit.errors import InputError, ModelError
+from ssbkit.errors import InputError
 from ssbkit.results import Result
 from ssbkit.settings import REQUIRED, setting, settings_from_mapping, validate
 from ssbkit.workflows.adhesion import AdhesionSettings, adhesion
 from ssbkit.workflows.diffusion import diffusion
 from ssbkit.workflows.md import MDSettings
+from ssbkit.workflows.kinetics import KineticsSettings
 from ssbkit.workflows.neb import NEBSettings, neb
+from ssbkit.workflows.reference import LabelTaskSettings
 from ssbkit.workflows.relax import RelaxSettings, relax
 
 
@@ -140,18 +142,17 @@ BACKEND_PACKAGES = {"chgnet": "chgnet", "sevennet": "sevenn", "mace": "mace-torc
 def model_version(name: str) -> str:
     """What identifies a model's predictions in task keys: weights version and backend package version.
 
-    Read from the potentials registry's model card (no weights loaded); a local ``mace:PATH`` file is
-    identified by its SHA-256. ModelError for names the registry does not know.
+    Read from the potentials registry's model card (no weights loaded); a local model file (``chgnet:PATH``,
+    ``sevennet:PATH``, ``mace:PATH``) is identified by its SHA-256. ModelError for names the registry does not know.
     """
     if name == "emt":
         return f"ase {_installed('ase')} EMT"
-    from ssbkit.potentials.registry import card
+    from ssbkit.potentials.registry import card, local_model_path
 
-    if name.startswith("mace:"):
-        path = Path(name.removeprefix("mace:")).expanduser()
-        if not path.is_file():
-            raise ModelError(f"MACE model file {path} not found")
-        return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()} mace-torch {_installed('mace-torch')}"
+    local = local_model_path(name)  # chgnet:PATH, sevennet:PATH, mace:PATH (ModelError when the file is missing)
+    if local is not None:
+        package = BACKEND_PACKAGES[local[0]]
+        return f"sha256:{hashlib.sha256(local[1].read_bytes()).hexdigest()} {package} {_installed(package)}"
     model_card = card(name)
     package = BACKEND_PACKAGES.get(model_card.backend, model_card.backend)
     return f"{model_card.version} {package} {_installed(package)}"
@@ -188,6 +189,31 @@ class ScreenTaskSettings(ThermoTaskSettings):
     voltage_range: tuple[float, float] | None = setting(
         None, help="Voltage range (V vs Li/Li+), low and high, the coating must cover, with Li-open reactions at "
         "both ends; default: closed reactions only.", unit="V vs Li/Li+", minimum=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackTaskSettings(ThermoTaskSettings):
+    """Potentials, electronic-conductor additives and band-gap lookup of a stack task (layers are its input)."""
+
+    anode_potential: float = setting(0.0, help="Anode potential (V vs Li/Li+).", unit="V vs Li/Li+", minimum=0,
+                                     maximum=10)
+    cathode_potential: float | None = setting(None, help="Cathode potential (V vs Li/Li+); default the operating "
+                                              "window's high end.", unit="V vs Li/Li+", minimum=0, maximum=10)
+    operating_window: tuple[float, float] | None = setting(
+        None, help="The cathode's range LO, HI (V vs Li/Li+) the cathode-side layers must cover.",
+        unit="V vs Li/Li+", minimum=0, maximum=10)
+    carbon_at: tuple[int, ...] = setting((), help="Indices of layers holding carbon (0 = anode).", minimum=0)
+    mp_band_gaps: bool = setting(True, help="Look up band gaps the product table lacks at the Materials Project "
+                                 "(cache only when offline or without MP_API_KEY).")
+
+
+@cache
+def _shared_diagrams(source: str, offline: bool, spec_dir: Path) -> Any:
+    """This process's phase diagrams of an entry source, shared by every task that names it (built once)."""
+    from ssbkit.interfaces.entries import SourceOptions, parse_source
+    from ssbkit.interfaces.phases import PhaseDiagrams
+
+    return PhaseDiagrams(parse_source(source, SourceOptions(offline=offline, base_dir=spec_dir)))
 
 
 def _relax(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
@@ -257,6 +283,24 @@ def _screen(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calc
                              _entry_source(settings, context), voltage_range=settings.voltage_range)
 
 
+def _stack(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+           context: TaskContext) -> Result:
+    from ssbkit import config
+    from ssbkit.interfaces.band_gaps import MPBandGaps
+    from ssbkit.interfaces.stacks import stack_report
+
+    settings = settings_from_mapping(StackTaskSettings, parameters, "stack task")
+    layers = inputs["layers"]
+    if not isinstance(layers, list) or not all(isinstance(f, str) for f in layers):
+        raise InputError(f"stack task: 'layers' must be a list of formulas (anode first), got {layers!r}")
+    offline = config.offline() if settings.offline is None else settings.offline
+    return stack_report(layers, _shared_diagrams(settings.source, offline, context.spec_dir),
+                        anode_potential_V=settings.anode_potential, cathode_potential_V=settings.cathode_potential,
+                        operating_window_V=settings.operating_window,
+                        additives={index: ["C"] for index in settings.carbon_at},
+                        band_gaps=MPBandGaps(offline=offline) if settings.mp_band_gaps else None)
+
+
 def _adhesion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
               context: TaskContext) -> Result:
     settings = settings_from_mapping(AdhesionSettings, parameters, "adhesion task")
@@ -275,6 +319,46 @@ def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator
     return diffusion(inputs["atoms"], calculator, None, context.output_dir, settings, progress=False)
 
 
+def _label(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+           context: TaskContext) -> Result:
+    from ssbkit.errors import CalculationError
+    from ssbkit.workflows.reference import label_configurations, load_reference_settings
+
+    settings = settings_from_mapping(LabelTaskSettings, parameters, "label task")
+    settings_file = settings.reference_settings and context.spec_dir / settings.reference_settings
+    labels = label_configurations([inputs["atoms"]], settings.reference, load_reference_settings(settings_file),
+                                  progress=False)
+    if labels.failed:
+        raise CalculationError(f"reference {settings.reference} failed: {labels.failed[0].error}")
+    return labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class KineticsTaskSettings(KineticsSettings):
+    """A kinetics task: a named host (w, mg, li) or the task's ``host`` structure, and the kinetics settings."""
+
+    named_host: str | None = setting(None, help="w, mg or li (built-in hop studies); default: the host input.",
+                                     choices=("w", "mg", "li"))
+
+
+def _kinetics(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+              context: TaskContext) -> Result:
+    from dataclasses import fields
+
+    from ssbkit.workflows.kinetics import host_system, kinetics, named_system
+
+    settings = settings_from_mapping(KineticsTaskSettings, parameters, "kinetics task")
+    if settings.named_host is not None:
+        system = named_system(settings.named_host, settings.mechanism, settings.full)
+    elif inputs.get("host") is not None:
+        system = host_system(inputs["host"], settings)
+    else:
+        raise InputError("kinetics task: give a host structure or named_host (w, mg, li)")
+    physics = KineticsSettings(**{f.name: getattr(settings, f.name) for f in fields(KineticsSettings)})
+    context.output_dir.mkdir(parents=True, exist_ok=True)
+    return kinetics(system, calculator, physics, plot=context.output_dir / "arrhenius.png")
+
+
 register(TaskKind("relax", _relax, settings=RelaxSettings, batchable=True))
 register(TaskKind("singlepoint", _singlepoint, batchable=True))
 register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "substrate_bulk"),
@@ -283,9 +367,14 @@ register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "subs
 register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"), settings=NEBSettings,
                   model_task="neb"))
 register(TaskKind("md-diffusion", _md_diffusion, settings=MDSettings, model_task="md"))
+register(TaskKind("kinetics", _kinetics, inputs=("host",), structures=("host",), optional=("host",),
+                  settings=KineticsTaskSettings, model_task="neb"))
 register(TaskKind("window", _window, inputs=("formula",), structures=(), settings=ThermoTaskSettings,
                   needs_model=False))
 register(TaskKind("react", _react, inputs=("reactant_a", "reactant_b"), structures=(), settings=ReactTaskSettings,
                   needs_model=False))
 register(TaskKind("screen", _screen, inputs=("electrolyte", "electrode"), structures=(),
                   settings=ScreenTaskSettings, needs_model=False))
+register(TaskKind("stack", _stack, inputs=("layers",), structures=(), settings=StackTaskSettings,
+                  needs_model=False))
+register(TaskKind("label", _label, settings=LabelTaskSettings, needs_model=False))
