@@ -10,10 +10,7 @@ The served documents are this file's own (two LiF polymorphs, so that the lowest
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pymatgen.analysis.phase_diagram import PDEntry
@@ -24,8 +21,8 @@ from ssbkit.cli import app
 from ssbkit.errors import DataError
 from ssbkit.interfaces.band_gaps import MPBandGaps
 from ssbkit.interfaces.stacks import PASSIVATING, stack_report
-from ssbkit.results import jsonable
-from test_thermo_entries import API_KEY, _mp_entries
+from mp_stand_in import API_KEY, stand_in_fixture
+from test_thermo_entries import _mp_entries, thermo_documents
 
 SUMMARY = [
     {"material_id": "mp-1138", "formula_pretty": "LiF", "band_gap": 8.72, "energy_above_hull": 0.0},
@@ -36,67 +33,16 @@ SUMMARY = [
 ]
 
 
-class _FakeMP(http.server.ThreadingHTTPServer):
-    requests: list[tuple[str, dict]]
+def summary_documents(query: dict[str, str]) -> list[dict]:
+    """The summary route: this file's documents of the requested formulas or chemical systems."""
+    formulas, systems = query.get("formula"), query.get("chemsys")
+    return [d for d in SUMMARY
+            if (formulas and d["formula_pretty"] in formulas.split(","))
+            or (systems and Composition(d["formula_pretty"]).chemical_system in systems.split(","))]
 
 
-def _handler(status: int):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server API)
-            url = urlparse(self.path)
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            self.server.requests.append((url.path.rstrip("/"), query))
-            if url.path.rstrip("/") == "/heartbeat":
-                body = {"db_version": "2025.09.25", "version": "0.86.3", "access_controlled_batch_ids": []}
-            elif self.headers.get("X-API-KEY") != API_KEY:
-                return self._send(401, {"detail": "invalid API key"})
-            elif status != 200:
-                return self._send(status, {"detail": "server error"})
-            elif url.path.rstrip("/") == "/materials/summary":
-                formulas, systems = query.get("formula"), query.get("chemsys")
-                docs = [d for d in SUMMARY
-                        if (formulas and d["formula_pretty"] in formulas.split(","))
-                        or (systems and Composition(d["formula_pretty"]).chemical_system in systems.split(","))]
-                body = {"data": docs, "meta": {"total_doc": len(docs)}}
-            elif url.path.rstrip("/") == "/materials/thermo":
-                wanted = set(query.get("chemsys", "").split(","))
-                docs = [{"entries": {"GGA": e.as_dict()}, "thermo_type": "GGA_GGA+U"} for e in _mp_entries()
-                        if e.composition.chemical_system in wanted]
-                body = {"data": docs, "meta": {"total_doc": len(docs)}}
-            else:
-                return self._send(404, {"detail": "not found"})
-            self._send(200, body)
-
-        def _send(self, code: int, body: dict) -> None:
-            data = json.dumps(jsonable(body)).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def fake_mp():
-    """Start a local MP-like server; yields a function (status=200) -> (endpoint, server)."""
-    servers = []
-
-    def start(status: int = 200):
-        server = _FakeMP(("127.0.0.1", 0), _handler(status))
-        server.requests = []
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/", server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+fake_mp = stand_in_fixture(lambda: {"/materials/summary": summary_documents,
+                                    "/materials/thermo": thermo_documents(_mp_entries())})
 
 
 def _summary_requests(server) -> list[dict]:

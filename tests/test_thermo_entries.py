@@ -11,11 +11,10 @@ with the key in the ``X-API-KEY`` header -> ``{"data": [{"entries": {"GGA": <ent
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
 import os
-import threading
-from urllib.parse import parse_qs, urlparse
+
+from collections.abc import Callable
 
 import pytest
 from pymatgen.core import Lattice, Structure
@@ -24,7 +23,6 @@ from typer.testing import CliRunner
 
 from ssbkit.cli import app
 from ssbkit.errors import DataError, InputError
-from ssbkit.results import jsonable
 from ssbkit.interfaces import entries as entries_module
 from ssbkit.interfaces.entries import (
     CombinedSource,
@@ -38,8 +36,8 @@ from ssbkit.interfaces.entries import (
     save_entries,
 )
 from ssbkit.interfaces.stability import stability_window
+from mp_stand_in import API_KEY, stand_in_fixture
 
-API_KEY = "k" * 32
 OXIDE_CORRECTION = -0.687  # eV per O atom, MP2020's oxide anion correction
 
 
@@ -59,62 +57,19 @@ def _mp_entries() -> list[ComputedStructureEntry]:
     ]
 
 
-class _FakeMP(http.server.ThreadingHTTPServer):
-    requests: list[tuple[str, dict]]
+def thermo_documents(entries: list[ComputedStructureEntry]) -> Callable[[dict[str, str]], list[dict]]:
+    """The thermo route: the GGA/GGA+U entries of the requested chemical systems."""
+
+    def answer(query: dict[str, str]) -> list[dict]:
+        assert query.get("thermo_types") == "GGA_GGA+U"
+        wanted = set(query.get("chemsys", "").split(","))
+        return [{"entries": {"GGA": e.as_dict()}, "thermo_type": "GGA_GGA+U"} for e in entries
+                if "-".join(sorted(e.composition.chemical_system.split("-"))) in wanted]
+
+    return answer
 
 
-def _handler(entries: list[ComputedStructureEntry], status: int):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server API)
-            url = urlparse(self.path)
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            self.server.requests.append((url.path, query))
-            if url.path.rstrip("/") == "/heartbeat":
-                body = {"db_version": "2025.09.25", "version": "0.86.3", "access_controlled_batch_ids": []}
-            elif self.headers.get("X-API-KEY") != API_KEY:
-                return self._send(401, {"detail": "invalid API key"})
-            elif status != 200:
-                return self._send(status, {"detail": "server error"})
-            elif url.path.rstrip("/") == "/materials/thermo":
-                wanted = set(query.get("chemsys", "").split(","))
-                assert query.get("thermo_types") == "GGA_GGA+U"
-                docs = [{"entries": {"GGA": e.as_dict()}, "thermo_type": "GGA_GGA+U"} for e in entries
-                        if "-".join(sorted(e.composition.chemical_system.split("-"))) in wanted]
-                body = {"data": docs, "meta": {"total_doc": len(docs)}}
-            else:
-                return self._send(404, {"detail": "not found"})
-            self._send(200, body)
-
-        def _send(self, code: int, body: dict) -> None:
-            data = json.dumps(jsonable(body), allow_nan=False).encode()  # NaN is not JSON; MP sends null
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
-
-
-@pytest.fixture
-def fake_mp():
-    """Start a local MP-like server; yields a function (status=200) -> (endpoint, server)."""
-    servers = []
-
-    def start(status: int = 200):
-        server = _FakeMP(("127.0.0.1", 0), _handler(_mp_entries(), status))
-        server.requests = []
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/", server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+fake_mp = stand_in_fixture(lambda: {"/materials/thermo": thermo_documents(_mp_entries())})
 
 
 def _cache_files(root) -> list[str]:

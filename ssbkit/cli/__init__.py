@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "adhesion": ("ssbkit.cli.adhesion", "adhesion", "Work of adhesion and interface energy (J/m²) of a built "
                                                     "interface, with one model or a committee."),
     "entries": ("ssbkit.cli.entries", "app", "Entry sources: fill the offline cache, make entries from structures."),
-    "potentials": ("ssbkit.cli.potentials", "app", "ML interatomic potentials: list, check, compare, fit."),
+    "potentials": ("ssbkit.cli.potentials", "app", "ML interatomic potentials: list, check, compare, fit, fine-tune, label."),
     "build": ("ssbkit.cli.build", "app", "Build slabs, interfaces, grain boundaries and Li sites."),
     "diffusion": ("ssbkit.cli.diffusion", "app",
                   "Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity."),

@@ -23,7 +23,7 @@ from ssbkit.cli.types import (
 )
 from ssbkit.potentials.finetune import FineTuneSettings
 
-app = command_group("ML interatomic potentials: list, check, compare, fit.")
+app = command_group("ML interatomic potentials: list, check, compare, fit, fine-tune, label.")
 
 
 @app.command("list")

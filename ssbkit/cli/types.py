@@ -312,9 +312,10 @@ Committee = Annotated[str | None, typer.Option("--committee", help="offline: eve
                                                                  "chgnet-r2scan where its r2SCAN energy scale "
                                                                  "fits), instead of -m.")]
 
-TrustModel = Annotated[bool, typer.Option("--trust-model", help="Load a mace:PATH model file in full, letting it "
-                                          "run code; only for files from a source you trust (default: only the "
-                                          "classes of a MACE model may appear in it).")]
+TrustModel = Annotated[bool, typer.Option("--trust-model", help="Load a model file (mace:PATH, chgnet:PATH, "
+                                          "sevennet:PATH) in full, letting it run code; only for files from a "
+                                          "source you trust (default: weights only, and for MACE only the classes "
+                                          "of a MACE model).")]
 
 Reference = Annotated[str, typer.Option("--reference", help="Reference code: emt, gpaw (DFT, PBE), or "
                                         "python:module.ClassName (any ASE calculator).")]
