@@ -95,6 +95,20 @@ def test_a_fine_tune_that_makes_held_out_errors_worse_is_refused(labels_file, tm
     assert not out.exists()
 
 
+def test_freezing_the_graph_layers_trains_only_the_last_convolution_and_readout(labels_file, tmp_path):
+    """freeze="graph" (CHGNet's documented fine-tuning practice): embeddings and all but the last atom convolution
+    keep their pretrained weights in the written model; the readout MLP moves."""
+    result = fine_tune("chgnet", [labels_file], tmp_path / "frozen.pt",
+                       FineTuneSettings(epochs=2, patience=2, learning_rate=3e-3, batch_size=3, freeze="graph"))
+    assert result.accepted, result.message
+    base = load("chgnet", device="cpu").model.state_dict()
+    tuned = load(f"chgnet:{result.model_path}", device="cpu").model.state_dict()
+    frozen = [name for name in base if name.startswith(("atom_embedding", "bond_embedding", "angle_embedding",
+                                                        "atom_conv_layers.0", "bond_conv_layers", "angle_layers"))]
+    assert frozen and all(torch.equal(base[name], tuned[name]) for name in frozen)
+    assert any(not torch.equal(base[name], tuned[name]) for name in base if name.startswith("mlp"))
+
+
 def test_labels_with_nan_energies_or_overlapping_atoms_are_refused(tmp_path):
     frames = emt_copper(4)
     bad = frames[1].copy()

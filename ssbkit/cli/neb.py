@@ -274,10 +274,14 @@ def refine(
     committee: str | None = typer.Option(None, "--committee", help="Comma-separated models whose disagreement along "
                                          "the path picks where to add labels (e.g. chgnet,sevennet-0)."),
     n_images: int = IMAGES,
-    epochs: int = typer.Option(60, "--epochs", help="Most fine-tuning epochs per round."),
-    learning_rate: float = typer.Option(3e-4, "--learning-rate", help="Fine-tuning learning rate."),
-    energy_weight: float = typer.Option(1.0, "--energy-weight", help="Weight of energies against forces in the "
-                                        "fine-tuning loss; raise it (e.g. 10) to fit the barrier faster."),
+    epochs: int = typer.Option(100, "--epochs", help="Most fine-tuning epochs per round."),
+    patience: int = typer.Option(20, "--patience", help="Stop fine-tuning after this many epochs without a lower "
+                                 "held-out loss."),
+    learning_rate: float = typer.Option(3e-3, "--learning-rate", help="Fine-tuning learning rate."),
+    energy_weight: float = typer.Option(10.0, "--energy-weight", help="Weight of energies against forces in the "
+                                        "fine-tuning loss; energies carry the barrier."),
+    freeze: str = typer.Option("graph", "--freeze", help="Layers kept pretrained: graph (CHGNet: embeddings and "
+                               "all but the last convolution; fast and stable) or none (needed for MACE)."),
     store: Path | None = typer.Option(None, "--store", help="SQLite store of the rounds (default: "
                                       "OUTPUT/refine.sqlite); rerunning resumes from it."),
     output: Path = typer.Option(Path("neb-refine"), "--output", "-o",
@@ -305,8 +309,8 @@ def refine(
     result = refine_barrier(
         read_atoms(initial), read_atoms(final), model, reference, output, settings,
         reference_settings=load_reference_settings(reference_settings), neb_settings=NEBSettings(n_images=n_images),
-        fine_tune_settings=FineTuneSettings(epochs=epochs, learning_rate=learning_rate, energy_weight=energy_weight,
-                                            device=device),
+        fine_tune_settings=FineTuneSettings(epochs=epochs, patience=patience, learning_rate=learning_rate,
+                                            energy_weight=energy_weight, freeze=freeze, device=device),
         committee=[m.strip() for m in committee.split(",") if m.strip()] if committee else None, store=store,
         load_model=lambda name: load(name, device=device, task="neb", trust_model=trust_model),
         trust_model=trust_model, progress=(lambda line: typer.echo(line, err=True)) if show else None)

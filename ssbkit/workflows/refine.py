@@ -8,8 +8,8 @@ Each round of :func:`refine_barrier`:
 3. stops when the ML barrier changed by less than ``tolerance`` since the previous round and the model reproduces
    the reference energies along the path (relative to the initial image) within ``tolerance``;
 4. otherwise labels small seeded rattles of the images (more around the image where a committee of models
-   disagrees most, when one is given) and fine-tunes the round's model on every label so far
-   (:func:`ssbkit.potentials.finetune.fine_tune`), giving the next round's model.
+   disagrees most, when one is given) and fine-tunes the initial model (``from_base``; else the round's model)
+   on every label so far (:func:`ssbkit.potentials.finetune.fine_tune`), giving the next round's model.
 
 Every round is stored in a runner store (SQLite, one row per round), with its labels and model file in the
 output folder, so an interrupted loop resumes at the first unfinished round. A reference CI-NEB started from
@@ -54,6 +54,8 @@ class RefineSettings:
     committee_rattles: int = setting(4, help="Extra rattles of the image where the committee disagrees most.",
                                      minimum=0)
     seed: int = setting(0, help="Seed of the rattles.", minimum=0)
+    from_base: bool = setting(True, help="Fine-tune the initial model on every label so far in each round (rather "
+                              "than the previous round's model), so no round inherits an earlier fit.")
     reference_neb: bool = setting(False, help="Finish with a reference CI-NEB started from the refined ML path.")
     reference_neb_images: int = setting(3, help="Interior images of the reference CI-NEB.", minimum=1)
     reference_neb_fmax: float = setting(0.05, help="Reference CI-NEB convergence: largest NEB force (eV/Å).",
@@ -183,7 +185,7 @@ def refine_barrier(
                 started = time.perf_counter()
                 try:
                     finished = _run_round(
-                        index, current, initial, final, reference, reference_settings, settings, neb_settings,
+                        index, model, current, initial, final, reference, reference_settings, settings, neb_settings,
                         fine_tune_settings, committee, load_model, rounds[-1] if rounds else None, round_dir,
                         label_files, trust_model, say)
                 except Exception as exc:
@@ -250,7 +252,7 @@ def _converged(finished: RefineRound, tolerance: float) -> bool:
             and finished.max_path_error_eV < tolerance)
 
 
-def _run_round(index: int, model: str, initial: Atoms, final: Atoms, reference: str,
+def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, reference: str,
                reference_settings: Mapping[str, Any] | None, settings: RefineSettings, neb_settings: NEBSettings,
                fine_tune_settings: FineTuneSettings, committee: Sequence[str] | None, load_model: Callable[[str], Any],
                previous: RefineRound | None, round_dir: Path, label_files: list[Path], trust_model: bool,
@@ -287,8 +289,9 @@ def _run_round(index: int, model: str, initial: Atoms, final: Atoms, reference: 
                                f"{rattled.failed[0].error}")
     label_file = round_dir / "labels.extxyz"
     LabelSet(on_path.reference, labels).write_extxyz(label_file)
-    say(f"round {index}: fine-tuning {model} on {len(labels)} + {sum(_count(f) for f in label_files)} earlier labels")
-    tuned = fine_tune(model, [*label_files, label_file], round_dir / f"model{_suffix(model)}", fine_tune_settings,
+    say(f"round {index}: fine-tuning {base if settings.from_base else model} on {len(labels)} + {sum(_count(f) for f in label_files)} earlier labels")
+    start = base if settings.from_base else model
+    tuned = fine_tune(start, [*label_files, label_file], round_dir / f"model{_suffix(model)}", fine_tune_settings,
                       reference=on_path.reference.to_dict(), trust_model=trust_model)
     finished.fine_tune = jsonable({"accepted": tuned.accepted, "message": tuned.message, "model": tuned.model,
                                    "before": tuned.before, "after": tuned.after, "n_train": tuned.n_train,
