@@ -101,7 +101,7 @@ def _read(path: Path, index: int | str) -> Atoms | list[Atoms]:
     for atoms in selected if isinstance(selected, list) else [selected]:
         _check_read(atoms, path)
     if isinstance(selected, list) and not selected:
-        raise InputError(f"{path} has no frame {index!r}")
+        raise InputError(f"no structure could be read from {path}")
     return selected
 
 

@@ -38,6 +38,9 @@ def test_read_structure_formats_frames_and_errors(tmp_path):
     (tmp_path / "junk.cif").write_text("not a crystal\n")
     with pytest.raises(InputError, match="cannot read a structure from .*junk.cif"):
         read_structure(tmp_path / "junk.cif")
+    (tmp_path / "notes.xyz").write_text("\n")  # an extxyz file without frames
+    with pytest.raises(InputError, match="no structure could be read from .*notes.xyz"):
+        read_structures(tmp_path / "notes.xyz")
 
 
 def test_partially_occupied_cif_is_refused(tmp_path):
