@@ -50,6 +50,7 @@ def build_members(out: Path) -> tuple[list, dict]:
 
 
 def replica_steps_per_second(members: list, calculator, directory: Path) -> float:
+    """Steps per second of all replicas advancing together, from a short probe run."""
     from ssbkit.workflows.md import run_replicas
 
     replicas = [atoms for atoms in members for _ in TEMPERATURES]
@@ -87,9 +88,19 @@ def main() -> None:
     parser.add_argument("--md-budget-s", type=float, default=240.0, help="Wall time for the ensemble MD (s).")
     parser.add_argument("--notebook-timeout-s", type=int, default=300, help="Per-cell timeout of notebook 3 (s).")
     parser.add_argument("--skip-notebook", action="store_true")
+    parser.add_argument("--notebook-only", action="store_true", help="Only execute notebook 3.")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--equilibration-steps", type=int, default=EQUILIBRATION_STEPS)
+    parser.add_argument("--min-production-steps", type=int, default=MIN_PRODUCTION_STEPS,
+                        help="Shortest production (steps) whatever the budget; a smaller value is for smoke tests.")
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    if args.notebook_only:
+        notebook = run_notebook(out, args.notebook_timeout_s)
+        (out / "notebook3.json").write_text(json.dumps(notebook, indent=1))
+        print(f"notebook 3: {notebook}", flush=True)
+        return
     summary: dict = {"model": MODEL, "parent": PARENT, "temperatures_K": list(TEMPERATURES),
                      "n_configurations": N_CONFIGURATIONS, "timestep_fs": TIMESTEP_FS, "references": REFERENCES}
     start = time.perf_counter()
@@ -98,17 +109,17 @@ def main() -> None:
     from ssbkit.workflows.diffusion import diffusion, write_result
 
     members, summary["ensemble"] = build_members(out)
-    calculator = load(MODEL, device="cuda", task="md")
+    calculator = load(MODEL, device=args.device, task="md")
     rate = replica_steps_per_second(members, calculator, out / "speed_probe")
-    production = max(MIN_PRODUCTION_STEPS, int(rate * args.md_budget_s) - EQUILIBRATION_STEPS)
-    summary.update(steps_per_second=rate, equilibration_steps=EQUILIBRATION_STEPS, production_steps=production,
+    production = max(args.min_production_steps, int(rate * args.md_budget_s) - args.equilibration_steps)
+    summary.update(steps_per_second=rate, equilibration_steps=args.equilibration_steps, production_steps=production,
                    production_ps=production * TIMESTEP_FS / 1000, setup_s=time.perf_counter() - start)
     print(f"{len(members)} configurations x {len(TEMPERATURES)} T, {members[0].get_chemical_formula()}: "
           f"{rate:.2f} steps/s -> {production} production steps", flush=True)
 
     md_start = time.perf_counter()
     result = diffusion(members, calculator, list(TEMPERATURES), out / "llzto_md", timestep=TIMESTEP_FS,
-                       equilibration_steps=EQUILIBRATION_STEPS, production_steps=production,
+                       equilibration_steps=args.equilibration_steps, production_steps=production,
                        save_every=SAVE_EVERY, progress=False)
     write_result(result, out / "llzto_md" / "diffusion.json")
     summary["md_wall_s"] = time.perf_counter() - md_start

@@ -60,13 +60,19 @@ def ssbkit_md(atoms, calculator, steps: int) -> float:
 
 
 def torch_sim_md(atoms, calculator, device: str, steps: int) -> str:
-    """Steps per second of torch-sim's NVT Langevin MD on the same SevenNet model, or why it was skipped."""
+    """Steps per second of torch-sim's NVT Langevin MD on the same SevenNet model, and its energy of ``atoms``
+    against ssbkit's (the same model must give the same number), or why it was skipped."""
     try:
+        import torch
         import torch_sim as ts
         from torch_sim.models.sevennet import SevenNetModel
     except ImportError as exc:
         return f"skipped: torch-sim not installed ({exc})"
+    from importlib.metadata import version
+
     import sevenn._keys
+
+    from ssbkit.potentials import predict
 
     if not hasattr(sevenn._keys, "DATA_MODALITY"):  # sevenn < 0.11 lacks what torch-sim's wrapper reads
         sevenn._keys.DATA_MODALITY = "data_modality"
@@ -74,6 +80,8 @@ def torch_sim_md(atoms, calculator, device: str, steps: int) -> str:
         calculator.model.modal_map = None
     try:
         model = SevenNetModel(model=calculator.model, modal=None, device=device)
+        their_energy = float(model(ts.initialize_state(atoms, torch.device(device), torch.float32))["energy"][0])
+        our_energy = predict([atoms], calculator)[0].energy
         ts.integrate(system=atoms, model=model, integrator=ts.nvt_langevin, n_steps=2, temperature=600.0,
                      timestep=0.002)
         _synchronise(device)
@@ -81,7 +89,8 @@ def torch_sim_md(atoms, calculator, device: str, steps: int) -> str:
         ts.integrate(system=atoms, model=model, integrator=ts.nvt_langevin, n_steps=steps, temperature=600.0,
                      timestep=0.002)
         _synchronise(device)
-        return f"{steps / (time.perf_counter() - began):.2f} steps/s (torch-sim {ts.__version__})"
+        return (f"{steps / (time.perf_counter() - began):.2f} steps/s (torch-sim {version('torch-sim-atomistic')}); "
+                f"energy {their_energy:.6f} eV against ssbkit's {our_energy:.6f} eV")
     except Exception as exc:  # an API mismatch with this torch-sim version: report it, do not fail the run
         return f"skipped: torch-sim failed ({type(exc).__name__}: {exc})"
 

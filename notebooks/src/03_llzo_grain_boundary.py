@@ -82,7 +82,11 @@ from ssbkit.workflows.diffusion import diffusion
 
 model = load("sevennet-0", device="auto", task="md")
 crystal = diffusion(bulk, model, TEMPERATURES, OUT / "bulk", **MD)
+print(f"perfect crystal: {crystal.md.steps_per_second:.1f} steps/s")
+
+# %%
 bicrystal = diffusion(boundary.atoms, model, TEMPERATURES, OUT / "bicrystal", grain_boundary=region, **MD)
+print(f"bicrystal: {bicrystal.md.steps_per_second:.1f} steps/s")
 
 # %%
 rows = []
