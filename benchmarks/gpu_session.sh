@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All device checks of one lent GPU in one run (about 9 minutes on one H200); results come back as at most
 # eight files under $OUT: session.log (every step's output, with its wall time), results.tgz (the small result
-# files: JSON, CSV, PNG, executed notebook) and nvidia-smi.txt.
+# files: JSON, CSV, PNG, executed notebook), llzto_trajectories.tgz and nvidia-smi.txt.
 #
 #   1. gpu_smoke: every package imports, SevenNet-0 and CHGNet give the CPU's energies on the GPU (stops here if not)
 #   2. timing checks, one at a time so nothing else shares the GPU:
@@ -33,9 +33,12 @@ step() {  # step LIMIT_S NAME COMMAND...: run with a time limit, log its output 
   return $code
 }
 
-pack() {
+pack() {  # small result files in results.tgz; the LLZTO production trajectories, for analysis later, apart
   (cd "$WORK" && find . -type f \( -name '*.json' -o -name '*.csv' -o -name '*.png' -o -name '*.ipynb' \
-     -o -name '*.txt' -o -name '*.extxyz' \) -size -4M -print0 | tar czf "$OUT/results.tgz" --null -T -)
+     -o -name '*.txt' -o -name '*.extxyz' \) ! -name 'replica*' -size -4M -print0 \
+     | tar czf "$OUT/results.tgz" --null -T -)
+  (cd "$WORK" && find llzto -path '*llzto_md*' -name 'replica*.extxyz' -print0 2>/dev/null \
+     | tar czf "$OUT/llzto_trajectories.tgz" --null -T -)
   echo "=== packed in $((SECONDS - BEGAN)) s" >> "$LOG"
 }
 
