@@ -86,14 +86,16 @@ def gb_barriers(
     radius_check: Sequence[float | None] | None = None,
     thickness_check: Sequence[int] | None = None,
     tolerance_eV: float = 0.02,
+    bicrystal_fmax: float = 0.05,
     output_dir: str | Path | None = None,
 ) -> GrainBoundaryBarriers:
     """Barriers of the bulk, along-boundary and across-boundary hops of ``bulk`` (None: the Ewald-ordered
     cubic LLZO cell) with every model of ``models`` (see the module docstring). ``settings``: the NEB
     settings of every hop (``relax_radius_A`` included); ``radius_check``: radii (Å; None = whole cell) for
     the boundary hop, ``thickness_check``: CSL periods per grain for the across hop, each with the first
-    model and ``tolerance_eV``. With ``output_dir``: ``gb_barriers.csv``, ``gb_barriers.png`` and each
-    model's NEB path under ``output_dir/<hop>``."""
+    model and ``tolerance_eV``; ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed. With
+    ``output_dir``: ``gb_barriers.csv``, ``gb_barriers.png`` and each model's NEB path under
+    ``output_dir/<hop>``."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
@@ -102,7 +104,7 @@ def gb_barriers(
     settings = settings or NEBSettings()
     bulk = cubic_llzo() if bulk is None else bulk
     first = load_calculator(models[0])
-    bicrystal = relaxed_bicrystal(bulk, expand_times, first)
+    bicrystal = relaxed_bicrystal(bulk, expand_times, first, fmax=bicrystal_fmax)
     studies = {"bulk": llzo_bulk(bulk=bulk), "gb-along": llzo_gb_along(bicrystal=bicrystal),
                "gb-across": llzo_gb_across(bicrystal=bicrystal)}
     base = Path(output_dir) if output_dir is not None else None
@@ -129,7 +131,7 @@ def gb_barriers(
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
-                                 relaxed_bicrystal(bulk, periods, first))
+                                 relaxed_bicrystal(bulk, periods, first, fmax=bicrystal_fmax))
             return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index)
 
         result.thickness_check = barrier_convergence("expand_times", sorted(thickness_check), across_barrier,
