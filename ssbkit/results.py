@@ -8,11 +8,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def jsonable(value: Any) -> Any:
     """Convert a result value (dataclass, numpy, Path, pymatgen/ASE object) to plain JSON types."""
+    import numpy as np
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -15,6 +15,8 @@ choices) and calls :func:`validate` from ``__post_init__``::
 Supported field types: ``int``, ``float``, ``bool``, ``str``, ``tuple[X, ...]`` and ``tuple[X, Y]`` of
 those, each optionally ``| None``. :func:`settings_from_mapping` builds an instance from a parsed YAML
 mapping (a spec's task parameters), :func:`apply_overrides` from keyword arguments of a function.
+Declaring a settings class imports no numpy (the CLI's ``--help`` builds options from these classes);
+validating an instance does, for numpy arrays and scalars given as values.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import types
 import typing
 from functools import cache
 from typing import Any, TypeVar
-
-import numpy as np
 
 from ssbkit.errors import InputError
 
@@ -125,6 +125,8 @@ class _WrongType(InputError):
 
 def _checked(name: str, annotation: Any, value: Any, metadata: Any, text_numbers: bool) -> Any:
     """``value`` normalised to ``annotation``, range and choices checked; InputError ``name = value: ...``."""
+    import numpy as np
+
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -150,6 +152,8 @@ def _checked(name: str, annotation: Any, value: Any, metadata: Any, text_numbers
 
 def _expected(name: str, value: Any, annotation: Any, metadata: Any) -> str:
     """``name = value: expected <type> <range> <unit>``."""
+    import numpy as np
+
     shown = value.tolist() if isinstance(value, np.ndarray) else value
     allowed = " ".join(filter(None, [_type_text(annotation), _range_text(metadata)]))
     return f"{name} = {shown!r}: expected {allowed}"
@@ -164,6 +168,8 @@ def _range_text(metadata: Any) -> str:
 
 
 def _scalar(name: str, annotation: Any, value: Any, metadata: Any, text_numbers: bool) -> Any:
+    import numpy as np
+
     expected = _expected(name, value, annotation, metadata)
     if annotation is bool:
         if not isinstance(value, (bool, np.bool_)):

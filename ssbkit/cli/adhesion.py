@@ -17,7 +17,7 @@ from ssbkit.cli.types import (
     read_atoms,
     settings_options,
 )
-from ssbkit.workflows.adhesion import AdhesionSettings
+from ssbkit.workflows.settings import AdhesionSettings
 
 
 def _or_dash(value: float | None) -> float | str:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from ssbkit.cli.types import JsonOutput, Output, checked_output, command_group, emit_json, print_table
-from ssbkit.interfaces.structures.slabs import MAX_ATOMS
+from ssbkit.interfaces.structures import MAX_ATOMS
 
 app = command_group("Build slabs, interfaces, grain boundaries and Li sites.")
 

@@ -15,7 +15,7 @@ from ssbkit.cli.types import (
     print_table,
     settings_options,
 )
-from ssbkit.workflows.md import MDSettings
+from ssbkit.workflows.settings import MDSettings
 
 app = command_group("Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity.")
 

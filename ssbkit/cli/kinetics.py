@@ -18,7 +18,7 @@ from ssbkit.cli.types import (
     print_table,
     settings_options,
 )
-from ssbkit.workflows.kinetics import KineticsSettings
+from ssbkit.workflows.settings import KineticsSettings
 
 
 def read_md_points(path: Path) -> list[tuple[float, float, float]]:

@@ -22,8 +22,7 @@ from ssbkit.cli.types import (
     read_atoms,
     settings_options,
 )
-from ssbkit.workflows.neb import NEBSettings
-from ssbkit.workflows.refine import RefineSettings
+from ssbkit.workflows.settings import NEBSettings, RefineSettings
 
 app = command_group("Climbing-image NEB for Li hops, all images evaluated as one batch.")
 

@@ -21,7 +21,7 @@ from ssbkit.cli.types import (
     read_atoms,
     settings_options,
 )
-from ssbkit.potentials.finetune import FineTuneSettings
+from ssbkit.potentials.settings import FineTuneSettings
 
 app = command_group("ML interatomic potentials: list, check, compare, fit, fine-tune, label.")
 

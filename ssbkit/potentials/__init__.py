@@ -16,12 +16,10 @@ task; asking them explicitly for float64 is an error.
 from __future__ import annotations
 
 import pickle
-
-from ase.calculators.calculator import Calculator
+from typing import TYPE_CHECKING, Any
 
 from ssbkit.errors import InputError, ModelError
 from ssbkit.potentials._compat import configure_e3nn
-from ssbkit.potentials.batching import CUDA_BATCH_EDGES, Prediction, check_coverage, model_name, predict
 from ssbkit.potentials.registry import (
     CARDS,
     DEFAULT_DTYPE,
@@ -33,7 +31,23 @@ from ssbkit.potentials.registry import (
     resolve_mace_weights,
 )
 
+if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
+
+    from ssbkit.potentials.batching import CUDA_BATCH_EDGES, Prediction, check_coverage, model_name, predict
+
 DTYPES = ("float32", "float64")
+_BATCHING_NAMES = ("CUDA_BATCH_EDGES", "Prediction", "check_coverage", "model_name", "predict")
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``ssbkit.potentials.batching`` (``predict``, ...), imported on first use, so importing this
+    package (as ``--help`` does for the settings) loads neither numpy nor ASE."""
+    if name in _BATCHING_NAMES:
+        from ssbkit.potentials import batching
+
+        return getattr(batching, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _resolve_device(device: str) -> str:
@@ -76,6 +90,8 @@ def load(name: str | Calculator = DEFAULT_MODEL, device: str = "auto", dtype: st
     name only the classes a MACE model is made of, and ``chgnet:PATH``/``sevennet:PATH`` files are loaded
     weights-only (``ssbkit.potentials.model_files``).
     """
+    from ase.calculators.calculator import Calculator
+
     if isinstance(name, Calculator):
         return name
     if not isinstance(name, str):

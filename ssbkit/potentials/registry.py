@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ssbkit import config
 from ssbkit.errors import ModelError
-from ssbkit.io import atomic_write
 from ssbkit.results import Result
 
 #: Floating-point precision a workflow gets when it passes ``dtype=None``: relaxations and NEB need
@@ -204,6 +203,8 @@ def resolve_mace_weights(model_card: ModelCard, download: bool | None = None) ->
                          f"set); {how}")
     import urllib.error
     import urllib.request
+
+    from ssbkit.io import atomic_write
 
     def stream(partial: Path) -> None:
         with urllib.request.urlopen(model_card.url, timeout=60) as response, open(partial, "wb") as out:

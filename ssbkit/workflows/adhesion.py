@@ -30,7 +30,7 @@ from ase.calculators.calculator import Calculator
 from ssbkit.errors import InputError
 from ssbkit.interfaces.structures.slabs import parse_miller
 from ssbkit.results import Caveat, Result
-from ssbkit.settings import apply_overrides, setting, validate
+from ssbkit.settings import apply_overrides
 from ssbkit.workflows.committee import (
     CODE_MPTRJ_SOFTENING,
     CODE_REFERENCE,
@@ -45,6 +45,7 @@ from ssbkit.workflows.committee import (
     trained_on_mptrj,
 )
 from ssbkit.workflows.relax import RelaxSettings, relax
+from ssbkit.workflows.settings import AdhesionSettings
 
 EV_PER_A2_IN_J_PER_M2 = 16.02176634  # 1 eV/Å² = 16.02 J/m²
 
@@ -134,19 +135,6 @@ def surface_area(atoms: Atoms) -> float:
 def _surface_energy_J_m2(energy: float, n_atoms: int, bulk_energy_per_atom: float, area: float) -> float:
     """gamma = (E - N e_bulk) / (2 A) in J/m² of a slab with two surfaces of area A (Å²); energies in eV."""
     return (energy - n_atoms * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_IN_J_PER_M2
-
-
-@dataclass(frozen=True, kw_only=True)
-class AdhesionSettings:
-    """How :func:`adhesion` and :func:`surface_energy` evaluate the slabs and bulks."""
-
-    relax_positions: bool = setting(True, help="Relax positions of the interface, film and substrate (slab).")
-    relax_bulk: bool = setting(True, help="Relax the bulk references (positions and cell).")
-    fmax: float = setting(0.05, help="Force convergence (eV/Å).", unit="eV/Å", minimum=0, exclusive_minimum=True)
-    steps: int = setting(300, help="Largest number of optimizer steps.", minimum=1)
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 def _energies(structures: list[Atoms], calculator: Calculator, settings: AdhesionSettings,

@@ -50,16 +50,8 @@ from ssbkit.io import atomic_write
 from ssbkit.plotting import save_figure
 from ssbkit.results import Caveat, Result
 from ssbkit.settings import apply_overrides
-from ssbkit.workflows.md import (
-    MAX_TEMPERATURE_DEVIATION,
-    MIN_HOPS,
-    ROOM_TEMPERATURE,
-    MDSettings,
-    ReplicaMDResult,
-    configuration_id,
-    read_production,
-    run_replicas,
-)
+from ssbkit.workflows.md import MDSettings, ReplicaMDResult, configuration_id, read_production, run_replicas
+from ssbkit.workflows.settings import MAX_TEMPERATURE_DEVIATION, MIN_HOPS, ROOM_TEMPERATURE
 
 if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer

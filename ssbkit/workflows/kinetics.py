@@ -38,8 +38,9 @@ from ase.calculators.calculator import Calculator
 
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.results import Caveat, Result
-from ssbkit.settings import apply_overrides, setting, validate
+from ssbkit.settings import apply_overrides
 from ssbkit.workflows.kmc import SiteNetwork, TracerResult, network_from_sites, tracer_diffusivity
+from ssbkit.workflows.settings import KineticsSettings
 
 BOLTZMANN_EV_PER_K = 8.617333262e-5
 #: sqrt(eV / (Å² amu)) in rad/s
@@ -63,46 +64,6 @@ NAMED_HOSTS = {
            "vacancy": ("mg-vacancy-basal", "mg-vacancy-c")},
     "li": {"vacancy": ("li-vacancy",)},
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class KineticsSettings:
-    """How :func:`kinetics` finds hops, runs the NEBs and Hessians, and the kMC."""
-
-    mechanism: str = setting("interstitial", help="Interstitial Li, or vacancy-mediated hops.",
-                             choices=("interstitial", "vacancy"))
-    species: str = setting("Li", help="The diffusing element.")
-    temperatures: tuple[float, ...] = setting((300.0, 400.0, 500.0, 600.0), help="Temperatures (K).", unit="K",
-                                              minimum=0, exclusive_minimum=True)
-    full: bool = setting(False, help="Named hosts: production-size cells instead of small ones.")
-    max_length: float = setting(3.3, help="Host files: longest hop (Å).", unit="Å", minimum=0, exclusive_minimum=True)
-    supercell_min_length: float = setting(9.0, help="Smallest width (Å) of the NEB supercells (host files) and "
-                                          "of the vacancy-formation cell.", unit="Å",
-                                          minimum=0, exclusive_minimum=True)
-    n_images: int = setting(5, help="Interior NEB images.", minimum=1)
-    neb_fmax: float = setting(0.05, help="NEB convergence: largest force (eV/Å).", unit="eV/Å", minimum=0,
-                              exclusive_minimum=True)
-    neb_steps: int = setting(300, help="Most NEB optimizer steps.", minimum=1)
-    hessian: str = setting("partial", help="Hessian: the moving atom and its neighbours, or every free atom.",
-                           choices=("partial", "full"))
-    hessian_cutoff: float = setting(3.2, help="Partial Hessian: atoms within this distance (Å) of the moving atom.",
-                                    unit="Å", minimum=0)
-    displacement: float = setting(0.01, help="Finite-difference displacement (Å).", unit="Å", minimum=0,
-                                  exclusive_minimum=True)
-    imaginary_threshold: float = setting(0.1, help="Modes below minus this frequency (THz) count as imaginary.",
-                                         unit="THz", minimum=0)
-    bad_saddle: str = setting("error", help="A saddle without exactly one imaginary mode: stop, or go on with a "
-                              "caveat (the lowest mode taken as the reaction coordinate).", choices=("error", "caveat"))
-    vacancy_formation_energy: float | None = setting(None, help="Vacancy mechanism: E_f (eV); default: computed "
-                                                     "with the model.", unit="eV")
-    correlation_factor: float | None = setting(None, help="Vacancy mechanism: tracer correlation factor; default: "
-                                               "bcc 0.727, fcc/hcp 0.781.", minimum=0, maximum=1)
-    kmc_walkers: int = setting(2000, help="kMC walkers per temperature.", minimum=16)
-    kmc_steps: int = setting(2000, help="kMC jumps per walker.", minimum=1)
-    seed: int = setting(0, help="kMC random seed.", minimum=0)
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 # --- harmonic transition-state theory --------------------------------------------------------------

@@ -35,51 +35,12 @@ from ase.calculators.calculator import Calculator
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.potentials import predict
 from ssbkit.results import Result
-from ssbkit.settings import REQUIRED, apply_overrides, setting, validate
+from ssbkit.settings import apply_overrides
+from ssbkit.workflows.settings import MDSettings
 
 EQUILIBRATION = "equilibration"
 PRODUCTION = "production"
-THERMOSTATS = ("langevin", "nose-hoover")
 CHAIN_LENGTH = 3
-ROOM_TEMPERATURE = 300.0  # K
-MIN_HOPS = 3.0  # hops of the shortest site distance the MSD must reach before D is a diffusion coefficient
-MAX_TEMPERATURE_DEVIATION = 0.05  # largest relative deviation of the mean kinetic temperature from the target
-
-
-@dataclass(frozen=True, kw_only=True)
-class MDSettings:
-    """How :func:`run_replicas` runs NVT MD and :func:`ssbkit.workflows.diffusion.diffusion` analyses it."""
-
-    temperatures: tuple[float, ...] = setting(REQUIRED, help="Temperatures (K), one replica each.", unit="K",
-                                              minimum=0, exclusive_minimum=True)
-    timestep: float = setting(2.0, help="Time step (fs).", unit="fs", minimum=0, exclusive_minimum=True)
-    friction: float = setting(0.002, help="Langevin friction (1/fs); 0.002 = 500 fs relaxation time.",
-                              unit="1/fs", minimum=0, exclusive_minimum=True)
-    thermostat: str = setting("langevin", help="langevin or nose-hoover (chain of 3).", choices=THERMOSTATS)
-    tdamp: float = setting(100.0, help="Nose-Hoover thermostat period (fs).", unit="fs",
-                           minimum=0, exclusive_minimum=True)
-    equilibration_steps: int = setting(1000, help="Equilibration steps (not analysed).", minimum=0)
-    production_steps: int = setting(10000, help="Production steps.", minimum=1)
-    save_every: int = setting(10, help="Save a frame every N steps.", minimum=1)
-    species: str = setting("Li", help="Diffusing species.")
-    target_temperature: float = setting(ROOM_TEMPERATURE, help="Temperature (K) the Arrhenius fit extrapolates to.",
-                                        unit="K", minimum=0, exclusive_minimum=True)
-    seed: int = setting(0, help="Random seed for velocities and the thermostat.", minimum=0)
-    min_distance: float = setting(0.5, help="Atoms closer than this (Å) mean unstable dynamics; 0: no check.",
-                                  unit="Å", minimum=0)
-    max_energy_rise: float = setting(2.0, help="Potential energy rise (eV/atom) above the start that means "
-                                     "unstable dynamics.", unit="eV/atom", minimum=0, exclusive_minimum=True)
-    min_species_count: int = setting(8, help="Fewest atoms of the diffusing species the cell must hold.", minimum=1)
-    min_width_over_cutoff: float = setting(2.0, help="Smallest perpendicular cell width over the model's cutoff "
-                                           "radius (2 = minimum image); 0: no check.", minimum=0)
-    min_hops: float = setting(MIN_HOPS, help="Fewest hops (MSD over the squared shortest site distance) at every "
-                              "temperature for D(T) to be extrapolated.", minimum=0)
-    max_temperature_deviation: float = setting(MAX_TEMPERATURE_DEVIATION, help="Relative deviation of the mean "
-                                               "kinetic temperature from the target that raises a caveat.",
-                                               minimum=0, exclusive_minimum=True)
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 @dataclass

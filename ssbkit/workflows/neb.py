@@ -34,10 +34,9 @@ from ssbkit.plotting import image_path, save_figure
 from ssbkit.potentials import model_name, predict
 from ssbkit.potentials.batching import BandEvaluator
 from ssbkit.results import Result
-from ssbkit.settings import apply_overrides, setting, validate
+from ssbkit.settings import apply_overrides
 from ssbkit.workflows.relax import RelaxSettings, relax
-
-NEB_OPTIMIZERS = ("FIRE", "BFGS", "MDMin")  # class names in ase.optimize
+from ssbkit.workflows.settings import NEBSettings
 
 
 class HopMissingError(CalculationError):
@@ -108,39 +107,6 @@ class NEBResult(Result):
     segment_results: list[NEBResult] = field(default_factory=list)
     barrier: float = float("nan")  # the headline migration barrier (eV): see headline_barrier
     n_free_atoms: int | None = None  # atoms the band moved (None: every atom; see relax_radius_A)
-
-
-@dataclass(frozen=True, kw_only=True)
-class NEBSettings:
-    """How :func:`neb` relaxes the endpoints, optimizes the band and checks the path."""
-
-    n_images: int = setting(5, help="Interior images of the band.", minimum=1)
-    fmax: float = setting(0.05, help="Convergence: largest NEB force (eV/Å).", unit="eV/Å",
-                          minimum=0, exclusive_minimum=True)
-    steps: int = setting(500, help="Most band optimizer steps.", minimum=1)
-    climb: bool = setting(True, help="Climbing image: the highest image climbs to the saddle point.")
-    spring_constant: float = setting(0.1, help="Spring constant between images (eV/Å²).", unit="eV/Å²",
-                                     minimum=0, exclusive_minimum=True)
-    optimizer: str = setting("FIRE", help="ASE optimizer of the band.", choices=NEB_OPTIMIZERS)
-    relax_endpoints: bool = setting(True, help="Relax the endpoints (positions, fixed cell) first.")
-    endpoint_fmax: float = setting(0.02, help="Endpoint relaxation convergence: largest force (eV/Å).",
-                                   unit="eV/Å", minimum=0, exclusive_minimum=True)
-    endpoint_steps: int = setting(500, help="Most optimizer steps per endpoint relaxation.", minimum=1)
-    moving_index: int | None = setting(None, help="Index of the hopping atom (default: the atom that moves "
-                                       "most between the endpoints).", minimum=0)
-    site_tolerance: float = setting(0.5, help="How far (Å) the moving atom may relax away from where it was "
-                                    "placed before a warning.", unit="Å", minimum=0)
-    minimum_depth: float = setting(0.01, help="Depth (eV) from which an interior minimum splits the path "
-                                   "into segments.", unit="eV", minimum=0)
-    same_site_distance: float = setting(0.3, help="Relaxed endpoints whose moving atom lies closer than this "
-                                        "(Å) relaxed into one site: an error.", unit="Å", minimum=0)
-    resolve_minima: bool = setting(False, help="Re-run the NEB between relaxed intermediate minima.")
-    relax_radius_A: float | None = setting(None, help="Hold atoms farther than this (Å) from the hop's midpoint "
-                                           "fixed (None: relax the whole cell).", unit="Å", minimum=0,
-                                           exclusive_minimum=True)
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 @dataclass

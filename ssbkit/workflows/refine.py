@@ -33,37 +33,11 @@ from ssbkit.errors import CalculationError, InputError
 from ssbkit.plotting import image_path, save_figure
 from ssbkit.potentials.finetune import FineTuneSettings, fine_tune
 from ssbkit.results import Result, jsonable
-from ssbkit.settings import setting, validate
 from ssbkit.workflows.neb import NEBSettings, neb
 from ssbkit.workflows.reference import LabelSet, check_elements, label_configurations, reference_info
+from ssbkit.workflows.settings import RefineSettings
 
 ROUND_KIND = "neb-refine-round"  # the store rows of a refinement loop (not a runner task kind)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RefineSettings:
-    """How :func:`refine_barrier` chooses configurations and decides it has converged."""
-
-    rounds: int = setting(4, help="Most fine-tuning rounds.", minimum=1)
-    tolerance: float = setting(0.02, help="Convergence: barrier change between rounds and largest difference "
-                               "between ML and reference energies along the path (eV).", unit="eV", minimum=0,
-                               exclusive_minimum=True)
-    rattles: int = setting(2, help="Rattled copies of each path image labelled per round.", minimum=0)
-    rattle_amplitude: float = setting(0.04, help="Standard deviation of the rattle displacements (Å).", unit="Å",
-                                      minimum=0)
-    committee_rattles: int = setting(4, help="Extra rattles of the image where the committee disagrees most.",
-                                     minimum=0)
-    seed: int = setting(0, help="Seed of the rattles.", minimum=0)
-    from_base: bool = setting(True, help="Fine-tune the initial model on every label so far in each round (rather "
-                              "than the previous round's model), so no round inherits an earlier fit.")
-    reference_neb: bool = setting(False, help="Finish with a reference CI-NEB started from the refined ML path.")
-    reference_neb_images: int = setting(3, help="Interior images of the reference CI-NEB.", minimum=1)
-    reference_neb_fmax: float = setting(0.05, help="Reference CI-NEB convergence: largest NEB force (eV/Å).",
-                                        unit="eV/Å", minimum=0, exclusive_minimum=True)
-    reference_neb_steps: int = setting(200, help="Most reference CI-NEB optimizer steps.", minimum=1)
-
-    def __post_init__(self) -> None:
-        validate(self)
 
 
 @dataclass

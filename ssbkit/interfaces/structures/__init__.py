@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+MAX_ATOMS = 5000  # default largest structure the builders make (raise with max_atoms=)
+
 _EXPORTS = {
     "load_bulk": "bulk", "write_structures": "bulk",
     "slab_terminations": "slabs", "build_slab": "slabs", "parse_miller": "slabs", "fix_layers": "slabs",

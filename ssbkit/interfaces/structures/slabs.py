@@ -18,12 +18,12 @@ from ase import Atoms
 from pymatgen.core import Structure
 
 from ssbkit.errors import InputError
+from ssbkit.interfaces.structures import MAX_ATOMS
 from ssbkit.interfaces.structures.checks import conventional_cell
 from ssbkit.io import to_atoms
 from ssbkit.results import Result
 
 LAYER_TOL = 0.3  # Å: atoms closer than this along the normal belong to one layer
-MAX_ATOMS = 5000  # default largest structure the builders make (raise with max_atoms=)
 
 
 @dataclass
