@@ -21,12 +21,10 @@ from typer.testing import CliRunner
 from cli_helpers import fails_cleanly
 from ssbkit.cli import app
 from ssbkit.errors import InputError
-from ssbkit.potentials.finetune import FineTuneSettings
 from ssbkit.workflows.neb import NEBSettings
 from ssbkit.workflows.refine import RefineSettings, refine_barrier, reference_neb
 
 NEB_SETTINGS = NEBSettings(n_images=3, fmax=0.03)
-REFINE_FINE_TUNE = FineTuneSettings(epochs=100, patience=20, learning_rate=3e-3, energy_weight=10, freeze="graph")
 
 
 def adatom_hop(layers: int = 2) -> tuple:
@@ -77,20 +75,6 @@ def test_first_round_measures_the_gap_and_resumes_from_the_store(tmp_path):
     assert closing.converged and closing.barrier_eV == pytest.approx(ase_emt_barrier(initial, final), abs=0.005)
 
 
-def test_one_fine_tuning_round_moves_the_barrier_toward_ase_emt(tmp_path):
-    """One fine-tune (graph layers frozen, from the base model) on the first path's EMT labels moves CHGNet's
-    barrier most of the way to ASE's EMT CI-NEB barrier (measured: 0.532 -> 0.449 eV against 0.420 eV); the
-    full convergence is the slow test below."""
-    initial, final = adatom_hop()
-    result = refine_barrier(initial, final, "chgnet", "emt", tmp_path, RefineSettings(rounds=2),
-                            neb_settings=NEB_SETTINGS, fine_tune_settings=REFINE_FINE_TUNE)
-    first, second = result.rounds
-    assert first.fine_tune["accepted"] and second.model == first.next_model != "chgnet"
-    reference = ase_emt_barrier(initial, final)
-    assert abs(second.ml_barrier_eV - reference) < abs(first.ml_barrier_eV - reference) - 0.03
-    assert second.max_path_error_eV < first.max_path_error_eV
-
-
 def test_bad_inputs_are_clean_errors(tmp_path):
     initial, final = adatom_hop()
     with pytest.raises(InputError, match="same atoms"):
@@ -103,9 +87,10 @@ def test_bad_inputs_are_clean_errors(tmp_path):
                    "-o", str(tmp_path / "out2")], "unknown model 'chgnet-9'")
 
 
-@pytest.mark.slow
 def test_refined_chgnet_barrier_matches_ase_emt_neb(tmp_path):
-    """The full loop through the CLI: after refinement the ML barrier is within 0.02 eV of ASE's EMT CI-NEB."""
+    """The full loop through the CLI: after refinement the ML barrier is within 0.02 eV of ASE's EMT CI-NEB
+    (measured: 0.532 -> 0.449 -> 0.431 eV against 0.420 eV; converged in the third round, ~3 min on 2 cores).
+    Each round fine-tunes the base model on all labels so far with CHGNet's graph layers frozen."""
     initial, final = adatom_hop()
     write(tmp_path / "a.extxyz", initial)
     write(tmp_path / "b.extxyz", final)
