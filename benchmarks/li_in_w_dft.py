@@ -95,7 +95,8 @@ def refine(hop, model: str, rounds: int, out: Path) -> None:
     from ssbkit.workflows.refine import RefineSettings, refine_barrier
 
     result = refine_barrier(
-        hop.start, hop.end, model, "gpaw", out / "refine", RefineSettings(rounds=rounds, rattles=0, committee_rattles=0),
+        hop.start, hop.end, model, "gpaw", out / "refine",
+        RefineSettings(rounds=rounds, rattles=0, committee_rattles=0),
         reference_settings=CHEAP, neb_settings=NEBSettings(n_images=3, moving_index=hop.moving_index),
         fine_tune_settings=FineTuneSettings(epochs=100, patience=20, learning_rate=3e-3, energy_weight=10,
                                             freeze="graph"),

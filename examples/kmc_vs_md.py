@@ -63,8 +63,9 @@ def main() -> None:
         rows.append({"temperature_K": temperature, "md_D_cm2_per_s": point.tracer_diffusivity_cm2_s,
                      "md_D_std_cm2_per_s": point.tracer_diffusivity_std_cm2_s, "kmc_D_cm2_per_s": kmc_d,
                      "kmc_D_std_cm2_per_s": kmc_std, "md_over_kmc": point.tracer_diffusivity_cm2_s / kmc_d})
-        print(f"{temperature:6.0f} K  MD {point.tracer_diffusivity_cm2_s:.3e} ± {point.tracer_diffusivity_std_cm2_s:.1e}  "
-              f"kMC {kmc_d:.3e} ± {kmc_std:.1e}  MD/kMC {point.tracer_diffusivity_cm2_s / kmc_d:.2f}", flush=True)
+        md_d, md_std = point.tracer_diffusivity_cm2_s, point.tracer_diffusivity_std_cm2_s
+        print(f"{temperature:6.0f} K  MD {md_d:.3e} ± {md_std:.1e}  kMC {kmc_d:.3e} ± {kmc_std:.1e}  "
+              f"MD/kMC {md_d / kmc_d:.2f}", flush=True)
     (args.out / "comparison.json").write_text(json.dumps(
         {"host": args.host, "model": args.model, "cell": cell.get_chemical_formula(), "copies": args.copies,
          "production_ps": args.production_steps * 2.0 / 1000, "rows": rows,
