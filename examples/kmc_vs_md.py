@@ -8,6 +8,10 @@ harmonic transition-state theory holds (barrier several kT, hops uncorrelated); 
 script's output says by how much. Writes ``kinetics.json``, ``md/diffusion.json`` and ``comparison.json``.
 
     python examples/kmc_vs_md.py --host mg --out kmc_vs_md_mg [--model chgnet] [--temperatures 500 600 700]
+    python examples/kmc_vs_md.py --host w --model sevennet-0 --kinetics w.json --temperatures 600 --copies 1
+
+``--kinetics`` reuses the JSON of an earlier ``ssbkit kinetics HOST --json`` run with the same model (its
+temperatures must include the MD temperatures) instead of computing the barriers again.
 """
 
 from __future__ import annotations
@@ -32,17 +36,22 @@ def main() -> None:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[500.0, 600.0, 700.0])
     parser.add_argument("--copies", type=int, default=3, help="MD replicas per temperature.")
     parser.add_argument("--production-steps", type=int, default=2000, help="MD production (2 fs steps).")
+    parser.add_argument("--kinetics", type=Path, help="JSON of an earlier `ssbkit kinetics --json` run to reuse.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)
     calculator = load(args.model, device="cpu", task="md")
 
     began = time.perf_counter()
-    rates = kinetics(named_system(args.host, "interstitial"), calculator, temperatures=tuple(args.temperatures),
-                     model=args.model)
-    (args.out / "kinetics.json").write_text(json.dumps(rates.to_dict(), indent=1, default=str))
-    for hop in rates.hops:
-        print(f"{hop.name}: barrier {hop.barrier_eV:.3f} eV, prefactor {hop.prefactor_Hz:.2e} Hz", flush=True)
+    if args.kinetics is not None:
+        rates = json.loads(args.kinetics.read_text())
+    else:
+        rates = kinetics(named_system(args.host, "interstitial"), calculator,
+                         temperatures=tuple(args.temperatures), model=args.model).to_dict()
+        (args.out / "kinetics.json").write_text(json.dumps(rates, indent=1, default=str))
+    for hop in rates["hops"]:
+        print(f"{hop['name']}: barrier {hop['barrier_eV']:.3f} eV, prefactor {hop['prefactor_Hz']:.2e} Hz", flush=True)
+    kmc = {t: (d, e) for t, d, e in zip(rates["temperatures_K"], rates["D_cm2_per_s"], rates["D_std_cm2_per_s"])}
     print(f"kinetics: {time.perf_counter() - began:.0f} s", flush=True)
 
     began = time.perf_counter()
@@ -58,13 +67,12 @@ def main() -> None:
     print(f"MD: {time.perf_counter() - began:.0f} s", flush=True)
 
     rows = []
-    for temperature, kmc_d, kmc_std, point in zip(rates.temperatures_K, rates.D_cm2_per_s, rates.D_std_cm2_per_s,
-                                                  md.ensemble, strict=True):
-        rows.append({"temperature_K": temperature, "md_D_cm2_per_s": point.tracer_diffusivity_cm2_s,
-                     "md_D_std_cm2_per_s": point.tracer_diffusivity_std_cm2_s, "kmc_D_cm2_per_s": kmc_d,
-                     "kmc_D_std_cm2_per_s": kmc_std, "md_over_kmc": point.tracer_diffusivity_cm2_s / kmc_d})
+    for point in md.ensemble:
+        kmc_d, kmc_std = kmc[point.temperature_K]
         md_d, md_std = point.tracer_diffusivity_cm2_s, point.tracer_diffusivity_std_cm2_s
-        print(f"{temperature:6.0f} K  MD {md_d:.3e} ± {md_std:.1e}  kMC {kmc_d:.3e} ± {kmc_std:.1e}  "
+        rows.append({"temperature_K": point.temperature_K, "md_D_cm2_per_s": md_d, "md_D_std_cm2_per_s": md_std,
+                     "kmc_D_cm2_per_s": kmc_d, "kmc_D_std_cm2_per_s": kmc_std, "md_over_kmc": md_d / kmc_d})
+        print(f"{point.temperature_K:6.0f} K  MD {md_d:.3e} ± {md_std:.1e}  kMC {kmc_d:.3e} ± {kmc_std:.1e}  "
               f"MD/kMC {md_d / kmc_d:.2f}", flush=True)
     (args.out / "comparison.json").write_text(json.dumps(
         {"host": args.host, "model": args.model, "cell": cell.get_chemical_formula(), "copies": args.copies,
