@@ -1,7 +1,7 @@
 """Fine-tuning a pretrained potential on reference labels (``ssbkit.potentials.finetune``).
 
 The labels are ASE's EMT energies and forces on rattled fcc Cu cells: EMT is the reference (its absolute energies
-are far off the MPtrj scale CHGNet was trained on, which the per-element refit must absorb)."""
+are far off the MPtrj scale CHGNet and SevenNet-0 were trained on, which the per-element refit must absorb)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from cli_helpers import fails_cleanly
+from cli_helpers import fails_cleanly, runner
+from ssbkit.cli import app
 from ssbkit.errors import InputError, ModelError
 from ssbkit.potentials import load, predict
 from ssbkit.potentials.finetune import FineTuneSettings, fine_tune, fit_element_shifts, read_labels
@@ -109,6 +110,65 @@ def test_freezing_the_graph_layers_trains_only_the_last_convolution_and_readout(
     assert any(not torch.equal(base[name], tuned[name]) for name in base if name.startswith("mlp"))
 
 
+@pytest.fixture(scope="module")
+def tuned_sevennet(labels_file, tmp_path_factory):
+    """SevenNet-0 fine-tuned through the CLI (sevenn's Trainer); energy weighted up so both held-out MAEs drop."""
+    out = tmp_path_factory.mktemp("tuned-sevennet") / "cu-7net.pt"
+    run = runner.invoke(app, ["potentials", "finetune", "--base", "sevennet-0", "--labels", str(labels_file),
+                              "-o", str(out), "--epochs", "3", "--batch-size", "3", "--energy-weight", "10",
+                              "--reference", "emt", "--json"])
+    assert run.exit_code == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_sevennet_fine_tune_lowers_held_out_errors_and_loads_as_sevennet_path(tuned_sevennet, labels_file):
+    tuned = tuned_sevennet
+    assert tuned["accepted"], tuned["message"]
+    assert tuned["backend"] == "sevennet" and tuned["model"] == f"sevennet:{tuned['model_path']}"
+    # SevenNet-0's Cu on the MPtrj scale is ~ -4.1 eV/atom, EMT's ~0: the refit carries that offset.
+    assert tuned["element_shifts_eV"]["Cu"] > 3.0
+    # Epoch 0 is sevenn's ErrorRecorder on the model with the shift added to its species-wise energy shift;
+    # "before" is ssbkit's predict on the base model plus element counts @ shifts: the two must agree.
+    start = tuned["history"][0]
+    assert start["valid_energy_mae"] * 1000 == pytest.approx(tuned["before"]["valid"]["energy_mae_meV_per_atom"],
+                                                             rel=1e-4, abs=1e-3)
+    assert start["valid_force_mae"] * 1000 == pytest.approx(tuned["before"]["valid"]["force_mae_meV_per_A"],
+                                                            rel=1e-4)
+    before, after = tuned["before"]["valid"], tuned["after"]["valid"]
+    assert after["energy_mae_meV_per_atom"] < before["energy_mae_meV_per_atom"]
+    assert after["force_mae_meV_per_A"] < before["force_mae_meV_per_A"]
+
+    calculator = load(f"sevennet:{tuned['model_path']}", device="cpu")  # weights-only load of the written file
+    assert calculator.ssbkit_card.version.startswith("fine-tuned from sevennet-0")
+    frames, _ = read_labels([labels_file])
+    energies = np.array([p.energy for p in predict(frames, calculator)])
+    reference = np.array([a.info["REF_energy"] for a in frames])
+    overall = np.mean(np.abs(energies - reference) / 4) * 1000
+    reported = [tuned["after"][s]["energy_mae_meV_per_atom"] * tuned["after"][s]["n_structures"]
+                for s in ("train", "valid")]
+    assert overall == pytest.approx(sum(reported) / 8, rel=1e-3, abs=1e-3)
+    best = next(row for row in tuned["history"] if row["epoch"] == tuned["best_epoch"])
+    assert best["valid_energy_mae"] * 1000 == pytest.approx(after["energy_mae_meV_per_atom"], rel=1e-3, abs=1e-3)
+
+    card = json.loads(open(tuned["card_path"]).read())
+    assert card["base"] == "sevennet-0" and card["backend"] == "sevennet"
+    assert card["reference"]["name"] == "emt"
+
+
+@pytest.mark.slow
+def test_sevennet_freeze_graph_trains_only_the_last_interaction_block_and_readout(labels_file, tmp_path):
+    """freeze="graph" on SevenNet-0: interaction blocks 0-3 keep their pretrained weights; block 4 and the readout
+    move."""
+    result = fine_tune("sevennet-0", [labels_file], tmp_path / "frozen.pt",
+                       FineTuneSettings(epochs=2, patience=2, batch_size=3, energy_weight=10, freeze="graph"))
+    assert result.accepted, result.message
+    base = load("sevennet-0", device="cpu").model.state_dict()
+    tuned = load(f"sevennet:{result.model_path}", device="cpu").model.state_dict()
+    frozen = [name for name in base if name.startswith(("onehot_to_feature_x", "0_", "1_", "2_", "3_"))]
+    assert frozen and all(torch.equal(base[name], tuned[name]) for name in frozen)
+    assert any(not torch.equal(base[name], tuned[name]) for name in base if name.startswith(("4_", "reduce_")))
+
+
 def test_labels_with_nan_energies_or_overlapping_atoms_are_refused(tmp_path):
     frames = emt_copper(4)
     bad = frames[1].copy()
@@ -130,8 +190,8 @@ def test_unknown_base_model_is_a_clean_error(labels_file, tmp_path):
                    "-o", str(tmp_path / "m.pt")], "unknown model 'chgnet-9'")
     with pytest.raises(ModelError, match="not found"):
         fine_tune("chgnet:/nonexistent/model.pt", [labels_file], tmp_path / "m.pt")
-    with pytest.raises(ModelError, match="fine-tunes CHGNet and MACE"):
-        fine_tune("sevennet-0", [labels_file], tmp_path / "m.pt")
+    with pytest.raises(InputError, match="freeze=graph applies to CHGNet and SevenNet bases"):
+        fine_tune("mace-mp-0-small", [labels_file], tmp_path / "m.pt", FineTuneSettings(freeze="graph"))
 
 
 class _RunsCode:

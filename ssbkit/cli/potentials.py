@@ -236,8 +236,8 @@ def vasp_inputs(
 @app.command("finetune")
 @settings_options(FineTuneSettings)
 def finetune(
-    base: Annotated[str, typer.Option("--base", help="Model to fine-tune: chgnet, a MACE name, "
-                                      "chgnet:PATH or mace:PATH.")],
+    base: Annotated[str, typer.Option("--base", help="Model to fine-tune: chgnet, sevennet-0, a MACE "
+                                      "name, chgnet:PATH, sevennet:PATH or mace:PATH.")],
     labels: Annotated[list[Path], typer.Option("--labels", help="Labelled structures (extxyz with energies and "
                                                "forces); repeat for several files.")],
     output: Annotated[Path, typer.Option("--output", "-o", callback=checked_output,

@@ -6,17 +6,18 @@
    NaN energies or forces and overlapping atoms;
 2. refits the per-element reference energies: a reference code's absolute energies are not on the scale a
    universal potential was trained on (MPtrj), so ``E_ref - E_model`` is fitted by least squares on the
-   element counts and added to the model's own per-element energies (CHGNet's AtomRef; MACE refits its E0s
-   itself with ``--E0s average``);
-3. holds out a seeded validation split and trains (CHGNet ``chgnet.trainer.Trainer``, MACE ``mace-torch`` through
+   element counts and added to the model's own per-element energies (CHGNet's AtomRef, SevenNet's species-wise
+   energy shift; MACE refits its E0s itself with ``--E0s average``);
+3. holds out a seeded validation split and trains (CHGNet ``chgnet.trainer.Trainer``, SevenNet
+   ``sevenn.train.trainer.Trainer`` with sevenn's losses, MACE ``mace-torch`` through
    :func:`ssbkit.potentials.fit.fit_mace`), keeping the epoch with the lowest validation loss and stopping after
    ``patience`` epochs without improvement;
 4. compares held-out errors before (base model with the refitted element energies) and after. A fine-tune that
    makes the held-out loss worse is refused: no model file is written and ``accepted`` is False.
 
-The model file loads everywhere a model name does (``chgnet:PATH``, ``mace:PATH``), with a model card JSON next to
-it (``MODEL.card.json``). SevenNet bases are not fine-tuned here: sevenn 0.10.4's trainer works on its own
-graph datasets and checkpoints; its checkpoints load as ``sevennet:PATH``.
+The model file loads everywhere a model name does (``chgnet:PATH``, ``sevennet:PATH``, ``mace:PATH``), with a
+model card JSON next to it (``MODEL.card.json``). ``freeze="graph"`` keeps all but the last interaction block
+and the readout at their pretrained weights (CHGNet, SevenNet); MACE bases train every layer.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ssbkit.potentials.settings import FineTuneSettings
 from ssbkit.results import Result, jsonable
 
 MIN_LABEL_DISTANCE_A = 0.5  # closer atoms overlap: no reference describes them
-FINE_TUNE_BACKENDS = ("chgnet", "mace")
+FINE_TUNE_BACKENDS = ("chgnet", "sevennet", "mace")
 
 
 @dataclass
@@ -208,7 +209,7 @@ def _loss(errors: ParityErrors, settings: FineTuneSettings) -> float:
 def fine_tune(base: str, labels: Sequence[str | Path | Atoms] | str | Path, output: str | Path,
               settings: FineTuneSettings | None = None, *, reference: Mapping[str, Any] | None = None,
               trust_model: bool = False) -> FineTuneResult:
-    """Fine-tune ``base`` (a CHGNet or MACE name, ``chgnet:PATH`` or ``mace:PATH``) on
+    """Fine-tune ``base`` (a CHGNet, SevenNet or MACE name, ``chgnet:PATH``, ``sevennet:PATH`` or ``mace:PATH``) on
     ``labels`` and write the model to ``output`` with its card (``output`` + ``.card.json``) and parity plot
     (``output`` + ``.parity.png``).
 
@@ -229,10 +230,10 @@ def fine_tune(base: str, labels: Sequence[str | Path | Atoms] | str | Path, outp
     local = local_model_path(base) if isinstance(base, str) else None
     backend = local[0] if local is not None else card(base).backend  # ModelError for unknown names
     if backend not in FINE_TUNE_BACKENDS:
-        raise ModelError(f"cannot fine-tune {base}: ssbkit fine-tunes CHGNet and MACE models ({backend} models load "
-                         "as sevennet:PATH but are not fine-tuned by this version)")
-    if settings.freeze != "none" and backend != "chgnet":
-        raise InputError(f"freeze={settings.freeze} applies to CHGNet bases; {base} is a {backend} model")
+        raise ModelError(f"cannot fine-tune {base}: ssbkit fine-tunes CHGNet, SevenNet and MACE models, not "
+                         f"{backend} models")
+    if settings.freeze != "none" and backend == "mace":
+        raise InputError(f"freeze={settings.freeze} applies to CHGNet and SevenNet bases; {base} is a MACE model")
     base_calculator = load(base, device=_resolve_device(settings.device), task="relax", trust_model=trust_model)
     from ssbkit.potentials.backends import elements_of
 
@@ -252,7 +253,7 @@ def fine_tune(base: str, labels: Sequence[str | Path | Atoms] | str | Path, outp
     with tempfile.TemporaryDirectory(prefix=".ssbkit-finetune-", dir=output.parent) as tmp:
         work = Path(tmp)
         trained = work / "model"
-        trainer = {"chgnet": _train_chgnet, "mace": _train_mace}[backend]
+        trainer = {"chgnet": _train_chgnet, "sevennet": _train_sevennet, "mace": _train_mace}[backend]
         history = trainer(base_calculator, base, shifts, frames, splits, settings, trained, work, trust_model)
         tuned = load(f"{backend}:{trained}", device=_resolve_device(settings.device), task="relax",
                      trust_model=True)  # written just now by this process
@@ -461,3 +462,70 @@ def _train_mace(base_calculator: Any, base: str, shifts: Mapping[int, float], fr
              "valid_force_mae": fit.valid_force_mae,
              "valid_loss": settings.energy_weight * fit.valid_energy_mae
              + settings.force_weight * fit.valid_force_mae}]
+
+
+# --- SevenNet -------------------------------------------------------------------------------------
+
+
+def _train_sevennet(base_calculator: Any, base: str, shifts: Mapping[int, float], frames: Sequence[Atoms],
+                    splits: Mapping[str, np.ndarray], settings: FineTuneSettings, output: Path, work: Path,
+                    trust_model: bool) -> list[dict[str, float]]:
+    """sevenn's own training pieces: ``sevenn.train.trainer.Trainer`` (one epoch, Adam), its per-atom energy and
+    force losses (``sevenn.train.loss``), labelled graphs from ``sevenn.train.dataload.atoms_to_graph`` and its
+    ``ErrorRecorder`` MAEs for validation. The refitted element energies go into the species-wise shift of the
+    model's ``rescale_atomic_energy`` (atom energy = scale[type] x e + shift[type]). Written as sevenn's checkpoint
+    layout (``model_state_dict`` + ``config``), which ``sevennet:PATH`` reads weights-only."""
+    import sevenn._keys as KEY
+    import torch
+    from sevenn.atom_graph_data import AtomGraphData
+    from sevenn.error_recorder import ErrorRecorder, MAError, get_err_type
+    from sevenn.train.dataload import atoms_to_graph
+    from sevenn.train.loss import ForceLoss, PerAtomEnergyLoss
+    from sevenn.train.trainer import Trainer
+    from torch_geometric.loader import DataLoader
+
+    model = copy.deepcopy(base_calculator.model)
+    config = base_calculator.sevennet_config
+    shift = model.rescale_atomic_energy.shift
+    if shift.numel() != len(base_calculator.type_map):
+        raise ModelError(f"{base} has one energy shift for all species; refitting element energies needs "
+                         "SevenNet's species-wise shift")
+    with torch.no_grad():
+        for z, value in shifts.items():
+            shift[base_calculator.type_map[z]] += value
+    model.requires_grad_(True)
+    model.rescale_atomic_energy.requires_grad_(False)
+    if settings.freeze == "graph":
+        last_block = f"{config[KEY.NUM_CONVOLUTION] - 1}_"
+        for name, module in model.named_children():
+            if not name.startswith((last_block, "reduce_")):
+                module.requires_grad_(False)
+
+    def loader(index: np.ndarray, shuffle: bool) -> DataLoader:
+        graphs = []
+        for i in index:
+            atoms = frames[i].copy()
+            atoms.info = {"y_energy": frames[i].info["REF_energy"]}
+            atoms.arrays["y_force"] = frames[i].arrays["REF_forces"]
+            graphs.append(AtomGraphData.from_numpy_dict(atoms_to_graph(atoms, config[KEY.CUTOFF],
+                                                                       transfer_info=False)))
+        return DataLoader(graphs, batch_size=settings.batch_size, shuffle=shuffle,
+                          generator=torch.Generator().manual_seed(settings.seed))
+
+    train, valid = loader(splits["train"], True), loader(splits["valid"], False)
+    losses = [(PerAtomEnergyLoss(criterion=torch.nn.MSELoss()), settings.energy_weight),
+              (ForceLoss(criterion=torch.nn.MSELoss()), settings.force_weight)]
+    trainer = Trainer(model, losses, torch.optim.Adam, {"lr": settings.learning_rate},
+                      device=base_calculator.device)
+    recorder = ErrorRecorder([MAError(**get_err_type("Energy")), MAError(**get_err_type("Force"))])
+
+    def evaluate() -> tuple[float, float]:
+        trainer.run_one_epoch(valid, is_train=False, error_recorder=recorder)
+        energy, force = (metric.get() for metric in recorder.metrics)
+        recorder.epoch_forward()  # resets the running averages
+        return float(energy), float(force)
+
+    history = _early_stopping(lambda epoch: trainer.run_one_epoch(train, is_train=True), evaluate, model, settings)
+    model.set_is_batch_data(False)
+    torch.save({"model_state_dict": model.state_dict(), "config": config}, output)
+    return history

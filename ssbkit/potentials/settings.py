@@ -30,7 +30,8 @@ class FineTuneSettings:
                          choices=("float32", "float64"))
     freeze: str = setting("none", help="Layers kept at their pretrained weights: none, or graph (CHGNet: the "
                           "embeddings and every graph-convolution layer but the last atom convolution, "
-                          "CHGNet's documented fine-tuning practice; faster epochs, less overfitting).",
+                          "CHGNet's documented fine-tuning practice; SevenNet: every interaction block but the "
+                          "last; faster epochs, less overfitting).",
                           choices=("none", "graph"))
 
     def __post_init__(self) -> None:
