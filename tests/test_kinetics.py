@@ -33,10 +33,12 @@ from ssbkit.cli import app
 from ssbkit.errors import CalculationError, InputError
 from ssbkit.interfaces.structures.sites import all_interstitial_positions
 from ssbkit.workflows.kinetics import (
+    CODE_PREFACTOR,
     KineticsSettings,
     check_barriers,
     check_temperatures,
     hessian_atoms,
+    implausible_prefactor,
     normal_mode_frequencies,
     vineyard_prefactor,
 )
@@ -192,6 +194,15 @@ def test_emt_adatom_prefactor_matches_ase_vibrations(tmp_path, monkeypatch):
     assert ours.n_imaginary_saddle == 1
     assert ours.prefactor_Hz == pytest.approx(expected, rel=5e-3)
     assert 1e12 < ours.prefactor_Hz < 2e13
+    assert implausible_prefactor("adatom", ours.prefactor_Hz) is None
+
+
+def test_implausible_prefactor_is_flagged():
+    """1.3e15 Hz is what CHGNet's flat bcc Li vacancy saddle gave with a 5.5 Å Hessian cutoff (measured); MD with
+    the same model jumped at 0.13-0.31 of the rate its 3.2 Å prefactor (1.3e14 Hz) implies."""
+    caveat = implausible_prefactor("li-vacancy", 1.3e15)
+    assert caveat.code == CODE_PREFACTOR and "1.3e+15 Hz" in caveat.message
+    assert implausible_prefactor("li-vacancy", 5e12) is None
 
 
 def test_normal_modes_of_a_spring():
@@ -224,6 +235,7 @@ def test_cli_cu_vacancy_with_emt(tmp_path):
     assert hop["count_per_site"] == 12
     assert hop["length_A"] == pytest.approx(3.6 / math.sqrt(2), abs=1e-3)
     assert 0.5 < hop["barrier_eV"] < 1.0 and 1e12 < hop["prefactor_Hz"] < 2e13
+    assert CODE_PREFACTOR not in {caveat["code"] for caveat in document["caveats"]}
     assert document["correlation_factor"] == pytest.approx(0.7815)
     assert 1.0 < document["vacancy_formation_energy_eV"] < 1.5
     assert document["temperatures_K"] == [900, 1100, 1300]

@@ -57,6 +57,10 @@ CODE_SITES_LEFT_OUT = "sites-left-out"        # the network holds only some of t
 CODE_SOLUTE_VACANCY = "solute-vacancy"        # solute moved by solvent vacancies: binding, 5-frequency model left out
 CODE_NEB_WARNING = "neb-warning"              # a warning of one hop class's NEB
 CODE_CORRELATION = "correlation-factor"       # no literature correlation factor for this lattice: f = 1
+CODE_PREFACTOR = "prefactor-implausible"      # a Vineyard prefactor outside the range of atomic attempt frequencies
+
+#: Attempt frequencies of atoms and ions in solids lie between ~0.1 and ~100 THz (Hz).
+PLAUSIBLE_PREFACTOR_HZ = (1e11, 1e14)
 
 NAMED_HOSTS = {
     "w": {"interstitial": ("w-bulk-tt",)},
@@ -345,6 +349,21 @@ def check_barriers(name: str, forward: float, backward: float, tolerance: float 
                                    "endpoint is not a minimum of this model")
 
 
+def implausible_prefactor(name: str, prefactor_Hz: float) -> Caveat | None:
+    """A ``prefactor-implausible`` caveat when ``prefactor_Hz`` lies outside :data:`PLAUSIBLE_PREFACTOR_HZ`.
+
+    Vineyard's ratio of mode products blows up when the saddle is flat or not converged: soft real modes in
+    the denominator (measured: CHGNet's bcc Li vacancy hop gives 1.3e14, 1.9e14 and 1.3e15 Hz with Hessian
+    cutoffs of 3.2, 4.5 and 5.5 Å, and a tightly converged saddle has no imaginary mode above 0.1 THz)."""
+    low, high = PLAUSIBLE_PREFACTOR_HZ
+    if low <= prefactor_Hz <= high:
+        return None
+    return Caveat(CODE_PREFACTOR, f"{name}: Vineyard prefactor {prefactor_Hz:.1e} Hz lies outside "
+                                  f"{low:.0e}-{high:.0e} Hz, the range of atomic attempt frequencies: the saddle is "
+                                  "flat or not converged (check with a tighter neb_fmax and a larger "
+                                  "hessian_cutoff); D from it is unreliable")
+
+
 def hop_rate(candidate: HopCandidate, calculator: Calculator, settings: KineticsSettings,
              labels: tuple[str, str], length: float, count_per_site: int, *, progress: bool = False) -> HopRate:
     """NEB of one hop class, then the Vineyard prefactor of each direction (the backward one only when the end
@@ -370,6 +389,10 @@ def hop_rate(candidate: HopCandidate, calculator: Calculator, settings: Kinetics
     barrier_backward = result.barrier_forward if symmetric else result.barrier_backward
     caveats = forward.caveats + (backward.caveats if not symmetric else [])
     caveats += [Caveat(CODE_NEB_WARNING, f"{candidate.name}: {w}") for w in result.warnings]
+    caveats += [caveat for caveat in (implausible_prefactor(candidate.name, forward.prefactor_Hz),
+                                      None if symmetric else implausible_prefactor(f"{candidate.name} (backward)",
+                                                                                   backward.prefactor_Hz))
+                if caveat is not None]
     return HopRate(name=candidate.name, start_label=labels[0], end_label=labels[1], length_A=length,
                    count_per_site=count_per_site, barrier_eV=result.barrier_forward, prefactor_Hz=forward.prefactor_Hz,
                    barrier_backward_eV=barrier_backward, prefactor_backward_Hz=backward.prefactor_Hz,
