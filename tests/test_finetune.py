@@ -51,6 +51,19 @@ def tuned(labels_file, tmp_path_factory):
                      reference={"name": "emt"})
 
 
+def assert_reload_reproduces_parity(model: str, base: str, labels_file, after: dict) -> None:
+    """The written model, loaded weights-only by name, has the card of a fine-tune of ``base`` and reproduces the
+    reported per-atom energy MAE on all labels (train + valid; ``after``: split -> parity dict)."""
+    calculator = load(model, device="cpu")
+    assert calculator.ssbkit_card.version.startswith(f"fine-tuned from {base}")
+    frames, _ = read_labels([labels_file])
+    energies = np.array([p.energy for p in predict(frames, calculator)])
+    reference = np.array([a.info["REF_energy"] for a in frames])
+    overall = np.mean(np.abs(energies - reference) / 4) * 1000
+    reported = [after[s]["energy_mae_meV_per_atom"] * after[s]["n_structures"] for s in ("train", "valid")]
+    assert overall == pytest.approx(sum(reported) / len(frames), rel=1e-3, abs=1e-3)
+
+
 def test_element_shift_refit_recovers_a_known_offset():
     """Least squares on element counts: a constant per-atom offset between two energy scales is found exactly."""
     frames = emt_copper(4)
@@ -69,15 +82,8 @@ def test_fine_tune_improves_held_out_errors_and_loads_as_chgnet_path(tuned, labe
     after = tuned.after["valid"].energy_mae_meV_per_atom + tuned.after["valid"].force_mae_meV_per_A
     assert after <= before
 
-    calculator = load(f"chgnet:{tuned.model_path}", device="cpu")  # weights-only load of the written file
-    assert calculator.ssbkit_card.version.startswith("fine-tuned from chgnet")
-    frames, _ = read_labels([labels_file])
-    energies = np.array([p.energy for p in predict(frames, calculator)])
-    reference = np.array([a.info["REF_energy"] for a in frames])
-    # The loaded model reproduces the reported parity on all labels (train + valid), per atom.
-    overall = np.mean(np.abs(energies - reference) / 4) * 1000
-    reported = [tuned.after[s].energy_mae_meV_per_atom * tuned.after[s].n_structures for s in ("train", "valid")]
-    assert overall == pytest.approx(sum(reported) / 8, rel=1e-3, abs=1e-3)
+    assert_reload_reproduces_parity(f"chgnet:{tuned.model_path}", "chgnet", labels_file,
+                                    {s: tuned.after[s].to_dict() for s in ("train", "valid")})
 
     card = json.loads(tuned.card_path.read_text())
     assert card["base"] == "chgnet" and card["reference"] == {"name": "emt"}
@@ -138,15 +144,7 @@ def test_sevennet_fine_tune_lowers_held_out_errors_and_loads_as_sevennet_path(tu
     assert after["energy_mae_meV_per_atom"] < before["energy_mae_meV_per_atom"]
     assert after["force_mae_meV_per_A"] < before["force_mae_meV_per_A"]
 
-    calculator = load(f"sevennet:{tuned['model_path']}", device="cpu")  # weights-only load of the written file
-    assert calculator.ssbkit_card.version.startswith("fine-tuned from sevennet-0")
-    frames, _ = read_labels([labels_file])
-    energies = np.array([p.energy for p in predict(frames, calculator)])
-    reference = np.array([a.info["REF_energy"] for a in frames])
-    overall = np.mean(np.abs(energies - reference) / 4) * 1000
-    reported = [tuned["after"][s]["energy_mae_meV_per_atom"] * tuned["after"][s]["n_structures"]
-                for s in ("train", "valid")]
-    assert overall == pytest.approx(sum(reported) / 8, rel=1e-3, abs=1e-3)
+    assert_reload_reproduces_parity(f"sevennet:{tuned['model_path']}", "sevennet-0", labels_file, tuned["after"])
     best = next(row for row in tuned["history"] if row["epoch"] == tuned["best_epoch"])
     assert best["valid_energy_mae"] * 1000 == pytest.approx(after["energy_mae_meV_per_atom"], rel=1e-3, abs=1e-3)
 
