@@ -18,15 +18,26 @@ import warnings
 REQUIRED = ("sevenn.calculator", "chgnet.model", "e3nn.o3", "kinisi", "scipp", "pymatgen.core", "ase", "nbclient",
             "nbformat", "ipykernel", "pymatgen.analysis.diffusion.analyzer")
 OPTIONAL = ("torch_sim", "vesin")
+DISTRIBUTIONS = {"pymatgen.core": "pymatgen-core", "torch_sim": "torch-sim-atomistic",
+                 "pymatgen.analysis.diffusion.analyzer": "pymatgen-analysis-diffusion"}
 
 
 def versions() -> list[str]:
     """'name version' for each package, or 'name MISSING (error)'; the missing required ones are marked."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    def version(module: str) -> str:
+        distribution = DISTRIBUTIONS.get(module, module.split(".")[0])
+        try:
+            return distribution_version(distribution)
+        except PackageNotFoundError:
+            return "(version unknown)"
     lines = []
     for name in REQUIRED + OPTIONAL:
         try:
-            module = importlib.import_module(name)
-            lines.append(f"{name} {getattr(module, '__version__', '')}")
+            importlib.import_module(name)
+            lines.append(f"{name} {version(name)}")
         except Exception as exc:  # report every failure, then decide
             marker = "REQUIRED " if name in REQUIRED else ""
             lines.append(f"{name} {marker}MISSING ({type(exc).__name__}: {exc})")

@@ -105,8 +105,9 @@ def refine(hop, model: str, rounds: int, out: Path) -> None:
         print(f"round {row.round}: {row.model} barrier {row.ml_barrier_eV:.3f} eV, DFT along its path "
               f"{row.reference_barrier_on_path_eV:.3f} eV, largest path error {row.max_path_error_eV:.3f} eV, "
               f"{row.label_count} labels, {row.wall_time_s:.0f} s", flush=True)
-    print(f"{result.message}; final barrier {result.final_barrier_eV:.3f} eV (published DFT NEB "
-          f"{PUBLISHED_BARRIER_EV} eV)")
+    verdict = (f"refined barrier {result.final_barrier_eV:.3f} eV" if result.converged
+               else "no refined barrier: the loop did not converge")
+    print(f"{result.message}; {verdict} (published DFT NEB {PUBLISHED_BARRIER_EV} eV)")
     (out / "refine.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
 
 

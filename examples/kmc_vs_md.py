@@ -44,7 +44,14 @@ def main() -> None:
 
     began = time.perf_counter()
     if args.kinetics is not None:
-        rates = json.loads(args.kinetics.read_text())
+        try:
+            rates = json.loads(args.kinetics.read_text())
+            missing = sorted(set(args.temperatures) - set(rates["temperatures_K"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"--kinetics {args.kinetics}: not the JSON of `ssbkit kinetics --json` ({exc})")
+        if missing:
+            parser.error(f"--kinetics {args.kinetics} has no kMC result at {missing} K; its temperatures are "
+                         f"{rates['temperatures_K']}")
     else:
         rates = kinetics(named_system(args.host, "interstitial"), calculator,
                          temperatures=tuple(args.temperatures), model=args.model).to_dict()
