@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
 
+from ssbkit.errors import SsbkitError
 from ssbkit.interfaces.structures.hop_studies import build_study
 from ssbkit.potentials import load
 from ssbkit.workflows.diffusion import diffusion, write_result
@@ -91,4 +93,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SsbkitError as exc:  # bad input or a refused calculation: one line, exit code 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
