@@ -75,6 +75,27 @@ def test_first_round_measures_the_gap_and_resumes_from_the_store(tmp_path):
     assert closing.converged and closing.barrier_eV == pytest.approx(ase_emt_barrier(initial, final), abs=0.005)
 
 
+def test_reference_endpoints_are_reference_minima_kept_through_the_round(tmp_path):
+    """With ``reference_endpoints`` the endpoints are EMT minima (EMT forces below half the reference fmax), the
+    ML CI-NEB keeps them (its endpoint geometries are the EMT ones), their relaxation steps are EMT labels, and
+    the EMT profile along the path is zero at both ends (the hop is symmetric). A rerun reads them back."""
+    initial, final = adatom_hop()
+    settings = RefineSettings(rounds=1, reference_endpoints=True, reference_neb_fmax=0.04)
+    result = refine_barrier(initial, final, "chgnet", "emt", tmp_path, settings, neb_settings=NEB_SETTINGS)
+    endpoints = read(tmp_path / "reference_endpoints.extxyz", ":")
+    steps = read(tmp_path / "reference_endpoint_labels.extxyz", ":")
+    assert len(endpoints) == 2 and len(steps) > 2
+    path = read(result.path_file, ":")
+    for atoms, end in zip(endpoints, (path[0], path[-1])):
+        assert abs(end.positions - atoms.positions).max() < 1e-6
+        atoms.calc = EMT()
+        assert abs(atoms.get_forces()).max() < 0.02
+    emt_along_path = result.rounds[0].reference_energies_eV
+    assert emt_along_path[0] == 0.0 and emt_along_path[-1] == pytest.approx(0.0, abs=1e-3)
+    again = refine_barrier(initial, final, "chgnet", "emt", tmp_path, settings, neb_settings=NEB_SETTINGS)
+    assert again.resumed_rounds == [0]
+
+
 def test_bad_inputs_are_clean_errors(tmp_path):
     initial, final = adatom_hop()
     with pytest.raises(InputError, match="same atoms"):

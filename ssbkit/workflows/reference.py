@@ -270,6 +270,47 @@ def label_configurations(frames: Sequence[Atoms], name: str, settings: Mapping[s
     return LabelSet(reference, labels)
 
 
+def relax_with_reference(atoms: Atoms, name: str, settings: Mapping[str, Any] | None = None, *, fmax: float,
+                         steps: int) -> tuple[Atoms, LabelSet]:
+    """Relax ``atoms`` (positions, fixed cell; constraints kept) with the reference ``name`` (ASE's BFGS to the
+    largest force ``fmax`` eV/Å in at most ``steps`` steps). Returns the relaxed structure, with its reference
+    energy and forces, and every step as a label (the relaxation's configurations are reference labels at no
+    extra cost). CalculationError when a single point fails or the relaxation does not converge."""
+    from ase.optimize import BFGS
+
+    reference = reference_info(name, settings)
+    check_configuration(atoms, "the structure to relax")
+    check_elements(atoms.get_chemical_symbols(), name, settings)
+    moving = atoms.copy()
+    moving.calc = reference_calculator(name, settings)
+    labels: list[Label] = []
+    clock = [time.perf_counter()]
+
+    def record() -> None:
+        snapshot = moving.copy()
+        snapshot.set_constraint()
+        energy = float(moving.get_potential_energy())
+        forces = np.array(moving.get_forces(apply_constraint=False), dtype=float)
+        snapshot.calc = SinglePointCalculator(snapshot, energy=energy, free_energy=energy, forces=forces)
+        snapshot.info["reference"] = reference.name
+        now = time.perf_counter()
+        labels.append(Label(snapshot, energy, forces, None, now - clock[0]))
+        clock[0] = now
+
+    optimizer = BFGS(moving, logfile=None)
+    optimizer.attach(record)
+    try:
+        converged = bool(optimizer.run(fmax=fmax, steps=steps))
+    except _calculation_errors() as exc:
+        raise CalculationError(f"reference {name} failed while relaxing: {type(exc).__name__}: {exc}") from None
+    if not converged:
+        raise CalculationError(f"the relaxation with reference {name} did not reach {fmax} eV/Å in {steps} steps")
+    relaxed = labels[-1].atoms.copy()
+    relaxed.calc = labels[-1].atoms.calc
+    relaxed.set_constraint(atoms.constraints)
+    return relaxed, LabelSet(reference, labels)
+
+
 @dataclass
 class PathCheck(Result):
     """Reference single points on the images of an ML NEB path.

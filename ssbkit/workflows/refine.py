@@ -11,6 +11,10 @@ Each round of :func:`refine_barrier`:
    disagrees most, when one is given) and fine-tunes the initial model (``from_base``; else the round's model)
    on every label so far (:func:`ssbkit.potentials.finetune.fine_tune`), giving the next round's model.
 
+With ``reference_endpoints`` the endpoints are first relaxed with the reference and kept fixed in every round:
+a model's own minima need not be the reference's, and a path between the wrong minima teaches the model the
+wrong landscape. The relaxation steps join the labels, and the endpoints are not labelled again.
+
 Every round is stored in a runner store (SQLite, one row per round), with its labels and model file in the
 output folder, so an interrupted loop resumes at the first unfinished round. A reference CI-NEB started from
 the refined ML path (``reference_neb``) closes the loop where the reference is affordable.
@@ -22,7 +26,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +34,13 @@ import numpy as np
 from ase import Atoms
 
 from ssbkit.errors import CalculationError, InputError
+from ssbkit.io import atomic_write
 from ssbkit.plotting import image_path, save_figure
 from ssbkit.potentials.finetune import FineTuneSettings, fine_tune
 from ssbkit.results import Result, jsonable
 from ssbkit.workflows.neb import NEBSettings, neb
-from ssbkit.workflows.reference import LabelSet, check_elements, label_configurations, reference_info
+from ssbkit.workflows.reference import (Label, LabelSet, check_elements, label_configurations, reference_info,
+                                        relax_with_reference)
 from ssbkit.workflows.settings import RefineSettings
 
 ROUND_KIND = "neb-refine-round"  # the store rows of a refinement loop (not a runner task kind)
@@ -137,6 +143,12 @@ def refine_barrier(
     rounds: list[RefineRound] = []
     resumed: list[int] = []
     label_files: list[Path] = []
+    endpoint_labels: list[Label] = []
+    if settings.reference_endpoints:
+        initial, final, endpoint_labels = _reference_endpoints(initial, final, reference, reference_settings,
+                                                               settings, output_dir, say)
+        label_files.append(output_dir / _ENDPOINT_LABELS)
+        neb_settings = replace(neb_settings, relax_endpoints=False)
     current, converged, message, last_path = model, False, "", None
     runs = RunStore(store_path)
     try:
@@ -161,7 +173,7 @@ def refine_barrier(
                     finished = _run_round(
                         index, model, current, initial, final, reference, reference_settings, settings, neb_settings,
                         fine_tune_settings, committee, load_model, rounds[-1] if rounds else None, round_dir,
-                        label_files, trust_model, say)
+                        label_files, endpoint_labels, trust_model, say)
                 except Exception as exc:
                     runs.fail(key, holder, f"{type(exc).__name__}: {exc}", "", {}, time.perf_counter() - started,
                               None)
@@ -229,8 +241,8 @@ def _converged(finished: RefineRound, tolerance: float) -> bool:
 def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, reference: str,
                reference_settings: Mapping[str, Any] | None, settings: RefineSettings, neb_settings: NEBSettings,
                fine_tune_settings: FineTuneSettings, committee: Sequence[str] | None, load_model: Callable[[str], Any],
-               previous: RefineRound | None, round_dir: Path, label_files: list[Path], trust_model: bool,
-               say: Callable[[str], None]) -> RefineRound:
+               previous: RefineRound | None, round_dir: Path, label_files: list[Path],
+               endpoint_labels: list[Label], trust_model: bool, say: Callable[[str], None]) -> RefineRound:
     started = time.perf_counter()
     say(f"round {index}: CI-NEB with {model}")
     calculator = load_model(model)
@@ -238,7 +250,11 @@ def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, 
     images = [image.copy() for image in path.images]
     ml = np.array([image.get_potential_energy() for image in path.images])
     say(f"round {index}: reference single points on {len(images)} images (ML barrier {path.barrier:.3f} eV)")
-    on_path = label_configurations(images, reference, reference_settings, progress=False)
+    if endpoint_labels:  # the reference's own minima, labelled when they were relaxed
+        interior = label_configurations(images[1:-1], reference, reference_settings, progress=False)
+        on_path = LabelSet(interior.reference, [endpoint_labels[0], *interior.labels, endpoint_labels[-1]])
+    else:
+        on_path = label_configurations(images, reference, reference_settings, progress=False)
     if on_path.failed:
         raise CalculationError(f"round {index}: the reference failed on {len(on_path.failed)} path image(s): "
                                f"{on_path.failed[0].error}")
@@ -256,7 +272,8 @@ def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, 
     chosen = _rattled(images, settings, index, _disagreement(images, committee, load_model))
     say(f"round {index}: reference labels on {len(chosen)} rattled configurations")
     rattled = label_configurations(chosen, reference, reference_settings, progress=False)
-    labels = on_path.successful + rattled.successful
+    new_on_path = [label for label in on_path.successful if all(label is not known for known in endpoint_labels)]
+    labels = new_on_path + rattled.successful
     finished.label_count, finished.failed_labels = len(labels), len(rattled.failed)
     if len(rattled.failed) == len(chosen) and chosen:
         raise CalculationError(f"round {index}: every rattled configuration failed with the reference: "
@@ -275,6 +292,42 @@ def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, 
     say(f"round {index}: {tuned.message}")
     finished.wall_time_s = time.perf_counter() - started
     return finished
+
+
+_ENDPOINTS = "reference_endpoints.extxyz"
+_ENDPOINT_LABELS = "reference_endpoint_labels.extxyz"
+
+
+def _reference_endpoints(initial: Atoms, final: Atoms, reference: str, reference_settings: Mapping[str, Any] | None,
+                         settings: RefineSettings, output_dir: Path,
+                         say: Callable[[str], None]) -> tuple[Atoms, Atoms, list[Label]]:
+    """The endpoints relaxed with the reference (read back from ``output_dir`` when an earlier run wrote them),
+    and their final single points as labels. Every relaxation step is written to the endpoint label file."""
+    from ase.io import read, write
+
+    endpoints_file, labels_file = output_dir / _ENDPOINTS, output_dir / _ENDPOINT_LABELS
+    if endpoints_file.is_file() and labels_file.is_file():
+        say(f"endpoints relaxed with {reference}: read from {endpoints_file}")
+        relaxed = read(endpoints_file, index=":", format="extxyz")
+    else:
+        relaxed, steps = [], []
+        for name, atoms in (("initial", initial), ("final", final)):
+            say(f"relaxing the {name} endpoint with {reference}")
+            minimum, labels = relax_with_reference(atoms, reference, reference_settings,
+                                                   fmax=settings.reference_neb_fmax / 2,
+                                                   steps=settings.reference_neb_steps)
+            say(f"{name} endpoint: {len(labels.labels)} reference single points, "
+                f"{sum(label.wall_time_s for label in labels.labels):.0f} s")
+            relaxed.append(minimum)
+            steps.extend(labels.labels)
+        LabelSet(labels.reference, steps).write_extxyz(labels_file)
+        atomic_write(endpoints_file, lambda temporary: write(temporary, relaxed, format="extxyz"))
+    endpoint_labels = [Label(atoms.copy(), float(atoms.get_potential_energy()), np.array(atoms.get_forces()), None,
+                             0.0) for atoms in relaxed]
+    for atoms, given in zip(relaxed, (initial, final)):
+        atoms.calc = None
+        atoms.set_constraint(given.constraints)
+    return relaxed[0], relaxed[1], endpoint_labels
 
 
 def _suffix(model: str) -> str:
@@ -330,17 +383,19 @@ def reference_neb(ml_path: Sequence[Atoms], reference: str, reference_settings: 
     refined ML path (evenly along it) rather than interpolated, its endpoints first relaxed (fixed cell) with the
     reference: ASE's NEB, BFGS and FIRE, one reference calculator per image."""
     from ase.mep import NEB
-    from ase.optimize import BFGS, FIRE
+    from ase.optimize import FIRE
 
     from ssbkit.workflows.reference import reference_calculator
 
     n_images = min(settings.reference_neb_images, len(ml_path) - 2)
     interior = np.linspace(0, len(ml_path) - 1, n_images + 2).round().astype(int)
     images = [ml_path[i].copy() for i in interior]
-    for image in images:
+    for position in (0, -1):  # the reference's own minima, not the ML model's
+        images[position], _ = relax_with_reference(images[position], reference, reference_settings,
+                                                   fmax=settings.reference_neb_fmax / 2,
+                                                   steps=settings.reference_neb_steps)
+    for image in images[1:-1]:
         image.calc = reference_calculator(reference, reference_settings)
-    for endpoint in (images[0], images[-1]):  # the reference's own minima, not the ML model's
-        BFGS(endpoint, logfile=None).run(fmax=settings.reference_neb_fmax / 2, steps=settings.reference_neb_steps)
     band = NEB(images, climb=True, method="improvedtangent")
     optimizer = FIRE(band, logfile=None)
     converged = bool(optimizer.run(fmax=settings.reference_neb_fmax, steps=settings.reference_neb_steps))

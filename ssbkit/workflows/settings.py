@@ -159,6 +159,9 @@ class RefineSettings:
     seed: int = setting(0, help="Seed of the rattles.", minimum=0)
     from_base: bool = setting(True, help="Fine-tune the initial model on every label so far in each round (rather "
                               "than the previous round's model), so no round inherits an earlier fit.")
+    reference_endpoints: bool = setting(False, help="Relax the endpoints with the reference first (to half "
+                                        "reference_neb_fmax) and keep them through every round: the ML CI-NEB "
+                                        "runs between the reference's minima, and each relaxation step is a label.")
     reference_neb: bool = setting(False, help="Finish with a reference CI-NEB started from the refined ML path.")
     reference_neb_images: int = setting(3, help="Interior images of the reference CI-NEB.", minimum=1)
     reference_neb_fmax: float = setting(0.05, help="Reference CI-NEB convergence: largest NEB force (eV/Å).",
