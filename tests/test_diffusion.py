@@ -325,13 +325,11 @@ def test_cubic_llzo_activation_energy_with_chgnet(tmp_path):
     assert 0.1 < fit.activation_energy < 0.5
 
 
-def test_structure_without_framework_or_li_is_refused(tmp_path):
+def test_structure_without_li_is_refused(tmp_path):
     from ssbkit.workflows.diffusion import diffusion
 
     with pytest.raises(InputError, match="no Li atoms"):
         diffusion(bulk("Cu", cubic=True), EMT(), [600], tmp_path)
-    with pytest.raises(InputError, match="framework"):
-        diffusion(bulk("Li", cubic=True), EMT(), [600], tmp_path)
 
 
 def test_grain_boundary_planes_from_the_bicrystal_grain_array():

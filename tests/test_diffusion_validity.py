@@ -18,7 +18,8 @@ from ase.io import write
 
 from ssbkit.errors import InputError
 from ssbkit.potentials.backends import model_cutoff
-from ssbkit.workflows.diffusion import analyze_trajectory, diffusion, diffusion_from_trajectories, fit_arrhenius
+from ssbkit.workflows.diffusion import (analyze_trajectory, diffusion, diffusion_from_trajectories, fit_arrhenius,
+                                        site_jumps)
 
 SPACING = 2.0  # Å, the lattice spacing = shortest Li-Li distance = hop length
 N_FRAMES = 501
@@ -26,19 +27,25 @@ TIMESTEP, SAVE_EVERY = 2.0, 5  # fs, steps: 10 fs per frame, 5 ps in all
 DIRECTIONS = np.concatenate([np.eye(3), -np.eye(3)]) * SPACING
 
 
-def lattice_walk(hop_probability: float, seed: int, temperature: float = 800.0) -> list[Atoms]:
+GRID = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) * SPACING
+
+
+def lattice_walk(hop_probability: float, seed: int, temperature: float = 800.0, framework: bool = True,
+                 drift_A: float = 0.0) -> list[Atoms]:
     """64 Li starting on every site of a 4x4x4 simple cubic lattice (8 Å cell), each hopping to a random one of
-    its 6 neighbours with ``hop_probability`` per frame, and 8 La that stay put (the framework)."""
+    its 6 neighbours with ``hop_probability`` per frame, and 8 La that stay put (the framework; none with
+    ``framework=False``). ``drift_A``: every atom also moves by a random walk of this step (Å) per frame, as
+    a thermostat's random forces move the whole cell."""
     rng = np.random.default_rng(seed)
-    grid = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) * SPACING
-    framework = rng.uniform(0, 8.0, (8, 3))
+    fixed = rng.uniform(0, 8.0, (8 if framework else 0, 3))
     hopped = rng.random((N_FRAMES - 1, 64)) < hop_probability
     hops = hopped[..., None] * DIRECTIONS[rng.integers(0, 6, (N_FRAMES - 1, 64))]
-    li = grid + np.concatenate([np.zeros((1, 64, 3)), np.cumsum(hops, axis=0)])
+    li = GRID + np.concatenate([np.zeros((1, 64, 3)), np.cumsum(hops, axis=0)])
+    drift = np.cumsum(np.vstack([np.zeros(3), rng.normal(scale=drift_A, size=(N_FRAMES - 1, 3))]), axis=0)
     frames = []
     for index, positions in enumerate(li):
-        frame = Atoms(["Li"] * 64 + ["La"] * 8, positions=np.vstack([positions, framework]), cell=[8.0] * 3,
-                      pbc=True)
+        frame = Atoms(["Li"] * 64 + ["La"] * len(fixed), positions=np.vstack([positions, fixed]) + drift[index],
+                      cell=[8.0] * 3, pbc=True)
         frame.info.update(step=index * SAVE_EVERY, time_fs=index * SAVE_EVERY * TIMESTEP, phase="production",
                           target_temperature_K=temperature)
         frames.append(frame)
@@ -67,6 +74,39 @@ def test_hops_seen_follow_the_random_walk_and_too_few_are_flagged():
     assert "2.00 Å" in few.caveats[0].message  # the shortest Li-Li distance is the lattice spacing
     assert enough.caveats == []
     assert few.mean_temperature_K is None  # no momenta, no temperature check
+
+
+def test_one_element_cell_is_referenced_to_its_centre_of_mass():
+    # Self-diffusion (a cell of Li only): with no framework the drift is the centre of mass. A drift of the
+    # whole cell (0.1 Å per frame, ~2 Å by the end) must not change D, and D is the random walk's
+    # p l² / (6 dt) (here 2.7e-4 cm²/s) less the 1/64 of it the centre of mass carries; 64 walkers give it to
+    # ~10 %, so 25 %.
+    still = analyze_trajectory(lattice_walk(0.04, seed=5, framework=False), 800, TIMESTEP, SAVE_EVERY)
+    drifting = analyze_trajectory(lattice_walk(0.04, seed=5, framework=False, drift_A=0.1), 800, TIMESTEP,
+                                  SAVE_EVERY)
+    walk = 0.04 * SPACING**2 / (6 * TIMESTEP * SAVE_EVERY) * 0.1  # Å²/fs -> cm²/s
+    for result in (still, drifting):
+        assert result.diffusivity == pytest.approx(walk * (1 - 1 / 64), rel=0.25)
+        assert result.transport.tracer_diffusivity_cm2_s == pytest.approx(walk * (1 - 1 / 64), rel=0.25)
+    assert drifting.diffusivity == pytest.approx(still.diffusivity, rel=1e-6)
+    assert drifting.transport.tracer_diffusivity_cm2_s == pytest.approx(
+        still.transport.tracer_diffusivity_cm2_s, rel=1e-6)
+
+
+def test_site_jumps_count_settled_hops_and_not_recrossings():
+    # Every hop of the lattice walk moves a Li to a neighbouring site, so the jump count of each Li is its
+    # number of hops, whatever the cell's drift (0.1 Å per frame, removed through the framework). A Li that
+    # goes 60 % of the way to a neighbouring site and comes back jumps only if the capture radius reaches it.
+    frames = lattice_walk(0.04, seed=6, drift_A=0.1)
+    positions = np.array([frame.positions[:64] - frame.positions[64:].mean(axis=0) for frame in frames])
+    hops = (np.linalg.norm(np.diff(positions, axis=0), axis=2) > 1e-9).sum(axis=0)
+    jumps = site_jumps(frames, GRID, "Li", capture_radius=0.6)
+    assert jumps.sum() > 500 and np.array_equal(jumps, hops)
+    start = lattice_walk(0.0, seed=6)[0]
+    excursion = start.copy()
+    excursion.positions[0] += [0.6 * SPACING, 0, 0]  # 0.8 Å from the next site, 1.2 Å from its own
+    assert site_jumps([start, excursion, start], GRID, "Li", capture_radius=0.6)[0] == 0
+    assert site_jumps([start, excursion, start], GRID, "Li", capture_radius=0.9)[0] == 2  # there and back
 
 
 def test_mean_kinetic_temperature_is_checked_against_the_target():

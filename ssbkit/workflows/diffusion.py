@@ -1,6 +1,7 @@
 """Li diffusion from MD: tracer MSD, D(T), Arrhenius activation energy and room-temperature conductivity.
 
-The MSD analysis is pymatgen-analysis-diffusion's ``DiffusionAnalyzer`` (framework drift removed,
+The MSD analysis is pymatgen-analysis-diffusion's ``DiffusionAnalyzer`` (framework drift removed; in a
+one-element cell, self-diffusion, the centre-of-mass drift,
 multiple-time-origin MSD, weighted fit from a 1 ps lag up to half the production, where every Li
 still has two independent time origins); the Arrhenius fit and the extrapolation
 are its ``fit_arrhenius`` and ``get_extrapolated_diffusivity``. Conductivities use Nernst-Einstein
@@ -35,6 +36,7 @@ least three temperatures that all saw ``min_hops`` hops; otherwise ``arrhenius``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,13 +279,17 @@ class DiffusionResult(Result):
 
 
 def check_species(atoms: Atoms, species: str) -> None:
-    """InputError unless ``atoms`` holds ``species`` and at least one framework atom of another element."""
-    symbols = np.array(atoms.get_chemical_symbols())
-    if not (symbols == species).any():
+    """InputError unless ``atoms`` holds ``species``."""
+    if species not in atoms.get_chemical_symbols():
         raise InputError(f"no {species} atoms in {atoms.get_chemical_formula()}")
-    if (symbols == species).all():
-        raise InputError(f"only {species} atoms in {atoms.get_chemical_formula()}: the drift is referenced "
-                         "to the framework (non-diffusing) atoms, so at least one other atom is needed")
+
+
+def drift_indices(symbols: np.ndarray, species: str) -> np.ndarray:
+    """The atoms whose mean displacement is the drift removed from the MSD: the framework (the other elements),
+    or every atom when the cell holds ``species`` only (self-diffusion: the centre of mass of one element,
+    which a thermostat's random forces move but which stays put in the lattice frame)."""
+    framework = np.flatnonzero(symbols != species)
+    return framework if framework.size else np.arange(len(symbols))
 
 
 def cell_widths(atoms: Atoms) -> np.ndarray:
@@ -337,6 +343,59 @@ def shortest_site_distance(atoms: Atoms, species: str) -> float:
     raise InputError(f"no two {species} sites within {cutoff:g} Å: a periodic cell is needed")
 
 
+def fractional_displacements(frames: Sequence[Atoms]) -> np.ndarray:
+    """Displacements (fractional, atoms x frames x 3) from the first frame, summed from minimum-image steps
+    between consecutive frames, so that wrapped and unwrapped trajectories give the same result (as
+    DiffusionAnalyzer.from_structures does)."""
+    fractional = np.stack([frame.get_scaled_positions(wrap=False) for frame in frames], axis=1)
+    steps = np.diff(fractional, axis=1)
+    steps -= np.round(steps)
+    return np.concatenate([np.zeros_like(fractional[:, :1]), np.cumsum(steps, axis=1)], axis=1)
+
+
+def site_jumps(frames: Sequence[Atoms], sites: np.ndarray, species: str, capture_radius: float,
+               reference: Atoms | None = None) -> np.ndarray:
+    """Jumps between ``sites`` (Å, Cartesian, in the frames' cell) made by each ``species`` atom of NVT
+    ``frames``: an atom belongs to the last site it came within ``capture_radius`` Å of (less than half the
+    shortest site-site distance, so that vibrations and recrossings of the saddle without settling on the other
+    side are not counted), and a jump is a change of that site. For vacancy hops ``sites`` are the lattice sites
+    and every jump of an atom is one vacancy jump. Returns the jump count per ``species`` atom, in index order.
+
+    Positions are taken relative to the drift (:func:`drift_indices`): the drift atoms' mean displacement
+    since the first frame, plus their mean offset in the first frame from ``reference`` (the structure the
+    sites belong to, same atoms in the same order, e.g. the MD input: a thermostat moves the cell during
+    equilibration too; None: the first frame), the median over the drift atoms (minimum image), so that the
+    few that already hopped do not count."""
+    first = frames[0]
+    symbols = np.array(first.get_chemical_symbols())
+    carriers = np.flatnonzero(symbols == species)
+    if len(carriers) == 0:
+        raise InputError(f"no {species} atoms in {first.get_chemical_formula()}")
+    cell = np.asarray(first.cell)
+    drifting = drift_indices(symbols, species)
+    displacements = fractional_displacements(frames)
+    displacements -= displacements[drifting].mean(axis=0)
+    if reference is not None:
+        if len(reference) != len(first) or not np.allclose(reference.cell, first.cell):
+            raise InputError("the reference structure must hold the trajectory's atoms in its cell")
+        offset = (first.get_scaled_positions(wrap=False) - reference.get_scaled_positions(wrap=False))[drifting]
+        offset -= np.round(offset)
+        displacements -= np.median(offset, axis=0)
+    site_fractions = np.linalg.solve(cell.T, np.asarray(sites, dtype=float).T).T
+    jumps = np.zeros(len(carriers), dtype=int)
+    current = np.full(len(carriers), -1)
+    start = first.get_scaled_positions(wrap=False)[carriers]
+    for step in range(len(frames)):
+        separation = start[:, None, :] + displacements[carriers, step][:, None, :] - site_fractions[None, :, :]
+        separation -= np.round(separation)
+        distance = np.linalg.norm(separation @ cell, axis=2)
+        nearest = distance.argmin(axis=1)
+        captured = distance[np.arange(len(carriers)), nearest] < capture_radius
+        jumps += captured & (current >= 0) & (nearest != current)
+        current = np.where(captured, nearest, current)
+    return jumps
+
+
 def mean_kinetic_temperature(frames: Sequence[Atoms]) -> float | None:
     """Mean kinetic temperature (K) of ``frames``: their ``kinetic_temperature_K`` as ssbkit's MD records it
     (with the thermostat's degrees of freedom), else from the momenta with 3N degrees of freedom; None
@@ -382,13 +441,15 @@ def kinisi_transport(
     """Tracer and charge diffusivity, Haven ratio and conductivity of ``species`` (charge ``charge`` e) from
     equally spaced NVT frames (``timestep`` fs, a frame every ``save_every`` steps) at ``temperature`` K.
 
-    kinisi parses the trajectory (framework drift removed: the atoms of other elements), and gives the MSD
+    kinisi parses the trajectory (drift removed: see :func:`drift_indices`), and gives the MSD
     and the mean-squared total displacement over ``N_LAGS`` lag times up to half the production with their
     variances, and the covariance between lag times (its model, reconditioned as it does). The straight
     line from ``start_lag_fs`` on is the generalised-least-squares fit with that covariance: the maximum and
     the width of kinisi's Bayesian posterior for a flat prior, without its sampling noise. D = slope / 6.
     ``groups``: name -> (atom indices of ``species``, carrier volume Å³); None: every ``species`` atom
-    in the cell volume, named "all"."""
+    in the cell volume, named "all". In a one-element cell (self-diffusion) the drift is the species' own
+    centre of mass, so its total displacement is zero by construction: the charge D, Haven ratio and
+    conductivity are NaN (not defined; null in JSON)."""
     import copy
 
     import scipp as sc
@@ -397,6 +458,7 @@ def kinisi_transport(
 
     symbols = np.array(frames[0].get_chemical_symbols())
     carriers = np.flatnonzero(symbols == species)
+    framework = len(carriers) < len(symbols)
     if groups is None:
         groups = {"all": (carriers, float(frames[0].cell.volume))}
     frame_fs = float(timestep) * int(save_every)
@@ -409,14 +471,15 @@ def kinisi_transport(
     parser = ASEParser(frames, None, sc.scalar(frame_fs, unit="fs"), sc.scalar(1), dt=sc.array(
         dims=["time interval"], values=lags * frame_fs, unit="fs"), specie_indices=sc.array(
         dims=["particle"], values=carriers), drift_indices=sc.array(
-        dims=["particle"], values=np.flatnonzero(symbols != species)), progress=False)
+        dims=["particle"], values=drift_indices(symbols, species)), progress=False)
     start = int(np.searchsorted(lags, start_index))
     estimates = {}
     for name, (indices, volume) in groups.items():
         subset = copy.copy(parser)
         subset.displacements = parser.displacements["particle", np.searchsorted(carriers, indices)]
         tracer = _gls_diffusivity(calculate_msd(subset, progress=False), start)
-        collective = _gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start)
+        collective = (_gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start) if framework
+                      else (math.nan, math.nan))
         factor = (len(indices) * (charge * ELEMENTARY_CHARGE) ** 2 / (volume * 1e-30 * BOLTZMANN * temperature)
                   * 1e-4 * 10)  # (cm²/s -> m²/s) S/m per m²/s, then S/m -> mS/cm
         haven, haven_std = _ratio_with_error(*tracer, *collective)
@@ -478,6 +541,7 @@ def analyze_trajectory(
     fraction of l²) at a few per cent of the fitted MSD. Caveat ``temperature-off-target`` when the mean
     kinetic temperature differs from ``temperature`` by more than ``max_temperature_deviation`` (relative)."""
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+    from pymatgen.core import DummySpecies
     from pymatgen.io.ase import AseAtomsAdaptor
 
     if temperature <= 0:
@@ -489,17 +553,19 @@ def analyze_trajectory(
     symbols = np.array(first.get_chemical_symbols())
     if any(len(frame) != len(first) or not np.allclose(frame.cell, first.cell) for frame in frames):
         raise InputError("trajectory frames differ in atom count or cell; NVT frames of one run are needed")
-    # Displacements (Å) by the minimum-image convention between consecutive frames, so wrapped
-    # and unwrapped trajectories give the same result (as DiffusionAnalyzer.from_structures does).
-    fractional = np.stack([frame.get_scaled_positions(wrap=False) for frame in frames], axis=1)
-    steps = np.diff(fractional, axis=1)
-    steps -= np.round(steps)
-    displacements = np.concatenate([np.zeros_like(fractional[:, :1]), np.cumsum(steps, axis=1)], axis=1)
+    displacements = fractional_displacements(frames)
+    structure = AseAtomsAdaptor.get_structure(first)
+    if (symbols == species).all():
+        # Self-diffusion: the centre of mass is the reference. DiffusionAnalyzer takes the drift from atoms of
+        # other elements, so the drift is removed here and one fixed dummy site stands for the lattice frame.
+        displacements -= displacements.mean(axis=0)
+        structure.append(DummySpecies("X"), [0.0, 0.0, 0.0])
+        displacements = np.concatenate([displacements, np.zeros_like(displacements[:1])])
     n_ions = int((symbols == species).sum())
     min_obs = max(30, 2 * n_ions)  # lags up to half the production at most
     try:
         analyzer = DiffusionAnalyzer(
-            AseAtomsAdaptor.get_structure(first), displacements @ np.asarray(first.cell), species,
+            structure, displacements @ np.asarray(first.cell), species,
             temperature=temperature, time_step=timestep, step_skip=save_every,
             min_obs=min_obs)
     except ValueError as exc:
@@ -775,7 +841,7 @@ def plot_arrhenius(per_temperature: Sequence[TemperatureDiffusivity], fit: Arrhe
     return save_figure(figure, path, bbox_inches="tight")
 
 
-def _run_parameters(frames: Sequence[Atoms], path: str | Path) -> tuple[float, float, int]:
+def trajectory_parameters(frames: Sequence[Atoms], path: str | Path) -> tuple[float, float, int]:
     """Temperature (K), time step (fs) and save interval (steps) from a replica-MD trajectory."""
     needed = ("target_temperature_K", "step", "time_fs")
     if len(frames) < 2 or any(key not in frame.info for frame in frames[:2] for key in needed):
@@ -809,7 +875,7 @@ def diffusion_from_trajectories(
     per_temperature = []
     for path in paths:
         frames = read_production(path)
-        temperature, timestep, save_every = _run_parameters(frames, path)
+        temperature, timestep, save_every = trajectory_parameters(frames, path)
         per_temperature.append(analyze_trajectory(
             frames, temperature, timestep, save_every, species, grain_boundary,
             sites=read(path, index=0, format="extxyz"), min_hops=min_hops,

@@ -607,6 +607,83 @@ def kinetics(system: KineticsSystem, calculator: Calculator, settings: KineticsS
     return result
 
 
+@dataclass
+class MDComparison(Result):
+    """kMC against MD with the same model at one temperature, in the MD cell.
+
+    Jump rates (Hz) per carrier (the interstitial atom, or the vacancy): MD's settled site changes over the
+    production time against the kMC walker's mean rate, which is transition-state theory's (every crossing of
+    the saddle a jump). Their ratio estimates the transmission coefficient (<= 1 where harmonic TST holds and
+    the jumps are uncorrelated). D (cm²/s): the MD tracer D of the species (kinisi, mean over replicas with
+    its propagated standard deviation) against the kMC D in the MD cell (vacancy mechanism: f D_vacancy times
+    the cell's vacancy fraction, in place of exp(-E_f/kT)). ``kinetic_temperature_K``: the MD's mean."""
+
+    temperature_K: float
+    kinetic_temperature_K: float | None
+    replicas: int
+    production_ps: float
+    md_jumps: int
+    md_jump_rate_Hz: float
+    kmc_jump_rate_Hz: float
+    jump_rate_ratio: float
+    md_D_cm2_per_s: float
+    md_D_std_cm2_per_s: float
+    kmc_D_cm2_per_s: float
+    D_ratio: float
+
+
+def compare_with_md(result: KineticsResult, trajectories: Sequence[str | Path], sites: np.ndarray,
+                    reference: Atoms, capture_radius: float | None = None) -> list[MDComparison]:
+    """Compare ``result`` (:func:`kinetics`) with replica-MD ``trajectories`` (``run_replicas`` files) of the
+    same model in the cell ``reference`` (the MD input, same atoms and order), whose network sites (Å; the
+    lattice sites, vacant one included, for vacancy hops) are ``sites``: one :class:`MDComparison` per MD
+    temperature, which must be among ``result.temperatures_K``. Jumps are counted by
+    :func:`ssbkit.workflows.diffusion.site_jumps` with ``capture_radius`` (default a quarter of the shortest
+    site-site distance)."""
+    from ssbkit.workflows.diffusion import kinisi_transport, shortest_site_distance, site_jumps, trajectory_parameters
+    from ssbkit.workflows.md import read_production
+
+    sites = np.asarray(sites, dtype=float)
+    if capture_radius is None:
+        lattice = Atoms(["X"] * len(sites), positions=sites, cell=reference.cell, pbc=True)
+        capture_radius = 0.25 * shortest_site_distance(lattice, "X")
+    carriers = int((np.array(reference.get_chemical_symbols()) == result.species).sum())
+    per_carrier = carriers if result.mechanism == "interstitial" else len(sites) - carriers
+    if per_carrier < 1:
+        raise InputError(f"{len(sites)} sites for {carriers} {result.species}: no vacancy to move")
+    runs: dict[float, list[tuple]] = {}
+    for path in trajectories:
+        frames = read_production(path)
+        temperature, timestep, save_every = trajectory_parameters(frames, path)
+        if temperature not in result.temperatures_K:
+            raise InputError(f"{path}: MD at {temperature:g} K, but the kMC temperatures are "
+                             f"{', '.join(f'{t:g}' for t in result.temperatures_K)} K")
+        transport = kinisi_transport(frames, temperature, timestep, save_every, result.species)["all"]
+        kinetic = [float(f.info["kinetic_temperature_K"]) for f in frames if "kinetic_temperature_K" in f.info]
+        runs.setdefault(temperature, []).append((
+            int(site_jumps(frames, sites, result.species, capture_radius, reference).sum()),
+            (len(frames) - 1) * timestep * save_every * 1e-15, transport.tracer_diffusivity_cm2_s,
+            transport.tracer_diffusivity_std_cm2_s, float(np.mean(kinetic)) if kinetic else None))
+    comparisons = []
+    for temperature, rows in sorted(runs.items()):
+        index = result.temperatures_K.index(temperature)
+        kmc = result.kmc[index]
+        jumps, seconds = sum(r[0] for r in rows), sum(r[1] for r in rows)
+        md_rate = jumps / seconds / per_carrier
+        kmc_rate = kmc.n_steps / kmc.time_per_walker_s
+        kmc_d = (kmc.diffusivity_cm2_per_s if result.mechanism == "interstitial"
+                 else result.correlation_factor * kmc.diffusivity_cm2_per_s * per_carrier / len(sites))
+        md_d = float(np.mean([r[2] for r in rows]))
+        kinetic = [r[4] for r in rows if r[4] is not None]
+        comparisons.append(MDComparison(
+            temperature_K=temperature, kinetic_temperature_K=float(np.mean(kinetic)) if kinetic else None,
+            replicas=len(rows), production_ps=seconds * 1e12, md_jumps=jumps, md_jump_rate_Hz=md_rate,
+            kmc_jump_rate_Hz=kmc_rate, jump_rate_ratio=md_rate / kmc_rate, md_D_cm2_per_s=md_d,
+            md_D_std_cm2_per_s=float(np.sqrt(sum(r[3] ** 2 for r in rows))) / len(rows), kmc_D_cm2_per_s=kmc_d,
+            D_ratio=md_d / kmc_d if kmc_d > 0 else math.inf))
+    return comparisons
+
+
 def plot_arrhenius(results: Sequence[KineticsResult], path: str | Path, md_points: Sequence[tuple] = ()) -> Path:
     """log10 D (cm²/s) against 1000/T (1/K): kMC points with error bars and the fit per result, MD points
     (T in K, D and its standard error in cm²/s) as open squares."""
