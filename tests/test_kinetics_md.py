@@ -7,8 +7,8 @@ Vineyard prefactor, kMC) and ssbkit's replica MD (Langevin), analysed by ``compa
 
 References: MD itself, run here. Transition-state theory counts every crossing of the saddle as a jump, so
 MD's rate is TST's times a transmission coefficient kappa <= 1 (recrossings; Vineyard, J. Phys. Chem. Solids
-3, 121 (1957); Voter & Doll, J. Chem. Phys. 82, 80 (1985) find kappa ~ 0.7-1 for metal self-diffusion hops),
-up to anharmonicity. D must agree within the factor 2-3 that the issue asks of this comparison; the bounds
+3, 121 (1957); dynamical corrections to TST for hops in metals are of order one, e.g. Voter & Doll, J. Chem.
+Phys. 82, 80 (1985)), up to anharmonicity. D must agree within the factor 2-3 that the issue asks of this comparison; the bounds
 below leave room for the statistics of ~20 jumps (Poisson, about 22 %).
 """
 
