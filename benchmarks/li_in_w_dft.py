@@ -13,6 +13,9 @@ k-points, 0.1 eV Fermi-Dirac smearing. Compare with the DFT NEB barrier 0.28 eV 
 2025; larger cell, plane waves). ``--dear`` repeats the T and saddle points with the 14-electron W setup and
 3x3x3 k-points (~30 min per point on one core) to check the cheap settings.
 
+``--sites`` instead relaxes Li at T and at O (Li held, its cage free) with GPAW, and compares E(O) - E(T) with
+CHGNet's and SevenNet-0's own relaxations: which site each method finds stable.
+
 ``--frozen-host`` adds T, the T-T midpoint and O with W on its perfect lattice (the Li-W interaction without
 the cage relaxation, on which CHGNet and DFT disagree).
 
@@ -38,13 +41,14 @@ from pathlib import Path
 
 import numpy as np
 from ase.constraints import FixAtoms
+from ase.io import write
 
 from ssbkit.interfaces.structures.hop_studies import W_A
 from ssbkit.interfaces.structures.sites import migration_hops
 from ssbkit.io import read_structures
 from ssbkit.potentials import load
 from ssbkit.workflows.neb import NEBSettings, neb
-from ssbkit.workflows.reference import check_path, label_configurations
+from ssbkit.workflows.reference import check_path, label_configurations, relax_with_reference
 from ssbkit.workflows.relax import RelaxSettings, relax
 
 CHEAP = {"mode": "lcao", "basis": "dzp", "xc": "PBE", "setups": {"W": "6"}, "kpoints": [2, 2, 2], "smearing_eV": 0.1}
@@ -91,6 +95,32 @@ def frozen_host(hop):
     return energies[1] - energies[0], energies[2] - energies[0], [label.wall_time_s for label in labels]
 
 
+def relaxed_sites(hop, out: Path) -> dict:
+    """GPAW minima of Li at the tetrahedral site and at the octahedral site (Li held there, the W cage relaxed;
+    by symmetry no force acts on it): E(O) - E(T) (eV) with DFT's own cages, and the ML models' values on
+    the same relaxation (each model relaxes its own cages)."""
+    site_t = hop.start.copy()
+    site_o = octahedral(hop.start, hop.moving_index)
+    energies, steps = {}, {}
+    for name, atoms in (("T", site_t), ("O", site_o)):
+        relaxed, labels = relax_with_reference(atoms, "gpaw", CHEAP, fmax=0.025, steps=60)
+        energies[name] = float(relaxed.get_potential_energy())
+        steps[name] = [len(labels.labels), sum(label.wall_time_s for label in labels.labels)]
+        write(out / f"gpaw_relaxed_{name}.extxyz", relaxed)
+        print(f"GPAW-relaxed {name}: {energies[name]:.3f} eV ({steps[name][0]} single points, "
+              f"{steps[name][1]:.0f} s)", flush=True)
+    ml = {}
+    for model in ("chgnet", "sevennet-0"):
+        calculator = load(model, task="neb")
+        ml[model] = (relax(site_o, calculator, RelaxSettings(fmax=0.02)).energy
+                     - relax(site_t, calculator, RelaxSettings(fmax=0.02)).energy)
+    result = {"dft_O_minus_T_eV": energies["O"] - energies["T"], "ml_O_minus_T_eV": ml,
+              "single_points_and_s": steps}
+    print(f"E(O) - E(T), each relaxed with its own method: GPAW {result['dft_O_minus_T_eV']:+.3f} eV, "
+          + ", ".join(f"{model} {value:+.3f} eV" for model, value in ml.items()), flush=True)
+    return result
+
+
 def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool) -> None:
     """The fine-tuning loop of ``model`` against GPAW (CHEAP settings) on the 17-atom T-T hop; with
     ``reference_endpoints`` the endpoints are GPAW minima kept through every round."""
@@ -121,6 +151,8 @@ def main() -> None:
                         help="also T, T-T midpoint and O with W on its perfect lattice (3 more DFT points)")
     parser.add_argument("--refine", metavar="MODEL", help="run the fine-tuning loop of MODEL against GPAW instead")
     parser.add_argument("--rounds", type=int, default=3, help="most rounds of --refine")
+    parser.add_argument("--sites", action="store_true",
+                        help="instead: GPAW-relaxed T and O sites (E(O) - E(T)) against CHGNet and SevenNet-0")
     parser.add_argument("--reference-endpoints", action="store_true",
                         help="with --refine: relax the endpoints with GPAW first and keep them (their relaxation "
                              "steps become labels)")
@@ -130,6 +162,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     hop = tt_hop_2x2x2()
+    if args.sites:
+        (out / "sites.json").write_text(json.dumps(relaxed_sites(hop, out), indent=2))
+        return
     if args.refine:
         refine(hop, args.refine, args.rounds, out, args.reference_endpoints)
         return
