@@ -362,10 +362,10 @@ def site_jumps(frames: Sequence[Atoms], sites: np.ndarray, species: str, capture
     and every jump of an atom is one vacancy jump. Returns the jump count per ``species`` atom, in index order.
 
     Positions are taken relative to the drift (:func:`drift_indices`): the drift atoms' mean displacement
-    since the first frame, plus their mean offset in the first frame from ``reference`` (the structure the
-    sites belong to, same atoms in the same order, e.g. the MD input: a thermostat moves the cell during
-    equilibration too; None: the first frame), the median over the drift atoms (minimum image), so that the
-    few that already hopped do not count."""
+    since the first frame, plus their offset in the first frame from ``reference``, the structure the sites
+    belong to with the same atoms in the same order (e.g. the MD input: a thermostat moves the cell during
+    equilibration too; None: the first frame is that structure). The offset is the median over the drift atoms
+    (minimum image), so that the few that already hopped do not count."""
     first = frames[0]
     symbols = np.array(first.get_chemical_symbols())
     carriers = np.flatnonzero(symbols == species)
