@@ -14,7 +14,8 @@ k-points, 0.1 eV Fermi-Dirac smearing. Compare with the DFT NEB barrier 0.28 eV 
 3x3x3 k-points (~30 min per point on one core) to check the cheap settings.
 
 ``--sites`` instead relaxes Li at T and at O (Li held, its cage free) with GPAW, and compares E(O) - E(T) with
-CHGNet's and SevenNet-0's own relaxations: which site each method finds stable.
+CHGNet's and SevenNet-0's own relaxations: which site each method finds stable (with ``--dear``, also the
+dearer settings at the two GPAW geometries).
 
 ``--frozen-host`` adds T, the T-T midpoint and O with W on its perfect lattice (the Li-W interaction without
 the cage relaxation, on which CHGNet and DFT disagree).
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 from ase.constraints import FixAtoms
-from ase.io import write
+from ase.io import read, write
 
 from ssbkit.interfaces.structures.hop_studies import W_A
 from ssbkit.interfaces.structures.sites import migration_hops
@@ -95,10 +96,11 @@ def frozen_host(hop):
     return energies[1] - energies[0], energies[2] - energies[0], [label.wall_time_s for label in labels]
 
 
-def relaxed_sites(hop, out: Path) -> dict:
+def relaxed_sites(hop, out: Path, dear: bool) -> dict:
     """GPAW minima of Li at the tetrahedral site and at the octahedral site (Li held there, the W cage relaxed;
     by symmetry no force acts on it): E(O) - E(T) (eV) with DFT's own cages, and the ML models' values on
-    the same relaxation (each model relaxes its own cages)."""
+    the same relaxation (each model relaxes its own cages). With ``dear`` also E(O) - E(T) with the DEAR
+    settings at the two GPAW-relaxed geometries."""
     site_t = hop.start.copy()
     site_o = octahedral(hop.start, hop.moving_index)
     energies, steps = {}, {}
@@ -116,6 +118,13 @@ def relaxed_sites(hop, out: Path) -> dict:
                      - relax(site_t, calculator, RelaxSettings(fmax=0.02)).energy)
     result = {"dft_O_minus_T_eV": energies["O"] - energies["T"], "ml_O_minus_T_eV": ml,
               "single_points_and_s": steps}
+    if dear:
+        labels = label_configurations([read(out / f"gpaw_relaxed_{name}.extxyz") for name in ("T", "O")],
+                                      "gpaw", DEAR).labels
+        result["dear"] = {"settings": DEAR, "O_minus_T_eV": labels[1].energy_eV - labels[0].energy_eV,
+                          "single_point_s": [label.wall_time_s for label in labels]}
+        print(f"E(O) - E(T) with the 14-electron W setup and 3x3x3 k-points at the same geometries: "
+              f"{result['dear']['O_minus_T_eV']:+.3f} eV", flush=True)
     print(f"E(O) - E(T), each relaxed with its own method: GPAW {result['dft_O_minus_T_eV']:+.3f} eV, "
           + ", ".join(f"{model} {value:+.3f} eV" for model, value in ml.items()), flush=True)
     return result
@@ -163,7 +172,7 @@ def main() -> None:
 
     hop = tt_hop_2x2x2()
     if args.sites:
-        (out / "sites.json").write_text(json.dumps(relaxed_sites(hop, out), indent=2))
+        (out / "sites.json").write_text(json.dumps(relaxed_sites(hop, out, args.dear), indent=2))
         return
     if args.refine:
         refine(hop, args.refine, args.rounds, out, args.reference_endpoints)
