@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ssbkit.errors import SsbkitError
+from ssbkit.cli.types import run_script
 from ssbkit.interfaces.structures.sites import all_interstitial_positions
 from ssbkit.io import read_structure
 from ssbkit.workflows.kinds import load_model
@@ -99,8 +98,9 @@ def main() -> None:
     rows = compare_with_md(rates, [replica.path for replica in md.replicas], sites, cell)
     for row in rows:
         print(f"{row.temperature_K:6.0f} K (MD {row.kinetic_temperature_K:.0f} K, {row.production_ps:.0f} ps): "
-              f"jumps {row.md_jumps}, rate MD/kMC {row.jump_rate_ratio:.2f}; D MD {row.md_D_cm2_per_s:.2e} ± "
-              f"{row.md_D_std_cm2_per_s:.1e}, kMC {row.kmc_D_cm2_per_s:.2e}, MD/kMC {row.D_ratio:.2f}", flush=True)
+              f"jumps {row.md_jumps}, rate MD/kMC {row.jump_rate_ratio:.2f} ± {row.jump_rate_ratio_std:.2f}; "
+              f"D MD {row.md_D_cm2_per_s:.2e} ± {row.md_D_std_cm2_per_s:.1e}, kMC {row.kmc_D_cm2_per_s:.2e} ± "
+              f"{row.kmc_D_std_cm2_per_s:.1e}, MD/kMC {row.D_ratio:.2f} ± {row.D_ratio_std:.2f}", flush=True)
     (args.out / "comparison.json").write_text(json.dumps(
         {"host": system.name, "mechanism": args.mechanism, "model": args.model,
          "cell": cell.get_chemical_formula(), "copies": args.copies, "timestep_fs": args.timestep,
@@ -108,8 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SsbkitError as exc:  # bad input or a refused calculation: one line, exit code 2
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)  # bad input or a refused calculation: one line on stderr, exit code 2

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
-from ssbkit.errors import SsbkitError
+from ssbkit.cli.types import run_script
 from ssbkit.interfaces.structures.hop_studies import llzo_bulk
 from ssbkit.potentials import load
 from ssbkit.workflows.gb_barriers import gb_barriers
@@ -73,8 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SsbkitError as exc:  # bad input or a refused calculation: one line, exit code 2
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)  # bad input or a refused calculation: one line on stderr, exit code 2

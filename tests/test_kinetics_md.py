@@ -55,6 +55,7 @@ def test_kmc_meets_md_for_vacancy_self_diffusion_in_emt_aluminium(tmp_path):
     assert row.md_jumps >= 10
     assert 0.4 < row.jump_rate_ratio < 1.25  # kappa <= 1, with the Poisson error of the MD count
     assert 1 / 3 < row.D_ratio < 3
+    assert 0 < row.jump_rate_ratio_std < row.jump_rate_ratio and 0 < row.D_ratio_std < row.D_ratio
     assert row.kinetic_temperature_K == pytest.approx(900.0, rel=0.05)
 
     with pytest.raises(InputError, match="kMC temperatures"):

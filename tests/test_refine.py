@@ -90,6 +90,7 @@ def test_reference_endpoints_are_reference_minima_kept_through_the_round(tmp_pat
         assert abs(end.positions - atoms.positions).max() < 1e-6
         atoms.calc = EMT()
         assert abs(atoms.get_forces()).max() < 0.02
+    assert result.rounds[0].label_count == NEB_SETTINGS.n_images  # the endpoints are not labelled again
     emt_along_path = result.rounds[0].reference_energies_eV
     assert emt_along_path[0] == 0.0 and emt_along_path[-1] == pytest.approx(0.0, abs=1e-3)
     again = refine_barrier(initial, final, "chgnet", "emt", tmp_path, settings, neb_settings=NEB_SETTINGS)

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -41,6 +42,16 @@ class SsbkitGroup(TyperGroup):
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             _print_error(f"{' '.join(exc.format_message().split())} (see '{command} --help')")
             raise typer.Exit(EXIT_USER_ERROR) from exc
+
+
+def run_script(main: Callable[[], None]) -> None:
+    """Run an example or benchmark script's ``main`` as the CLI runs a command: an SsbkitError (bad input, a
+    refused calculation) ends it with one line on stderr and exit code 2, not a traceback."""
+    try:
+        main()
+    except SsbkitError as exc:
+        _print_error(str(exc))
+        sys.exit(EXIT_USER_ERROR)
 
 
 def _print_error(message: str) -> None:

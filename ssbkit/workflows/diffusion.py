@@ -458,7 +458,7 @@ def kinisi_transport(
 
     symbols = np.array(frames[0].get_chemical_symbols())
     carriers = np.flatnonzero(symbols == species)
-    framework = len(carriers) < len(symbols)
+    has_framework = len(carriers) < len(symbols)
     if groups is None:
         groups = {"all": (carriers, float(frames[0].cell.volume))}
     frame_fs = float(timestep) * int(save_every)
@@ -478,7 +478,7 @@ def kinisi_transport(
         subset = copy.copy(parser)
         subset.displacements = parser.displacements["particle", np.searchsorted(carriers, indices)]
         tracer = _gls_diffusivity(calculate_msd(subset, progress=False), start)
-        collective = (_gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start) if framework
+        collective = (_gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start) if has_framework
                       else (math.nan, math.nan))
         factor = (len(indices) * (charge * ELEMENTARY_CHARGE) ** 2 / (volume * 1e-30 * BOLTZMANN * temperature)
                   * 1e-4 * 10)  # (cm²/s -> m²/s) S/m per m²/s, then S/m -> mS/cm

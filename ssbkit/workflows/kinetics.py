@@ -616,7 +616,9 @@ class MDComparison(Result):
     the saddle a jump). Their ratio estimates the transmission coefficient (<= 1 where harmonic TST holds and
     the jumps are uncorrelated). D (cm²/s): the MD tracer D of the species (kinisi, mean over replicas with
     its propagated standard deviation) against the kMC D in the MD cell (vacancy mechanism: f D_vacancy times
-    the cell's vacancy fraction, in place of exp(-E_f/kT)). ``kinetic_temperature_K``: the MD's mean."""
+    the cell's vacancy fraction, in place of exp(-E_f/kT)). Standard deviations: the jump-rate ratio's from
+    the Poisson count of MD jumps (NaN without a jump: one jump bounds the rate), the D ratio's from the MD and
+    kMC errors. ``kinetic_temperature_K``: the MD's mean."""
 
     temperature_K: float
     kinetic_temperature_K: float | None
@@ -626,10 +628,13 @@ class MDComparison(Result):
     md_jump_rate_Hz: float
     kmc_jump_rate_Hz: float
     jump_rate_ratio: float
+    jump_rate_ratio_std: float
     md_D_cm2_per_s: float
     md_D_std_cm2_per_s: float
     kmc_D_cm2_per_s: float
+    kmc_D_std_cm2_per_s: float
     D_ratio: float
+    D_ratio_std: float
 
 
 def compare_with_md(result: KineticsResult, trajectories: Sequence[str | Path], sites: np.ndarray,
@@ -671,16 +676,20 @@ def compare_with_md(result: KineticsResult, trajectories: Sequence[str | Path], 
         jumps, seconds = sum(r[0] for r in rows), sum(r[1] for r in rows)
         md_rate = jumps / seconds / per_carrier
         kmc_rate = kmc.n_steps / kmc.time_per_walker_s
-        kmc_d = (kmc.diffusivity_cm2_per_s if result.mechanism == "interstitial"
-                 else result.correlation_factor * kmc.diffusivity_cm2_per_s * per_carrier / len(sites))
+        in_cell = 1.0 if result.mechanism == "interstitial" else result.correlation_factor * per_carrier / len(sites)
+        kmc_d, kmc_d_std = kmc.diffusivity_cm2_per_s * in_cell, kmc.diffusivity_std_cm2_per_s * in_cell
         md_d = float(np.mean([r[2] for r in rows]))
+        md_d_std = float(np.sqrt(sum(r[3] ** 2 for r in rows))) / len(rows)
+        d_ratio = md_d / kmc_d if kmc_d > 0 else math.inf
         kinetic = [r[4] for r in rows if r[4] is not None]
         comparisons.append(MDComparison(
             temperature_K=temperature, kinetic_temperature_K=float(np.mean(kinetic)) if kinetic else None,
             replicas=len(rows), production_ps=seconds * 1e12, md_jumps=jumps, md_jump_rate_Hz=md_rate,
-            kmc_jump_rate_Hz=kmc_rate, jump_rate_ratio=md_rate / kmc_rate, md_D_cm2_per_s=md_d,
-            md_D_std_cm2_per_s=float(np.sqrt(sum(r[3] ** 2 for r in rows))) / len(rows), kmc_D_cm2_per_s=kmc_d,
-            D_ratio=md_d / kmc_d if kmc_d > 0 else math.inf))
+            kmc_jump_rate_Hz=kmc_rate, jump_rate_ratio=md_rate / kmc_rate,
+            jump_rate_ratio_std=md_rate / kmc_rate / math.sqrt(jumps) if jumps else math.nan,
+            md_D_cm2_per_s=md_d, md_D_std_cm2_per_s=md_d_std, kmc_D_cm2_per_s=kmc_d, kmc_D_std_cm2_per_s=kmc_d_std,
+            D_ratio=d_ratio, D_ratio_std=abs(d_ratio) * math.hypot(md_d_std / md_d if md_d else 0.0,
+                                                                    kmc_d_std / kmc_d if kmc_d > 0 else 0.0)))
     return comparisons
 
 

@@ -249,12 +249,11 @@ def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, 
     path = neb(initial, final, calculator, neb_settings, output_dir=round_dir, model=model)
     images = [image.copy() for image in path.images]
     ml = np.array([image.get_potential_energy() for image in path.images])
-    say(f"round {index}: reference single points on {len(images)} images (ML barrier {path.barrier:.3f} eV)")
-    if endpoint_labels:  # the reference's own minima, labelled when they were relaxed
-        interior = label_configurations(images[1:-1], reference, reference_settings, progress=False)
-        on_path = LabelSet(interior.reference, [endpoint_labels[0], *interior.labels, endpoint_labels[-1]])
-    else:
-        on_path = label_configurations(images, reference, reference_settings, progress=False)
+    labelled = images[1:-1] if endpoint_labels else images  # known endpoints: labelled when they were relaxed
+    say(f"round {index}: reference single points on {len(labelled)} images (ML barrier {path.barrier:.3f} eV)")
+    computed = label_configurations(labelled, reference, reference_settings, progress=False)
+    on_path = (LabelSet(computed.reference, [endpoint_labels[0], *computed.labels, endpoint_labels[-1]])
+               if endpoint_labels else computed)
     if on_path.failed:
         raise CalculationError(f"round {index}: the reference failed on {len(on_path.failed)} path image(s): "
                                f"{on_path.failed[0].error}")
@@ -265,15 +264,14 @@ def _run_round(index: int, base: str, model: str, initial: Atoms, final: Atoms, 
         round=index, model=model, ml_barrier_eV=float(path.barrier), ml_energies_eV=ml_rel.tolist(),
         reference_energies_eV=ref_rel.tolist(), reference_barrier_on_path_eV=float(ref_rel.max()),
         max_path_error_eV=float(np.abs(ml_rel - ref_rel).max()), barrier_change_eV=change,
-        label_count=len(on_path.successful), failed_labels=0, fine_tune=None, next_model=None, wall_time_s=0.0)
+        label_count=len(computed.successful), failed_labels=0, fine_tune=None, next_model=None, wall_time_s=0.0)
     if _converged(finished, settings.tolerance) or index == settings.rounds - 1:
         finished.wall_time_s = time.perf_counter() - started
         return finished
     chosen = _rattled(images, settings, index, _disagreement(images, committee, load_model))
     say(f"round {index}: reference labels on {len(chosen)} rattled configurations")
     rattled = label_configurations(chosen, reference, reference_settings, progress=False)
-    new_on_path = [label for label in on_path.successful if all(label is not known for known in endpoint_labels)]
-    labels = new_on_path + rattled.successful
+    labels = computed.successful + rattled.successful
     finished.label_count, finished.failed_labels = len(labels), len(rattled.failed)
     if len(rattled.failed) == len(chosen) and chosen:
         raise CalculationError(f"round {index}: every rattled configuration failed with the reference: "
