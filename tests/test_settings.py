@@ -158,7 +158,8 @@ def test_defaults_are_the_previous_function_defaults():
         "temperatures": (600.0,), "timestep": 2.0, "friction": 0.002, "thermostat": "langevin", "tdamp": 100.0,
         "equilibration_steps": 1000, "production_steps": 10000, "save_every": 10, "species": "Li",
         "target_temperature": 300.0, "seed": 0, "min_distance": 0.5, "max_energy_rise": 2.0,
-        "min_species_count": 8, "min_width_over_cutoff": 2.0, "min_hops": 3.0, "max_temperature_deviation": 0.05}
+        "min_species_count": 8, "min_width_over_cutoff": 2.0, "min_hops": 3.0, "max_temperature_deviation": 0.05,
+        "start_lag_fs": 1000.0}  # added later: the kinisi fits' start, as fixed before
     assert dataclasses.asdict(AdhesionSettings()) == {"relax_positions": True, "relax_bulk": True, "fmax": 0.05,
                                                       "steps": 300}
     assert dataclasses.asdict(ThermoTaskSettings()) == {"source": "mp", "offline": None}
@@ -184,7 +185,7 @@ def test_every_kind_declares_its_parameters_by_a_settings_class():
                                      "equilibration_steps", "production_steps", "save_every", "species",
                                      "target_temperature", "seed", "min_distance", "max_energy_rise",
                                      "min_species_count", "min_width_over_cutoff", "min_hops",
-                                     "max_temperature_deviation")
+                                     "max_temperature_deviation", "start_lag_fs")
     assert names["window"] == ("source", "offline")
     assert names["react"] == ("source", "offline", "voltage")
     assert set(names["screen"]) == {"source", "offline", "candidates", "voltage_range"}

@@ -15,7 +15,7 @@ from ssbkit.cli.types import (
     print_table,
     settings_options,
 )
-from ssbkit.workflows.settings import MDSettings
+from ssbkit.workflows.settings import START_LAG_FS, MDSettings
 
 app = command_group("Li diffusion from replica MD: D(T), activation energy, room-temperature conductivity.")
 
@@ -187,6 +187,7 @@ def analyze(
     gb_planes: str = GB_PLANES,
     gb_axis: int = GB_AXIS,
     gb_width: float = GB_WIDTH,
+    start_lag_fs: float = typer.Option(START_LAG_FS, min=0.0, help="Shortest lag time (fs) of the kinisi fits."),
     json_output: JsonOutput = False,
 ) -> None:
     """Re-analyse saved replica trajectories (also those of a run stopped early); writes
@@ -195,6 +196,6 @@ def analyze(
 
     paths = sorted(Path(directory).glob("replica*.extxyz"))
     result = diffusion_from_trajectories(paths, species, _grain_boundary(gb_planes, gb_axis, gb_width),
-                                         plot_directory=directory)
+                                         plot_directory=directory, start_lag_fs=start_lag_fs)
     write_result(result, Path(directory) / "diffusion.json")
     _report_diffusion(result, json_output)

@@ -53,15 +53,14 @@ from ssbkit.plotting import save_figure
 from ssbkit.results import Caveat, Result
 from ssbkit.settings import apply_overrides
 from ssbkit.workflows.md import MDSettings, ReplicaMDResult, configuration_id, read_production, run_replicas
-from ssbkit.workflows.settings import MAX_TEMPERATURE_DEVIATION, MIN_HOPS, ROOM_TEMPERATURE
+from ssbkit.workflows.settings import MAX_TEMPERATURE_DEVIATION, MIN_HOPS, ROOM_TEMPERATURE, START_LAG_FS
 
 if TYPE_CHECKING:
     from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
     from pymatgen.core import Structure
 
 HAVEN_RATIO = 1.0  # assumed by the pymatgen numbers: tracer D used as charge D in Nernst-Einstein
-START_LAG_FS = 1000.0  # fs: the kinisi fits start at this lag, past the vibrational (ballistic) MSD
-N_LAGS = 50  # lag times kinisi evaluates, evenly spaced up to half the production
+N_LAGS = 50  # lag times kinisi evaluates, evenly spaced from the start lag to half the production
 ELEMENTARY_CHARGE = 1.602176634e-19  # C
 BOLTZMANN = 1.380649e-23  # J/K
 ENSEMBLE_DRAWS = 2000  # Monte Carlo draws of the ensemble Arrhenius fit
@@ -464,21 +463,23 @@ def kinisi_transport(
     frame_fs = float(timestep) * int(save_every)
     max_index = (len(frames) - 1) // 2
     start_index = int(np.ceil(start_lag_fs / frame_fs - 1e-9))
-    lags = np.unique(np.round(np.linspace(1, max_index, N_LAGS)).astype(int)) if max_index >= 1 else np.array([])
-    if (lags >= start_index).sum() < 3:
+    first_index = max(start_index, 1)
+    lags = (np.unique(np.round(np.linspace(first_index, max_index, N_LAGS)).astype(int))
+            if max_index >= first_index else np.array([], dtype=int))
+    if len(lags) < 3:
         raise InputError(f"production of {(len(frames) - 1) * frame_fs / 1000:g} ps is too short for the kinisi "
-                         f"fit from a {start_lag_fs:g} fs lag up to half the production; run longer")
+                         f"fit from a {start_lag_fs:g} fs lag up to half the production; run longer or start the "
+                         "fit at a shorter lag (start_lag_fs)")
     parser = ASEParser(frames, None, sc.scalar(frame_fs, unit="fs"), sc.scalar(1), dt=sc.array(
         dims=["time interval"], values=lags * frame_fs, unit="fs"), specie_indices=sc.array(
         dims=["particle"], values=carriers), drift_indices=sc.array(
         dims=["particle"], values=drift_indices(symbols, species)), progress=False)
-    start = int(np.searchsorted(lags, start_index))
     estimates = {}
     for name, (indices, volume) in groups.items():
         subset = copy.copy(parser)
         subset.displacements = parser.displacements["particle", np.searchsorted(carriers, indices)]
-        tracer = _gls_diffusivity(calculate_msd(subset, progress=False), start)
-        collective = (_gls_diffusivity(calculate_mstd(subset, 1, None, progress=False), start) if has_framework
+        tracer = _gls_diffusivity(calculate_msd(subset, progress=False))
+        collective = (_gls_diffusivity(calculate_mstd(subset, 1, None, progress=False)) if has_framework
                       else (math.nan, math.nan))
         factor = (len(indices) * (charge * ELEMENTARY_CHARGE) ** 2 / (volume * 1e-30 * BOLTZMANN * temperature)
                   * 1e-4 * 10)  # (cm²/s -> m²/s) S/m per m²/s, then S/m -> mS/cm
@@ -488,29 +489,29 @@ def kinisi_transport(
             tracer_diffusivity_cm2_s=tracer[0], tracer_diffusivity_std_cm2_s=tracer[1],
             charge_diffusivity_cm2_s=collective[0], charge_diffusivity_std_cm2_s=collective[1],
             haven_ratio=haven, haven_ratio_std=haven_std, conductivity_mS_cm=collective[0] * factor,
-            conductivity_std_mS_cm=collective[1] * factor, start_lag_fs=float(lags[start] * frame_fs),
+            conductivity_std_mS_cm=collective[1] * factor, start_lag_fs=float(lags[0] * frame_fs),
             max_lag_fs=float(lags[-1] * frame_fs))
     return estimates
 
 
-def _gls_diffusivity(data: Any, start: int) -> tuple[float, float]:
+def _gls_diffusivity(data: Any) -> tuple[float, float]:
     """D and its standard deviation (cm²/s) from a kinisi displacement DataGroup (mean-squared displacement
-    in Å² against lag in fs, with variances), fitted from lag ``start`` on by generalised least squares
-    with kinisi's covariance between lag times."""
+    in Å² against lag in fs, with variances, at the fitted lags only) by generalised least squares with
+    kinisi's covariance between lag times. That covariance can be singular (close lags of a short run are
+    almost fully correlated): its pseudo-inverse weighs the fit, and a pseudo-inverse gives the parameter
+    covariance, so directions the data cannot resolve widen the error instead of failing the fit."""
     from kinisi.diffusion import Diffusion
     from scipy.linalg import pinvh
 
     model = Diffusion(dg=data)  # the attributes its own regression sets before building the covariance
-    model.diff_regime, model._recondition, model._cond_max = start, False, 1e16
-    covariance = model.compute_covariance_matrix().values
-    lag = data["da"].coords["time interval"].values[start:]
-    msd = data["da"].values[start:]
+    model.diff_regime, model._recondition, model._cond_max = 0, False, 1e16
+    weight = pinvh(model.compute_covariance_matrix().values)
+    lag = data["da"].coords["time interval"].values
     design = np.column_stack([lag, np.ones_like(lag)])
-    weight = pinvh(covariance)
-    parameter_covariance = np.linalg.inv(design.T @ weight @ design)
-    slope = float((parameter_covariance @ design.T @ weight @ msd)[0])
+    parameter_covariance = np.linalg.pinv(design.T @ weight @ design)
+    slope = float((parameter_covariance @ design.T @ weight @ data["da"].values)[0])
     per_slope = 0.1 / (2 * data["dimensionality"].value)  # Å²/fs -> cm²/s, over 2 x dimensions
-    return slope * per_slope, float(np.sqrt(parameter_covariance[0, 0])) * per_slope
+    return slope * per_slope, float(np.sqrt(max(parameter_covariance[0, 0], 0.0))) * per_slope
 
 
 def analyze_trajectory(
@@ -861,13 +862,14 @@ def diffusion_from_trajectories(
     *,
     min_hops: float = MIN_HOPS,
     max_temperature_deviation: float = MAX_TEMPERATURE_DEVIATION,
+    start_lag_fs: float = START_LAG_FS,
 ) -> DiffusionResult:
     """Analyse trajectories written by :func:`ssbkit.workflows.md.run_replicas` (temperature, time
     step, save interval and configuration are read from the frames; the sites are those of each file's first
     frame, the structure before MD): D(T) with its checks (see :func:`analyze_trajectory`), the Arrhenius fit
     when :func:`extrapolation_refusal` allows it, the configuration averages per temperature (``ensemble``)
     and their Arrhenius fit (``ensemble_arrhenius``, from three temperatures; sigma only when the checks
-    pass), and plots if asked."""
+    pass), and plots if asked. The kinisi fits start at ``start_lag_fs`` (fs)."""
     from ase.io import read
 
     if not paths:
@@ -879,7 +881,7 @@ def diffusion_from_trajectories(
         per_temperature.append(analyze_trajectory(
             frames, temperature, timestep, save_every, species, grain_boundary,
             sites=read(path, index=0, format="extxyz"), min_hops=min_hops,
-            max_temperature_deviation=max_temperature_deviation))
+            max_temperature_deviation=max_temperature_deviation, start_lag_fs=start_lag_fs))
     per_temperature.sort(key=lambda r: (r.temperature, r.configuration or ""))
     structure = frames[0]
     fit = ensemble_fit = None
@@ -927,7 +929,8 @@ def diffusion(
     in fs (see :func:`ssbkit.workflows.md.run_replicas`). ``temperatures`` (None: ``settings.temperatures``)
     and keyword arguments named like fields of :class:`ssbkit.workflows.md.MDSettings` override ``settings``.
     Before any MD step the cell is checked (:func:`check_cell` with the model's cutoff, ``min_species_count``
-    and ``min_width_over_cutoff``); the analysis applies ``min_hops`` and ``max_temperature_deviation``."""
+    and ``min_width_over_cutoff``); the analysis applies ``min_hops``, ``max_temperature_deviation`` and
+    ``start_lag_fs``."""
     if temperatures is not None:
         overrides["temperatures"] = temperatures
     settings = apply_overrides(MDSettings, settings, overrides)
@@ -944,7 +947,8 @@ def diffusion(
     result = diffusion_from_trajectories([r.path for r in md.replicas], settings.species, grain_boundary,
                                          settings.target_temperature, plot_directory=directory,
                                          min_hops=settings.min_hops,
-                                         max_temperature_deviation=settings.max_temperature_deviation)
+                                         max_temperature_deviation=settings.max_temperature_deviation,
+                                         start_lag_fs=settings.start_lag_fs)
     result.md = md
     return result
 

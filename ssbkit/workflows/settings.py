@@ -14,6 +14,7 @@ THERMOSTATS = ("langevin", "nose-hoover")
 ROOM_TEMPERATURE = 300.0  # K
 MIN_HOPS = 3.0  # hops of the shortest site distance the MSD must reach before D is a diffusion coefficient
 MAX_TEMPERATURE_DEVIATION = 0.05  # largest relative deviation of the mean kinetic temperature from the target
+START_LAG_FS = 1000.0  # fs: the kinisi fits start at this lag, past the vibrational (ballistic) MSD
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +104,9 @@ class MDSettings:
     max_temperature_deviation: float = setting(MAX_TEMPERATURE_DEVIATION, help="Relative deviation of the mean "
                                                "kinetic temperature from the target that raises a caveat.",
                                                minimum=0, exclusive_minimum=True)
+    start_lag_fs: float = setting(START_LAG_FS, help="Shortest lag time (fs) of the kinisi fits: past the "
+                                  "vibrational MSD, below half the production.", unit="fs",
+                                  minimum=0, exclusive_minimum=True)
 
     def __post_init__(self) -> None:
         validate(self)
