@@ -7,6 +7,7 @@ atoms within ``--radius`` Å of the hop. Then the bulk hop's barrier against the
 
     python examples/llzo_gb_barriers_cpu.py --out llzo_gb_cpu [--radius 6] [--images 3] [--fmax 0.1]
     python examples/llzo_gb_barriers_cpu.py --out llzo_bulk --bulk-only     # the radius check alone
+    python examples/llzo_gb_barriers_cpu.py --model sevennet-0 --device cuda --out llzo_gb_gpu   # on a GPU
 
 On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s, so relaxing the bicrystal and each
 boundary NEB take hours there; the bulk radius check takes minutes.
@@ -29,10 +30,10 @@ from ssbkit.workflows.gb_barriers import gb_barriers
 from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
-def boundary_barriers(model: str, settings: NEBSettings, bicrystal_fmax: float, out: Path) -> None:
+def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path) -> None:
     """The bulk, along- and across-boundary hops of the relaxed bicrystal (``gb_barriers``)."""
     began = time.perf_counter()
-    result = gb_barriers(None, [model], lambda name: load(name, device="cpu", task="neb"), settings,
+    result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
                          bicrystal_fmax=bicrystal_fmax, output_dir=out)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
@@ -40,11 +41,11 @@ def boundary_barriers(model: str, settings: NEBSettings, bicrystal_fmax: float, 
     print(f"boundary barriers: {time.perf_counter() - began:.0f} s", flush=True)
 
 
-def bulk_radius_check(model: str, settings: NEBSettings, radii: list[float], out: Path) -> None:
+def bulk_radius_check(model: str, device: str, settings: NEBSettings, radii: list[float], out: Path) -> None:
     """The bulk hop's barrier against the local radius, the whole cell last."""
     began = time.perf_counter()
     study = llzo_bulk()
-    check = radius_convergence(study.initial, study.final, load(model, device="cpu", task="neb"),
+    check = radius_convergence(study.initial, study.final, load(model, device=device, task="neb"),
                                [*radii, None], settings, moving_index=study.moving_index)
     (out / "bulk_radius_check.json").write_text(json.dumps(check.to_dict(), indent=1, default=str))
     print(f"bulk radius check: {check.to_dict()}", flush=True)
@@ -55,6 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("llzo_gb_cpu"))
     parser.add_argument("--model", default="chgnet")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto.")
+    parser.add_argument("--steps", type=int, default=200, help="Most optimizer steps of each band and endpoint.")
     parser.add_argument("--radius", type=float, default=6.0, help="Local relaxation radius (Å).")
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--fmax", type=float, default=0.1, help="NEB, endpoint and bicrystal force limit (eV/Å).")
@@ -64,11 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=200, endpoint_fmax=args.fmax,
-                           endpoint_steps=200, relax_radius_A=args.radius)
+    settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
+                           endpoint_steps=args.steps, relax_radius_A=args.radius)
     if not args.bulk_only:
-        boundary_barriers(args.model, settings, args.fmax, args.out)
-    bulk_radius_check(args.model, settings, args.bulk_radii, args.out)
+        boundary_barriers(args.model, args.device, settings, args.fmax, args.out)
+    bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 
 
 if __name__ == "__main__":
