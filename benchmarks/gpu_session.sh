@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# All device checks of one lent GPU in one run (about 9 minutes on one H200); results come back as at most
-# eight files under $OUT: session.log (every step's output, with its wall time), results.tgz (the small result
-# files: JSON, CSV, PNG, executed notebook), llzto_trajectories.tgz and nvidia-smi.txt.
+# The device checks of one lent GPU (15 minutes of device time, at most 10 minutes a call), in two parts, each
+# one call; results come back as at most eight files under $OUT (session.log, results.tgz, ...).
 #
-#   1. gpu_smoke: every package imports, SevenNet-0 and CHGNet give the CPU's energies on the GPU (stops here if not)
-#   2. timing checks, one at a time so nothing else shares the GPU:
-#      gpu_md_llzo (1920-atom LLZO bicrystal: graph vs model, ssbkit MD and torch-sim MD steps/s),
-#      neb_batched_vs_ase (SevenNet-0, 7 images, equal evaluations), md_batched_replicas (8 replicas)
-#   3. physics, the two runs side by side (each is latency-bound and leaves most of the GPU idle):
-#      notebook 3 (LLZO grain boundary, quick settings) and the LLZTO ensemble MD sized to the time left
+#   notebook  (first call, about 9.5 minutes): gpu_smoke, then notebook 3 with its quick settings, alone on the
+#             GPU (its 1920-atom bicrystal MD of 3 temperatures x 1250 steps needs the whole call: ~0.14 s
+#             per step of one bicrystal replica on an H200, 2026-11-30).
+#   barriers  (second call, on the still-warm machine, the device time left): the LLZO bulk and boundary
+#             vacancy barriers with SevenNet-0 (examples/llzo_gb_barriers_cpu.py --device cuda), every hop's
+#             files kept as it finishes; the across hop and the radius check are what 2026-11-30 left.
+#   timings   the speed checks (measured 2026-11-30, docs/performance.md): the 1920-atom bicrystal MD against
+#             torch-sim, batched NEB against ASE, MD replicas.
+#   llzto     the LLZTO ensemble MD (4 configurations x 3 temperatures); its trajectories come back apart.
+#             2.2 ps (what 6 minutes gave) is < 0.35 hops per Li: a production run needs ~10x longer.
 #
-# From the repository root:  OUT=/some/dir DEADLINE_S=540 bash benchmarks/gpu_session.sh
+# From the repository root:  OUT=/some/dir DEADLINE_S=540 bash benchmarks/gpu_session.sh PART
 set -u
+PART=${1:-notebook}
 OUT=${OUT:-gpu_out}
 WORK=${WORK:-/tmp/ssbkit_gpu}
 DEADLINE_S=${DEADLINE_S:-540}   # seconds from now by which results must be packed
@@ -43,19 +47,26 @@ pack() {  # small result files in results.tgz; the LLZTO production trajectories
 }
 
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-step 60 smoke python3 -m benchmarks.gpu_smoke --device "$DEVICE" || { pack; exit 1; }
-step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
-step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" --images 7 \
-  --steps 20 --repeat 2
-step 40 md_replicas python3 -m benchmarks.md_batched_replicas --model sevennet-0 --device "$DEVICE" --replicas 8 --steps 30
-
-# Both physics runs end 25 s before the deadline; the ensemble MD keeps 70 s of that for setup and analysis.
-window=$(( $(left) - 25 ))
-if [ "$window" -lt 120 ]; then echo "=== no time left for the physics runs ($window s)" >> "$LOG"; pack; exit 0; fi
-export OMP_NUM_THREADS=6
-step "$window" notebook3 python3 benchmarks/gpu_llzto_ensemble.py --out "$WORK" --notebook-only \
-  --notebook-timeout-s $((window - 15)) &
-step "$window" llzto python3 benchmarks/gpu_llzto_ensemble.py --out "$WORK/llzto" --skip-notebook --device "$DEVICE" \
-  --md-budget-s $((window - 70)) --equilibration-steps 300 --min-production-steps 1100 &
-wait
+export OMP_NUM_THREADS=8
+case "$PART" in
+  notebook)
+    step 60 smoke python3 -m benchmarks.gpu_smoke --device "$DEVICE" || { pack; exit 1; }
+    window=$(( $(left) - 15 ))
+    step "$window" notebook3 python3 benchmarks/gpu_llzto_ensemble.py --out "$WORK" --notebook-only \
+      --notebook-timeout-s $((window - 10)) ;;
+  barriers)
+    step $(( $(left) - 15 )) gb_barriers python3 examples/llzo_gb_barriers_cpu.py --model sevennet-0 \
+      --device "$DEVICE" --out "$WORK/gb" --radius 6 --images 3 --fmax 0.1 --steps 150 --bulk-radii ;;
+  timings)
+    step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
+    step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" \
+      --images 7 --steps 20 --repeat 2
+    step 40 md_replicas python3 -m benchmarks.md_batched_replicas --model sevennet-0 --device "$DEVICE" \
+      --replicas 8 --steps 30 ;;
+  llzto)
+    window=$(( $(left) - 25 ))
+    step "$window" llzto python3 benchmarks/gpu_llzto_ensemble.py --out "$WORK/llzto" --skip-notebook \
+      --device "$DEVICE" --md-budget-s $((window - 90)) --equilibration-steps 300 --min-production-steps 1100 ;;
+  *) echo "unknown part $PART: notebook, barriers, timings or llzto" >&2; exit 2 ;;
+esac
 pack

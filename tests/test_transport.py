@@ -180,6 +180,19 @@ def test_ensemble_arrhenius_averages_configurations_and_reports_their_spread():
     assert refused.conductivity_mS_cm is None and refused.activation_energy_eV == fit.activation_energy_eV
 
 
+def test_ensemble_haven_ratio_is_the_ratio_of_the_mean_diffusivities():
+    # One configuration's noisy D_sigma below zero (seen in 2.2 ps LLZTO runs) leaves its own Haven ratio
+    # undefined; the ensemble's is still mean D* / mean D_sigma, with first-order propagated errors.
+    entries = [_entry(1000.0, c, 1e-5) for c in "abc"]
+    noisy = entries[2].transport
+    noisy.charge_diffusivity_cm2_s, noisy.haven_ratio, noisy.haven_ratio_std = -1e-6, float("nan"), float("nan")
+    (ensemble,) = ensemble_by_temperature(entries)
+    charge = (2e-5 + 2e-5 - 1e-6) / 3
+    assert ensemble.haven_ratio == pytest.approx(1e-5 / charge)
+    relative = np.hypot(ensemble.tracer_diffusivity_std_cm2_s / 1e-5, ensemble.charge_diffusivity_std_cm2_s / charge)
+    assert ensemble.haven_ratio_std == pytest.approx(ensemble.haven_ratio * relative)
+
+
 def test_ensemble_md_of_free_particles_follows_einstein(tmp_path):
     """Configurations x temperatures in one batched run: free Li under Langevin friction diffuse with
     D = kT/(m gamma) and, independent, with Haven ratio 1 (3 ps: within the reported uncertainty, which

@@ -204,7 +204,9 @@ class TemperatureDiffusivity(Result):
 class EnsembleTemperature(Result):
     """kinisi estimates at ``temperature_K`` averaged over ``configurations``: mean and standard error
     (the larger of the propagated statistical error and the configuration spread over sqrt(n)), and the
-    spread (standard deviation between configurations; None for one)."""
+    spread (standard deviation between configurations; None for one). The Haven ratio is the ratio of the
+    mean D* to the mean D_sigma (a mean of per-configuration ratios would be undefined as soon as one noisy
+    D_sigma is not positive)."""
 
     temperature_K: float
     configurations: list[str]
@@ -706,12 +708,12 @@ def ensemble_by_temperature(per_temperature: Sequence[TemperatureDiffusivity]) -
     ensemble = []
     for temperature, entries in sorted(by_temperature.items()):
         estimates = [entry.transport for entry in entries]
-        tracer, charge, haven, conductivity = (
+        tracer, charge, conductivity = (
             _mean_with_error([getattr(e, value) for e in estimates], [getattr(e, error) for e in estimates])
             for value, error in (("tracer_diffusivity_cm2_s", "tracer_diffusivity_std_cm2_s"),
                                  ("charge_diffusivity_cm2_s", "charge_diffusivity_std_cm2_s"),
-                                 ("haven_ratio", "haven_ratio_std"),
                                  ("conductivity_mS_cm", "conductivity_std_mS_cm")))
+        haven = _ratio_with_error(tracer[0], tracer[1], charge[0], charge[1])
         ensemble.append(EnsembleTemperature(
             temperature_K=temperature, configurations=[entry.configuration or "" for entry in entries],
             tracer_diffusivity_cm2_s=tracer[0], tracer_diffusivity_std_cm2_s=tracer[1],
