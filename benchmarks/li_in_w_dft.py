@@ -57,16 +57,19 @@ DEAR = {**CHEAP, "setups": None, "kpoints": [3, 3, 3]}
 PUBLISHED_BARRIER_EV = 0.28  # DFT NEB, Wang et al., Adv. Mater. 2025
 
 
-def tt_hop_2x2x2():
-    """The w-bulk-tt hop (nearest T-T, a*sqrt(2)/4) in a 2x2x2 conventional bcc W cell plus one Li."""
+def tt_hop(repeat: int = 2):
+    """The w-bulk-tt hop (nearest T-T, a*sqrt(2)/4) in a ``repeat``^3 conventional bcc W cell plus one Li
+    (2: 17 atoms, 3: 55 atoms)."""
     from ase.build import bulk
 
     host = bulk("W", "bcc", a=W_A, cubic=True)
     length = W_A * np.sqrt(2) / 4
-    for hop in migration_hops(host, "Li", "interstitial", max_length=1.7, supercell_min_length=2 * W_A - 0.01):
-        if abs(hop.length_A - length) < 0.01 and len(hop.start) == 17:
+    n_atoms = 2 * repeat**3 + 1
+    for hop in migration_hops(host, "Li", "interstitial", max_length=1.7,
+                              supercell_min_length=repeat * W_A - 0.01):
+        if abs(hop.length_A - length) < 0.01 and len(hop.start) == n_atoms:
             return hop
-    raise RuntimeError("no 17-atom T-T hop found")
+    raise RuntimeError(f"no {n_atoms}-atom T-T hop found")
 
 
 def octahedral(start, moving_index):
@@ -96,28 +99,32 @@ def frozen_host(hop):
     return energies[1] - energies[0], energies[2] - energies[0], [label.wall_time_s for label in labels]
 
 
-def relaxed_sites(hop, out: Path, dear: bool) -> dict:
+def relaxed_sites(hop, out: Path, dear: bool, settings: dict = CHEAP, ml_start: bool = False) -> dict:
     """GPAW minima of Li at the tetrahedral site and at the octahedral site (Li held there, the W cage relaxed;
     by symmetry no force acts on it): E(O) - E(T) (eV) with DFT's own cages, and the ML models' values on
-    the same relaxation (each model relaxes its own cages). With ``dear`` also E(O) - E(T) with the DEAR
-    settings at the two GPAW-relaxed geometries."""
+    the same relaxation (each model relaxes its own cages). ``settings``: GPAW's; ``ml_start``: start the
+    GPAW relaxations from CHGNet's cages (fewer DFT steps in a large cell). With ``dear`` also E(O) - E(T)
+    with the DEAR settings at the two GPAW-relaxed geometries."""
     site_t = hop.start.copy()
     site_o = octahedral(hop.start, hop.moving_index)
+    ml = {}
+    for model in ("chgnet", "sevennet-0"):
+        calculator = load(model, task="neb")
+        relaxed_t, relaxed_o = (relax(site, calculator, RelaxSettings(fmax=0.02)) for site in (site_t, site_o))
+        ml[model] = relaxed_o.energy - relaxed_t.energy
+        if ml_start and model == "chgnet":
+            site_t, site_o = relaxed_t.atoms, relaxed_o.atoms
+            site_o.set_constraint(FixAtoms(indices=[hop.moving_index]))
     energies, steps = {}, {}
     for name, atoms in (("T", site_t), ("O", site_o)):
-        relaxed, labels = relax_with_reference(atoms, "gpaw", CHEAP, fmax=0.025, steps=60)
+        relaxed, labels = relax_with_reference(atoms, "gpaw", settings, fmax=0.025, steps=60)
         energies[name] = float(relaxed.get_potential_energy())
         steps[name] = [len(labels.labels), sum(label.wall_time_s for label in labels.labels)]
         write(out / f"gpaw_relaxed_{name}.extxyz", relaxed)
         print(f"GPAW-relaxed {name}: {energies[name]:.3f} eV ({steps[name][0]} single points, "
               f"{steps[name][1]:.0f} s)", flush=True)
-    ml = {}
-    for model in ("chgnet", "sevennet-0"):
-        calculator = load(model, task="neb")
-        ml[model] = (relax(site_o, calculator, RelaxSettings(fmax=0.02)).energy
-                     - relax(site_t, calculator, RelaxSettings(fmax=0.02)).energy)
-    result = {"dft_O_minus_T_eV": energies["O"] - energies["T"], "ml_O_minus_T_eV": ml,
-              "single_points_and_s": steps}
+    result = {"atoms": len(hop.start), "settings": settings, "dft_O_minus_T_eV": energies["O"] - energies["T"],
+              "ml_O_minus_T_eV": ml, "single_points_and_s": steps}
     if dear:
         labels = label_configurations([read(out / f"gpaw_relaxed_{name}.extxyz") for name in ("T", "O")],
                                       "gpaw", DEAR).labels
@@ -165,15 +172,26 @@ def main() -> None:
     parser.add_argument("--reference-endpoints", action="store_true",
                         help="with --refine: relax the endpoints with GPAW first and keep them (their relaxation "
                              "steps become labels)")
+    parser.add_argument("--repeat", type=int, default=2, help="with --sites: W cell of N x N x N conventional cells")
+    parser.add_argument("--pw", type=float, metavar="CUTOFF_EV", default=None,
+                        help="with --sites: plane waves with this cutoff (eV) instead of LCAO dzp (6-electron W)")
+    parser.add_argument("--kpoints", type=int, default=2, help="with --sites: K x K x K Monkhorst-Pack k-points")
+    parser.add_argument("--ml-start", action="store_true",
+                        help="with --sites: start the GPAW relaxations from CHGNet's relaxed cages")
     parser.add_argument("--out", type=Path, default=None, help="folder for the path, labels and results.json")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
     out.mkdir(parents=True, exist_ok=True)
 
-    hop = tt_hop_2x2x2()
     if args.sites:
-        (out / "sites.json").write_text(json.dumps(relaxed_sites(hop, out, args.dear), indent=2))
+        settings = {**CHEAP, "kpoints": [args.kpoints] * 3}
+        if args.pw is not None:
+            settings = {key: value for key, value in settings.items() if key != "basis"}
+            settings.update(mode="pw", cutoff_eV=args.pw)
+        sites = relaxed_sites(tt_hop(args.repeat), out, args.dear, settings, args.ml_start)
+        (out / "sites.json").write_text(json.dumps(sites, indent=2))
         return
+    hop = tt_hop(2)
     if args.refine:
         refine(hop, args.refine, args.rounds, out, args.reference_endpoints)
         return
