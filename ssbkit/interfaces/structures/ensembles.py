@@ -612,7 +612,9 @@ class _EwaldSampler:
                 continue
             d = q[b] - q[a]
             delta = d * (potential[a] - potential[b]) + d * d * (pair[a, a] + pair[b, b] - 2.0 * pair[a, b])
-            if delta <= 0 or rng.random() < math.exp(-delta / kT):
+            # one random number per move whatever the sign of delta, so that a rounding-level delta (the
+            # thread count changes the Ewald sums) never shifts the random stream
+            if rng.random() < math.exp(-max(delta, 0.0) / kT):
                 lat.swap(decoration, occupied, contacts, a, b)
                 q[a], q[b] = q[b], q[a]
                 potential += 2.0 * d * (pair[:, a] - pair[:, b])
@@ -688,7 +690,7 @@ class _SqsSampler:
                 continue
             lat.swap(decoration, occupied, contacts, a, b)
             trial = self.score(decoration)
-            if trial <= score or rng.random() < math.exp(-(trial - score) / kT):
+            if rng.random() < math.exp(-max(trial - score, 0.0) / kT):  # one draw per move, as above
                 score = trial
                 if score < best_score - 1e-12:
                     best, best_score = decoration.copy(), score

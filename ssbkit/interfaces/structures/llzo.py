@@ -57,6 +57,7 @@ CUBIC_LI_SITES = (
     ("Li", "96h", (0.0927, 0.6857, 0.5775), 0.442),
 )
 FORMAL_CHARGES = {"Li": 1.0, "La": 3.0, "Zr": 4.0, "O": -2.0}
+ENERGY_TOLERANCE = 1e-9  # eV: Ewald energies closer than this are one (symmetry-equivalent orderings differ by rounding)
 
 
 def tetragonal_llzo(supercell: tuple[int, int, int] = (1, 1, 1)) -> Atoms:
@@ -102,7 +103,7 @@ def cubic_llzo(
         if occupied is None:
             continue
         occupied, energy = _anneal(occupied, pair_energy, field, blocked, sublattice, sweeps, rng)
-        if energy < best_energy:
+        if energy < best_energy - ENERGY_TOLERANCE:
             best_energy, best_occupied = energy, occupied
     if best_occupied is None:
         raise InputError(f"no ordering of {counts} Li on 24d/96h without Li-Li contacts closer than "
@@ -210,11 +211,13 @@ def _anneal(occupied, pair, field, blocked, sublattice, sweeps, rng) -> tuple[np
         target = rng.choice(free)
         delta = (potential[target] - potential[source] - 2.0 * pair[target, source]
                  + diagonal[source] + diagonal[target])
-        if delta < 0 or rng.random() < np.exp(-delta / kT):
+        # one random number per move whatever the sign of delta: symmetry-equivalent swaps have delta = 0 up
+        # to rounding, which the thread count of the Ewald sums changes, and must not change the stream
+        if rng.random() < np.exp(-max(delta, 0.0) / kT):
             occupied[source], occupied[target] = False, True
             potential += 2.0 * (pair[:, target] - pair[:, source])
             energy += delta
-            if energy < best_energy:
+            if energy < best_energy - ENERGY_TOLERANCE:
                 best_energy, best = energy, occupied.copy()
     return best, float(best_energy)
 
