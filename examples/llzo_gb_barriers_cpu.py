@@ -30,14 +30,18 @@ from ssbkit.workflows.gb_barriers import gb_barriers
 from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
-def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path) -> None:
-    """The bulk, along- and across-boundary hops of the relaxed bicrystal (``gb_barriers``)."""
+def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path,
+                      check_radii: list[float]) -> None:
+    """The bulk, along- and across-boundary hops of the relaxed bicrystal (``gb_barriers``), then the along
+    hop's barrier against ``check_radii`` (Å; none: no check)."""
     began = time.perf_counter()
     result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
-                         bicrystal_fmax=bicrystal_fmax, output_dir=out)
+                         bicrystal_fmax=bicrystal_fmax, output_dir=out, radius_check=check_radii or None)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
         print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)", flush=True)
+    if result.radius_check is not None:
+        print(f"boundary radius check: {result.radius_check.to_dict()}", flush=True)
     print(f"boundary barriers: {time.perf_counter() - began:.0f} s", flush=True)
 
 
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("--fmax", type=float, default=0.1, help="NEB, endpoint and bicrystal force limit (eV/Å).")
     parser.add_argument("--bulk-radii", type=float, nargs="*", default=[4.0, 6.0, 8.0],
                         help="Radii (Å) of the bulk radius check; the whole cell is added last.")
+    parser.add_argument("--check-radii", type=float, nargs="*", default=[],
+                        help="Radii (Å) of a radius check of the along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -70,7 +76,7 @@ def main() -> None:
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)
     if not args.bulk_only:
-        boundary_barriers(args.model, args.device, settings, args.fmax, args.out)
+        boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii)
     bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 
 
