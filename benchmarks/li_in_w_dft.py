@@ -25,7 +25,8 @@ CI-NEB, GPAW labels on its endpoints and images (no rattles: five single points 
 the base model on all labels so far (graph layers frozen), until the barrier moves by less than 0.02 eV and
 the model reproduces the DFT energies along its path; each round's barrier and DFT energies are printed.
 ``--reference-endpoints`` first relaxes both endpoints with GPAW (every BFGS step a label) and keeps them fixed
-in every round's CI-NEB, so the loop works between DFT minima rather than each model's own.
+in every round's CI-NEB, so the loop works between DFT minima rather than each model's own. ``--octahedral``
+refines the O -> O hop through the T site instead (GPAW's minimum in this cell is O, see ``--sites``).
 
 Run (minutes per DFT point on one core): ``nice -n 10 python benchmarks/li_in_w_dft.py [--frozen-host] [--dear]
 [--out DIR]``.
@@ -83,6 +84,24 @@ def octahedral(start, moving_index):
     atoms.positions[moving_index] = min((p * grid for p in points), key=lambda x: np.linalg.norm(x - li))
     atoms.set_constraint(FixAtoms(indices=[moving_index]))
     return atoms
+
+
+def oo_hop(hop):
+    """The octahedral -> octahedral hop through the tetrahedral site of ``hop``'s start (the two O sites a/4
+    from a T site, on opposite sides: a/2 = 1.58 Å apart), in the same cell; for a reference whose minimum
+    is O rather than T."""
+    from dataclasses import replace
+
+    grid = W_A / 2
+    li = hop.start.positions[hop.moving_index]
+    points = [np.array(p) * grid for p in itertools.product(range(-1, 6), repeat=3) if len({v % 2 for v in p}) == 2]
+    first, second = sorted(points, key=lambda x: np.linalg.norm(x - li))[:2]
+    if not np.allclose(first + second, 2 * li, atol=1e-6):
+        raise RuntimeError("the two octahedral sites nearest the T site are not on opposite sides of it")
+    start, end = hop.start.copy(), hop.start.copy()
+    start.positions[hop.moving_index], end.positions[hop.moving_index] = first, second
+    return replace(hop, start=start, end=end, length_A=float(np.linalg.norm(second - first)), start_label="O",
+                   end_label="O")
 
 
 def frozen_host(hop):
@@ -172,6 +191,8 @@ def main() -> None:
     parser.add_argument("--reference-endpoints", action="store_true",
                         help="with --refine: relax the endpoints with GPAW first and keep them (their relaxation "
                              "steps become labels)")
+    parser.add_argument("--octahedral", action="store_true",
+                        help="with --refine: the O -> O hop through the T site (the minimum our GPAW finds is O)")
     parser.add_argument("--repeat", type=int, default=2, help="with --sites: W cell of N x N x N conventional cells")
     parser.add_argument("--pw", type=float, metavar="CUTOFF_EV", default=None,
                         help="with --sites: plane waves with this cutoff (eV) instead of LCAO dzp (6-electron W)")
@@ -193,7 +214,7 @@ def main() -> None:
         return
     hop = tt_hop(2)
     if args.refine:
-        refine(hop, args.refine, args.rounds, out, args.reference_endpoints)
+        refine(oo_hop(hop) if args.octahedral else hop, args.refine, args.rounds, out, args.reference_endpoints)
         return
     chgnet = load("chgnet", task="neb")
     start = time.perf_counter()
