@@ -73,15 +73,19 @@ def tt_hop(repeat: int = 2):
     raise RuntimeError(f"no {n_atoms}-atom T-T hop found")
 
 
+def nearest_octahedral_sites(position: np.ndarray) -> list[np.ndarray]:
+    """Octahedral sites of bcc W near ``position`` (Å), nearest first. With W at (0, 0, 0) and (a/2, a/2, a/2)
+    they are the points of the a/2 grid whose coordinates have mixed parity (cube face and edge centres)."""
+    grid = W_A / 2
+    points = [np.array(p) * grid for p in itertools.product(range(-1, 6), repeat=3) if len({v % 2 for v in p}) == 2]
+    return sorted(points, key=lambda x: np.linalg.norm(x - position))
+
+
 def octahedral(start, moving_index):
     """Li moved to the octahedral site nearest its tetrahedral one, held there by a constraint (its
-    neighbours relax). Octahedral sites of bcc W at (0, 0, 0) and (a/2, a/2, a/2): points of the a/2 grid
-    whose coordinates have mixed parity (cube face centres and edge centres)."""
+    neighbours relax)."""
     atoms = start.copy()
-    grid = W_A / 2
-    li = atoms.positions[moving_index]
-    points = [np.array(p) for p in itertools.product(range(-1, 6), repeat=3) if len({v % 2 for v in p}) == 2]
-    atoms.positions[moving_index] = min((p * grid for p in points), key=lambda x: np.linalg.norm(x - li))
+    atoms.positions[moving_index] = nearest_octahedral_sites(atoms.positions[moving_index])[0]
     atoms.set_constraint(FixAtoms(indices=[moving_index]))
     return atoms
 
@@ -92,10 +96,8 @@ def oo_hop(hop):
     is O rather than T."""
     from dataclasses import replace
 
-    grid = W_A / 2
     li = hop.start.positions[hop.moving_index]
-    points = [np.array(p) * grid for p in itertools.product(range(-1, 6), repeat=3) if len({v % 2 for v in p}) == 2]
-    first, second = sorted(points, key=lambda x: np.linalg.norm(x - li))[:2]
+    first, second = nearest_octahedral_sites(li)[:2]
     if not np.allclose(first + second, 2 * li, atol=1e-6):
         raise RuntimeError("the two octahedral sites nearest the T site are not on opposite sides of it")
     start, end = hop.start.copy(), hop.start.copy()
@@ -201,6 +203,10 @@ def main() -> None:
                         help="with --sites: start the GPAW relaxations from CHGNet's relaxed cages")
     parser.add_argument("--out", type=Path, default=None, help="folder for the path, labels and results.json")
     args = parser.parse_args()
+    if not args.sites and (args.repeat != 2 or args.pw is not None or args.kpoints != 2 or args.ml_start):
+        parser.error("--repeat, --pw, --kpoints and --ml-start belong to --sites")
+    if args.octahedral and not args.refine:
+        parser.error("--octahedral belongs to --refine")
     out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
     out.mkdir(parents=True, exist_ok=True)
 

@@ -86,4 +86,4 @@ def test_cubic_llzo_ordering_does_not_depend_on_the_thread_count():
     outputs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                               env={**os.environ, "OMP_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n)}
                               ).stdout for n in (1, 2)}
-    assert len(outputs) == 1
+    assert len(outputs) == 1 and len(outputs.pop()) > 100  # one ordering, and it was printed
