@@ -22,7 +22,8 @@ the cage relaxation, on which CHGNet and DFT disagree).
 
 ``--refine MODEL`` runs the fine-tuning loop instead (``ssbkit.workflows.refine.refine_barrier``): MODEL's
 CI-NEB, GPAW labels on its endpoints and images (no rattles: five single points per round), fine-tuning from
-the base model on all labels so far (graph layers frozen), until the barrier moves by less than 0.02 eV and
+the base model on all labels so far (``--freeze``, ``--energy-weight``, ``--epochs``, ``--learning-rate``;
+by default graph layers frozen, energy weight 10), until the barrier moves by less than 0.02 eV and
 the model reproduces the DFT energies along its path; each round's barrier and DFT energies are printed.
 ``--reference-endpoints`` first relaxes both endpoints with GPAW (every BFGS step a label) and keeps them fixed
 in every round's CI-NEB, so the loop works between DFT minima rather than each model's own. ``--octahedral``
@@ -158,19 +159,16 @@ def relaxed_sites(hop, out: Path, dear: bool, settings: dict = CHEAP, ml_start: 
     return result
 
 
-def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool) -> None:
-    """The fine-tuning loop of ``model`` against GPAW (CHEAP settings) on the 17-atom T-T hop; with
+def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool, fine_tune_settings) -> None:
+    """The fine-tuning loop of ``model`` against GPAW (CHEAP settings) on the 17-atom hop ``hop``; with
     ``reference_endpoints`` the endpoints are GPAW minima kept through every round."""
-    from ssbkit.potentials.finetune import FineTuneSettings
     from ssbkit.workflows.refine import RefineSettings, refine_barrier
 
     result = refine_barrier(
         hop.start, hop.end, model, "gpaw", out / "refine",
         RefineSettings(rounds=rounds, rattles=0, committee_rattles=0, reference_endpoints=reference_endpoints),
         reference_settings=CHEAP, neb_settings=NEBSettings(n_images=3, moving_index=hop.moving_index),
-        fine_tune_settings=FineTuneSettings(epochs=100, patience=20, learning_rate=3e-3, energy_weight=10,
-                                            freeze="graph"),
-        progress=lambda line: print(line, flush=True))
+        fine_tune_settings=fine_tune_settings, progress=lambda line: print(line, flush=True))
     for row in result.rounds:
         print(f"round {row.round}: {row.model} barrier {row.ml_barrier_eV:.3f} eV, DFT along its path "
               f"{row.reference_barrier_on_path_eV:.3f} eV, largest path error {row.max_path_error_eV:.3f} eV, "
@@ -195,6 +193,12 @@ def main() -> None:
                              "steps become labels)")
     parser.add_argument("--octahedral", action="store_true",
                         help="with --refine: the O -> O hop through the T site (the minimum our GPAW finds is O)")
+    parser.add_argument("--freeze", choices=("graph", "none"), default="graph",
+                        help="with --refine: layers kept at their pretrained weights in each fine-tune")
+    parser.add_argument("--energy-weight", type=float, default=10.0,
+                        help="with --refine: weight of the energy error in the fine-tuning loss")
+    parser.add_argument("--epochs", type=int, default=100, help="with --refine: most epochs of each fine-tune")
+    parser.add_argument("--learning-rate", type=float, default=3e-3, help="with --refine: fine-tuning rate")
     parser.add_argument("--repeat", type=int, default=2, help="with --sites: W cell of N x N x N conventional cells")
     parser.add_argument("--pw", type=float, metavar="CUTOFF_EV", default=None,
                         help="with --sites: plane waves with this cutoff (eV) instead of LCAO dzp (6-electron W)")
@@ -205,8 +209,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.sites and (args.repeat != 2 or args.pw is not None or args.kpoints != 2 or args.ml_start):
         parser.error("--repeat, --pw, --kpoints and --ml-start belong to --sites")
-    if args.octahedral and not args.refine:
-        parser.error("--octahedral belongs to --refine")
+    if not args.refine and (args.octahedral or args.freeze != "graph" or args.energy_weight != 10.0
+                            or args.epochs != 100 or args.learning_rate != 3e-3):
+        parser.error("--octahedral, --freeze, --energy-weight, --epochs and --learning-rate belong to --refine")
     out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
     out.mkdir(parents=True, exist_ok=True)
 
@@ -220,7 +225,13 @@ def main() -> None:
         return
     hop = tt_hop(2)
     if args.refine:
-        refine(oo_hop(hop) if args.octahedral else hop, args.refine, args.rounds, out, args.reference_endpoints)
+        from ssbkit.potentials.finetune import FineTuneSettings
+
+        tuning = FineTuneSettings(epochs=args.epochs, patience=max(20, args.epochs // 5),
+                                  learning_rate=args.learning_rate, energy_weight=args.energy_weight,
+                                  freeze=args.freeze)
+        refine(oo_hop(hop) if args.octahedral else hop, args.refine, args.rounds, out, args.reference_endpoints,
+               tuning)
         return
     chgnet = load("chgnet", task="neb")
     start = time.perf_counter()
