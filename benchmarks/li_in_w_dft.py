@@ -162,7 +162,7 @@ def relaxed_sites(hop, out: Path, dear: bool, settings: dict = CHEAP, ml_start: 
 def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool, fine_tune_settings) -> None:
     """The fine-tuning loop of ``model`` against GPAW (CHEAP settings) on the 17-atom hop ``hop``; with
     ``reference_endpoints`` the endpoints are GPAW minima kept through every round."""
-    from ssbkit.workflows.refine import RefineSettings, refine_barrier
+    from ssbkit.workflows.refine import RefineSettings, plot_rounds, refine_barrier
 
     result = refine_barrier(
         hop.start, hop.end, model, "gpaw", out / "refine",
@@ -176,6 +176,7 @@ def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool, f
     verdict = (f"refined barrier {result.final_barrier_eV:.3f} eV" if result.converged
                else "no refined barrier: the loop did not converge")
     print(f"{result.message}; {verdict} (published DFT NEB {PUBLISHED_BARRIER_EV} eV)")
+    result.plot_file = plot_rounds(result, out / "refine_rounds.png")
     (out / "refine.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
 
 

@@ -20,7 +20,9 @@ class FineTuneSettings:
     valid_fraction: float = setting(0.2, help="Fraction of the labels held out for validation.", minimum=0,
                                     maximum=1, exclusive_minimum=True)
     energy_weight: float = setting(1.0, help="Weight of the energy error (eV/atom) in the training and "
-                                   "validation losses; raise it to fit energy differences such as barriers.",
+                                   "validation losses; raise it to fit energy differences such as barriers (the "
+                                   "training losses are mean squared errors, so in cells of tens of atoms "
+                                   "energies steer the fit only from weights of ~1000).",
                                    minimum=0)
     force_weight: float = setting(1.0, help="Weight of the force error (eV/Å) in the training and validation "
                                   "losses.", minimum=0)
