@@ -159,6 +159,35 @@ def relaxed_sites(hop, out: Path, dear: bool, settings: dict = CHEAP, ml_start: 
     return result
 
 
+def t_site_check(sites: Path, models: list[str], trust_model: bool, step_A: float = 0.2) -> dict:
+    """Is T the top of the O -> O hop? Li moved ``step_A`` Å from the GPAW-relaxed T site of a ``--sites``
+    folder towards the neighbouring O site, held there, and the W cage relaxed, with GPAW (CHEAP) and with each
+    of ``models`` (eV, relative to T with its own relaxed cage). Negative: T is a maximum along the hop (with
+    the cage following Li), so E(T) - E(O) is the O -> O barrier; positive: T is a local minimum. Li's
+    curvature with the cage frozen does not decide this: the cage's relaxation lowers it."""
+    site_t, site_o = (read(sites / f"gpaw_relaxed_{name}.extxyz") for name in ("T", "O"))
+    li = site_t.get_chemical_symbols().index("Li")
+    towards_o = site_o.positions[li] - site_t.positions[li]
+    towards_o -= site_t.cell.cartesian_positions(np.round(site_t.cell.scaled_positions(towards_o)))  # nearest image
+    farthest_w = int(np.argmax(site_t.get_distances(li, range(len(site_t)), mic=True)))
+    held = FixAtoms(indices=[li, farthest_w])  # the far W too, or the cage slides as a whole to put O under Li
+    site_t.set_constraint(held)
+    moved = site_t.copy()
+    moved.positions[li] += step_A * towards_o / np.linalg.norm(towards_o)
+    relaxed, labels = relax_with_reference(moved, "gpaw", CHEAP, fmax=0.05, steps=60)
+    result = {"step_A": step_A, "T_to_O_A": float(np.linalg.norm(towards_o)),
+              "gpaw_eV": float(relaxed.get_potential_energy() - site_t.get_potential_energy()),
+              "gpaw_single_points_and_s": [len(labels.labels), sum(label.wall_time_s for label in labels.labels)]}
+    for model in models:
+        calculator = load(model, task="neb", trust_model=trust_model)
+        at_t, off_t = (relax(atoms, calculator, RelaxSettings(fmax=0.01)) for atoms in (site_t, moved))
+        result[f"{model}_eV"] = off_t.energy - at_t.energy
+    for method in ("gpaw", *models):
+        print(f"Li {step_A} Å from T towards O, cage relaxed, {method}: {result[f'{method}_eV']:+.3f} eV "
+              f"against T", flush=True)
+    return result
+
+
 def refine(hop, model: str, rounds: int, out: Path, reference_endpoints: bool, fine_tune_settings) -> None:
     """The fine-tuning loop of ``model`` against GPAW (CHEAP settings) on the 17-atom hop ``hop``; with
     ``reference_endpoints`` the endpoints are GPAW minima kept through every round."""
@@ -206,6 +235,13 @@ def main() -> None:
     parser.add_argument("--kpoints", type=int, default=2, help="with --sites: K x K x K Monkhorst-Pack k-points")
     parser.add_argument("--ml-start", action="store_true",
                         help="with --sites: start the GPAW relaxations from CHGNet's relaxed cages")
+    parser.add_argument("--t-check", metavar="SITES_DIR", type=Path, default=None,
+                        help="instead: Li moved from the GPAW-relaxed T site of a --sites folder towards O, cage "
+                             "relaxed, with GPAW and with --models (is T the top of the O -> O hop?)")
+    parser.add_argument("--models", nargs="*", default=["chgnet", "sevennet-0"],
+                        help="with --t-check: models to compare (names or chgnet:PATH, sevennet:PATH)")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="with --t-check: load local model files in full (files you wrote yourself)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the path, labels and results.json")
     args = parser.parse_args()
     if not args.sites and (args.repeat != 2 or args.pw is not None or args.kpoints != 2 or args.ml_start):
@@ -216,6 +252,12 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
     out.mkdir(parents=True, exist_ok=True)
 
+    if args.t_check is not None:
+        if not all((args.t_check / f"gpaw_relaxed_{name}.extxyz").is_file() for name in ("T", "O")):
+            parser.error(f"{args.t_check} lacks gpaw_relaxed_T/O.extxyz (run --sites --out DIR first)")
+        (out / "t_check.json").write_text(json.dumps(t_site_check(args.t_check, args.models, args.trust_model),
+                                                     indent=2))
+        return
     if args.sites:
         settings = {**CHEAP, "kpoints": [args.kpoints] * 3}
         if args.pw is not None:

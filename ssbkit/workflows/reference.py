@@ -299,10 +299,14 @@ def relax_with_reference(atoms: Atoms, name: str, settings: Mapping[str, Any] | 
 
     optimizer = BFGS(moving, logfile=None)
     optimizer.attach(record)
-    try:
-        converged = bool(optimizer.run(fmax=fmax, steps=steps))
-    except _calculation_errors() as exc:
-        raise CalculationError(f"reference {name} failed while relaxing: {type(exc).__name__}: {exc}") from None
+    while True:
+        try:
+            converged = bool(optimizer.run(fmax=fmax, steps=steps - optimizer.nsteps))
+            break
+        except _symmetry_errors():  # a step broke the symmetry the calculator found at the start (GPAW):
+            moving.calc = reference_calculator(name, settings)  # a fresh one finds the lower symmetry
+        except _calculation_errors() as exc:
+            raise CalculationError(f"reference {name} failed while relaxing: {type(exc).__name__}: {exc}") from None
     if not converged:
         raise CalculationError(f"the relaxation with reference {name} did not reach {fmax} eV/Å in {steps} steps")
     relaxed = labels[-1].atoms.copy()
@@ -484,6 +488,16 @@ def _calculation_errors() -> tuple[type[BaseException], ...]:
 
         errors.append(ConvergenceError)
     return tuple(errors)
+
+
+def _symmetry_errors() -> tuple[type[BaseException], ...]:
+    """GPAW's error when atoms move off the symmetry its calculator found at the first step (e.g. a relaxation
+    under constraints that the symmetry does not respect)."""
+    if "gpaw" not in sys.modules:
+        return ()
+    from gpaw.new.symmetry import SymmetryBrokenError
+
+    return (SymmetryBrokenError,)
 
 
 def _gpaw_calculator(settings: GPAWSettings) -> Calculator:
