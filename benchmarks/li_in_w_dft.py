@@ -17,6 +17,10 @@ k-points, 0.1 eV Fermi-Dirac smearing. Compare with the DFT NEB barrier 0.28 eV 
 CHGNet's and SevenNet-0's own relaxations: which site each method finds stable (with ``--dear``, also the
 dearer settings at the two GPAW geometries).
 
+``--t-check SITES_DIR`` instead moves Li 0.2 Å from the GPAW-relaxed T site of a ``--sites`` folder towards O
+and relaxes the cage (Li and the farthest W held) with GPAW and with ``--models``: negative means T is the top
+of the O -> O hop, so E(T) - E(O) is that barrier.
+
 ``--frozen-host`` adds T, the T-T midpoint and O with W on its perfect lattice (the Li-W interaction without
 the cage relaxation, on which CHGNet and DFT disagree).
 
