@@ -9,8 +9,13 @@ atoms within ``--radius`` Å of the hop. Then the bulk hop's barrier against the
     python examples/llzo_gb_barriers_cpu.py --out llzo_bulk --bulk-only     # the radius check alone
     python examples/llzo_gb_barriers_cpu.py --model sevennet-0 --device cuda --out llzo_gb_gpu   # on a GPU
 
-On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s, so relaxing the bicrystal and each
-boundary NEB take hours there; the bulk radius check takes minutes.
+On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s (11 s on one), so relaxing the
+bicrystal and each boundary NEB take tens of minutes there; the bulk radius check takes minutes. The relaxed
+bicrystal is written to ``OUT/bicrystal.extxyz``; ``--bicrystal`` starts from it, so the hops can run as two
+one-core jobs side by side:
+
+    python examples/llzo_gb_barriers_cpu.py --out gb_along --bicrystal BICRYSTAL --hops gb-along --check-radii 6 8
+    python examples/llzo_gb_barriers_cpu.py --out gb_across --bicrystal BICRYSTAL --hops bulk gb-across --bulk-radii
 
 Reference: the bulk LLZO activation energy from AIMD is 0.26 eV (He et al., npj Comput. Mater. 4, 18 (2018)).
 """
@@ -24,18 +29,20 @@ import warnings
 from pathlib import Path
 
 from ssbkit.cli.types import run_script
+from ssbkit.io import read_structure
 from ssbkit.interfaces.structures.hop_studies import llzo_bulk
 from ssbkit.potentials import load
-from ssbkit.workflows.gb_barriers import gb_barriers
+from ssbkit.workflows.gb_barriers import HOPS, gb_barriers
 from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
 def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path,
-                      check_radii: list[float]) -> None:
-    """The bulk, along- and across-boundary hops of the relaxed bicrystal (``gb_barriers``), then the along
-    hop's barrier against ``check_radii`` (Å; none: no check)."""
+                      check_radii: list[float], bicrystal: Path | None, hops: list[str]) -> None:
+    """The ``hops`` of the relaxed bicrystal (``gb_barriers``; ``bicrystal``: start from this relaxed one),
+    then the along hop's barrier against ``check_radii`` (Å; none: no check)."""
     began = time.perf_counter()
     result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
+                         bicrystal=None if bicrystal is None else read_structure(bicrystal), hops=hops,
                          bicrystal_fmax=bicrystal_fmax, output_dir=out, radius_check=check_radii or None)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
@@ -70,14 +77,19 @@ def main() -> None:
     parser.add_argument("--check-radii", type=float, nargs="*", default=[],
                         help="Radii (Å) of a radius check of the along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
+    parser.add_argument("--bicrystal", type=Path, help="Start from this relaxed bicrystal (an earlier run's "
+                        "bicrystal.extxyz) instead of relaxing one.")
+    parser.add_argument("--hops", nargs="+", default=list(HOPS), choices=HOPS, help="Which hops to compute.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)
     if not args.bulk_only:
-        boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii)
-    bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
+        boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii,
+                          args.bicrystal, args.hops)
+    if args.bulk_radii:
+        bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,28 @@ def test_gb_barriers_cli_refuses_bad_check_values():
 
     fails_cleanly(["neb", "gb-barriers", "--check-thickness", "one,two"], "--check-thickness")
     fails_cleanly(["neb", "gb-barriers", "--check-radius", "6,big"], "--check-radius")
+
+
+def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
+    """Input checks come before any model is loaded: an unknown hop name, a bicrystal without its grain array,
+    and one whose size is no whole number of sigma-5 CSL periods of the bulk cell (10 bulk cells per period)."""
+    from cli_helpers import fails_cleanly
+
+    from ssbkit.workflows.gb_barriers import bicrystal_periods, gb_barriers, write_bicrystal
+
+    def never(model: str):
+        raise AssertionError(f"{model} loaded before the input was checked")
+
+    cell = bulk("Cu", "fcc", a=3.61, cubic=True)
+    with pytest.raises(InputError, match="unknown hop"):
+        gb_barriers(cell, ["emt"], never, hops=["bulk", "gb-diagonal"])
+    with pytest.raises(InputError, match="no 'grain' array"):
+        gb_barriers(cell, ["emt"], never, bicrystal=cell.repeat((10, 1, 1)))
+    two_periods = cell.repeat((20, 1, 1))
+    two_periods.set_array("grain", np.repeat([0, 1], len(two_periods) // 2))
+    assert bicrystal_periods(two_periods, cell) == 2
+    with pytest.raises(InputError, match="not a sigma-5 bicrystal"):
+        gb_barriers(cell, ["emt"], never, bicrystal=two_periods[:-3])
+    written = write_bicrystal(two_periods, tmp_path / "bicrystal.extxyz")
+    fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(written), "--hops", "bulk,gb-diagonal"], "gb-diagonal")
+    fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(tmp_path / "missing.extxyz")], "missing.extxyz")

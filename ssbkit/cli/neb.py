@@ -217,6 +217,9 @@ def gb_barriers_command(
     relax_radius_A: float = typer.Option(8.0, "--relax-radius", help="Relax only atoms within this radius (Å) of "
                                          "each hop; the rest stay fixed."),
     expand_times: int = typer.Option(1, "--expand-times", help="CSL periods per grain (1: the thinnest)."),
+    bicrystal: str | None = typer.Option(None, "--bicrystal", help="Start from this relaxed bicrystal (the "
+                                         "bicrystal.extxyz of an earlier run) instead of relaxing one."),
+    hops: str = typer.Option("bulk,gb-along,gb-across", "--hops", help="Which hops to compute, comma-separated."),
     check_radius: str = typer.Option("", "--check-radius", help="Radii (Å) for the barrier-vs-radius check "
                                      "of the along-boundary hop, e.g. 6,8,10,whole (first model)."),
     check_thickness: str = typer.Option("", "--check-thickness", help="CSL periods per grain for the barrier-vs-"
@@ -240,7 +243,9 @@ def gb_barriers_command(
         raise InputError(f"--check-thickness takes integers such as 1,2; got {check_thickness!r}") from exc
     result = gb_barriers(None if structure is None else read_atoms(structure), names,
                          lambda model: load(model, device=device, task="neb", trust_model=trust_model), settings,
-                         expand_times=expand_times, radius_check=_radii(check_radius) or None,
+                         expand_times=expand_times, bicrystal=None if bicrystal is None else read_atoms(bicrystal),
+                         hops=[hop.strip() for hop in hops.split(",") if hop.strip()],
+                         radius_check=_radii(check_radius) or None,
                          thickness_check=thickness or None, output_dir=output)
     if json_output:
         emit_json(result)

@@ -5,8 +5,12 @@ the sigma-5 (100) twist bicrystal with ``expand_times`` CSL periods per grain, r
 model), and computes with every model three vacancy hops: in the bulk cell, next to the boundary along it,
 and across it into the other grain (``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only
 the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with
-the first model: the boundary barrier against the radius (:func:`ssbkit.workflows.neb.radius_convergence`)
-and against the grain thickness in CSL periods (:func:`ssbkit.workflows.neb.barrier_convergence`).
+the first model: the boundary barrier against the radius and against the grain thickness in CSL periods
+(:func:`ssbkit.workflows.neb.barrier_convergence`).
+
+The bicrystal relaxation is the one step every boundary hop shares: it is written to
+``bicrystal.extxyz``, and ``bicrystal=`` starts from such a file instead, so the hops (``hops=``) can run
+as separate jobs side by side.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ssbkit.errors import InputError
 from ssbkit.io import atomic_write, csv_text
 from ssbkit.plotting import save_figure
 from ssbkit.results import Result
-from ssbkit.workflows.neb import BarrierConvergence, NEBSettings, barrier_convergence, neb, radius_convergence
+from ssbkit.workflows.neb import BarrierConvergence, NEBResult, NEBSettings, barrier_convergence, neb
 from ssbkit.workflows.neb_committee import NEBCommitteeResult, neb_committee
 from ssbkit.workflows.relax import RelaxSettings, relax
 
@@ -76,6 +80,28 @@ def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator, fm
     return relaxed
 
 
+def write_bicrystal(bicrystal: Atoms, path: str | Path) -> Path:
+    """Write a relaxed bicrystal with its ``grain`` array (extxyz), atomically."""
+    from ase.io import write
+
+    frame = bicrystal.copy()
+    frame.calc = None
+    return atomic_write(path, lambda temporary: write(temporary, frame, format="extxyz"))
+
+
+def bicrystal_periods(bicrystal: Atoms, bulk: Atoms) -> int:
+    """CSL periods per grain of a sigma-5 bicrystal of ``bulk`` (5 bulk cells per period and grain); refuses a
+    structure without a ``grain`` array or of another size."""
+    if "grain" not in bicrystal.arrays:
+        raise InputError("the bicrystal has no 'grain' array (which atoms belong to which grain); use the "
+                         "bicrystal.extxyz an earlier gb_barriers run wrote")
+    periods = len(bicrystal) / (10 * len(bulk))
+    if round(periods) < 1 or abs(periods - round(periods)) > 0.01:
+        raise InputError(f"the bicrystal has {len(bicrystal)} atoms, not a sigma-5 bicrystal of this "
+                         f"{len(bulk)}-atom cell (10 x {len(bulk)} atoms per CSL period per grain)")
+    return round(periods)
+
+
 def gb_barriers(
     bulk: Atoms | None,
     models: Sequence[str],
@@ -83,6 +109,8 @@ def gb_barriers(
     settings: NEBSettings | None = None,
     *,
     expand_times: int = 1,
+    bicrystal: Atoms | None = None,
+    hops: Sequence[str] = HOPS,
     radius_check: Sequence[float | None] | None = None,
     thickness_check: Sequence[int] | None = None,
     tolerance_eV: float = 0.02,
@@ -92,42 +120,66 @@ def gb_barriers(
     """Barriers of the bulk, along-boundary and across-boundary hops of ``bulk`` (None: the Ewald-ordered
     cubic LLZO cell) with every model of ``models`` (see the module docstring). ``settings``: the NEB
     settings of every hop (``relax_radius_A`` included); ``radius_check``: radii (Å; None = whole cell) for
-    the boundary hop, ``thickness_check``: CSL periods per grain for the across hop, each with the first
-    model and ``tolerance_eV``; ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed. With
-    ``output_dir``: ``gb_barriers.csv``, ``gb_barriers.png`` and each model's NEB path under
-    ``output_dir/<hop>``."""
+    the along-boundary hop (its run at ``settings.relax_radius_A`` is reused), ``thickness_check``: CSL
+    periods per grain for the across hop, each with the first model and ``tolerance_eV``;
+    ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed. ``bicrystal``: an already relaxed
+    bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
+    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. With ``output_dir``:
+    ``bicrystal.extxyz`` (when relaxed here), ``gb_barriers.csv``, ``gb_barriers.png`` and each model's NEB
+    path under ``output_dir/<hop>``."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
     if not models:
         raise InputError("gb_barriers needs at least one model")
+    unknown = sorted(set(hops) - set(HOPS))
+    if unknown or not hops:
+        raise InputError(f"unknown hop(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(HOPS)}")
     settings = settings or NEBSettings()
     bulk = cubic_llzo() if bulk is None else bulk
-    first = load_calculator(models[0])
-    bicrystal = relaxed_bicrystal(bulk, expand_times, first, fmax=bicrystal_fmax)
-    studies = {"bulk": llzo_bulk(bulk=bulk), "gb-along": llzo_gb_along(bicrystal=bicrystal),
-               "gb-across": llzo_gb_across(bicrystal=bicrystal)}
+    if bicrystal is not None:
+        expand_times = bicrystal_periods(bicrystal, bulk)
     base = Path(output_dir) if output_dir is not None else None
-    hops = []
-    for name, study in studies.items():
+    first = load_calculator(models[0])
+    studies = {"bulk": lambda: llzo_bulk(bulk=bulk)}
+    if set(hops) - {"bulk"} or radius_check or thickness_check:
+        if bicrystal is None:
+            bicrystal = relaxed_bicrystal(bulk, expand_times, first, fmax=bicrystal_fmax)
+            if base is not None:
+                write_bicrystal(bicrystal, base / "bicrystal.extxyz")
+        studies |= {"gb-along": lambda: llzo_gb_along(bicrystal=bicrystal),
+                    "gb-across": lambda: llzo_gb_across(bicrystal=bicrystal)}
+    results = []
+    for name in (hop for hop in HOPS if hop in hops):
+        study = studies[name]()
         committee = neb_committee(
             study.initial, study.final, list(models), load_calculator,
             {**dataclasses.asdict(settings), "moving_index": study.moving_index},
             reference_barrier=study.reference_barrier, reference_source=study.reference_source,
             output_dir=None if base is None else base / name)
         free = [r.n_free_atoms for r in committee.results.values()]
-        hops.append(HopBarrier(hop=name, description=study.description, n_atoms=len(study.initial),
-                               n_free_atoms=free[0] if free else None, barrier_eV=committee.barrier.mean,
-                               barrier_std_eV=committee.barrier.std, committee=committee))
+        results.append(HopBarrier(hop=name, description=study.description, n_atoms=len(study.initial),
+                                  n_free_atoms=free[0] if free else None, barrier_eV=committee.barrier.mean,
+                                  barrier_std_eV=committee.barrier.std, committee=committee))
     result = GrainBoundaryBarriers(
         configuration=None if bulk.info.get("configuration") is None else str(bulk.info["configuration"]),
-        expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=hops,
+        expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=results,
         notes=[f"bicrystal relaxed with {models[0]} (positions, fixed cell); every model relaxes the endpoints "
                "within the local radius itself"])
-    along = studies["gb-along"]
     if radius_check:
-        result.radius_check = radius_convergence(along.initial, along.final, first, radius_check, settings,
-                                                 tolerance_eV, moving_index=along.moving_index)
+        along = studies["gb-along"]()
+        done = {hop.hop: hop.committee.results.get(models[0]) for hop in results}
+
+        def along_barrier(radius: float | None) -> NEBResult:
+            if radius == settings.relax_radius_A and done.get("gb-along") is not None:
+                return done["gb-along"]
+            return neb(along.initial, along.final, first, settings, relax_radius_A=radius,
+                       moving_index=along.moving_index,
+                       output_dir=None if base is None else base / "gb-along" / f"radius-{radius or 'whole'}")
+
+        result.radius_check = barrier_convergence(
+            "relax_radius_A", sorted(radius_check, key=lambda r: np.inf if r is None else r), along_barrier,
+            tolerance_eV)
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
