@@ -253,6 +253,8 @@ def main() -> None:
     if not args.refine and (args.octahedral or args.freeze != "graph" or args.energy_weight != 10.0
                             or args.epochs != 100 or args.learning_rate != 3e-3):
         parser.error("--octahedral, --freeze, --energy-weight, --epochs and --learning-rate belong to --refine")
+    if args.t_check is None and (args.models != ["chgnet", "sevennet-0"] or args.trust_model):
+        parser.error("--models and --trust-model belong to --t-check")
     out = args.out or Path(tempfile.mkdtemp(prefix="li_in_w_dft_"))
     out.mkdir(parents=True, exist_ok=True)
 
