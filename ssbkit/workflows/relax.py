@@ -14,7 +14,7 @@ from ssbkit.errors import CalculationError, InputError
 from ssbkit.results import Result
 from ssbkit.settings import apply_overrides, setting, validate
 
-OPTIMIZERS = ("FIRE", "BFGS")  # class names in ase.optimize
+OPTIMIZERS = ("FIRE", "BFGS", "LBFGS")  # class names in ase.optimize
 
 
 @dataclass
