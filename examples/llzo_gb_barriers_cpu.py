@@ -9,13 +9,15 @@ atoms within ``--radius`` Å of the hop. Then the bulk hop's barrier against the
     python examples/llzo_gb_barriers_cpu.py --out llzo_bulk --bulk-only     # the radius check alone
     python examples/llzo_gb_barriers_cpu.py --model sevennet-0 --device cuda --out llzo_gb_gpu   # on a GPU
 
-On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s (11 s on one), so relaxing the
-bicrystal and each boundary NEB take tens of minutes there; the bulk radius check takes minutes. The relaxed
+On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s (11 s on one): the bicrystal
+relaxation took 45 min (stopped at 0.19 eV/Å) and each boundary NEB 23-31 min of one core at 6-10 Å; the bulk
+radius check takes ~10 min (numbers in docs/neb.md). The relaxed
 bicrystal is written to ``OUT/bicrystal.extxyz``; ``--bicrystal`` starts from it, so the hops can run as two
 one-core jobs side by side:
 
-    python examples/llzo_gb_barriers_cpu.py --out gb_along --bicrystal BICRYSTAL --hops gb-along --check-radii 6 8
-    python examples/llzo_gb_barriers_cpu.py --out gb_across --bicrystal BICRYSTAL --hops bulk gb-across --bulk-radii
+    python examples/llzo_gb_barriers_cpu.py --out gb_along --bicrystal BICRYSTAL --hops gb-along --radius 8 \
+        --check-radii 6 8 --bulk-radii
+    python examples/llzo_gb_barriers_cpu.py --out gb_across --bicrystal BICRYSTAL --hops bulk gb-across --radius 8
 
 Reference: the bulk LLZO activation energy from AIMD is 0.26 eV (He et al., npj Comput. Mater. 4, 18 (2018)).
 """
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--fmax", type=float, default=0.1, help="NEB, endpoint and bicrystal force limit (eV/Å).")
     parser.add_argument("--bulk-radii", type=float, nargs="*", default=[4.0, 6.0, 8.0],
-                        help="Radii (Å) of the bulk radius check; the whole cell is added last.")
+                        help="Radii (Å) of the bulk radius check; the whole cell is added last (none: no check).")
     parser.add_argument("--check-radii", type=float, nargs="*", default=[],
                         help="Radii (Å) of a radius check of the along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
