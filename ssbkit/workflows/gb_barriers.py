@@ -73,7 +73,7 @@ def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator, fm
     """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, positions
     relaxed (fixed cell, LBFGS) to ``fmax`` eV/Å; keeps the ``grain`` array.
 
-    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by ~370 eV): FIRE still
+    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 389 eV): FIRE still
     had 1.2 eV/Å on boundary O after 181 steps, and LBFGS went on from there to 0.3 eV/Å in 60."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
 
