@@ -10,7 +10,7 @@ atoms within ``--radius`` Å of the hop. Then the bulk hop's barrier against the
     python examples/llzo_gb_barriers_cpu.py --model sevennet-0 --device cuda --out llzo_gb_gpu   # on a GPU
 
 On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s (11 s on one): the bicrystal
-relaxation took 45 min (stopped at 0.19 eV/Å) and each boundary NEB 23-31 min of one core at 6-10 Å; the bulk
+relaxation took 45 min (stopped at 0.19 eV/Å) and each boundary NEB 23-32 min of one core at 6-12 Å; the bulk
 radius check takes ~10 min (numbers in docs/neb.md). The relaxed
 bicrystal is written to ``OUT/bicrystal.extxyz``; ``--bicrystal`` starts from it, so the hops can run as two
 one-core jobs side by side:
