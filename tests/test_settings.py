@@ -209,7 +209,7 @@ tasks:
     ("{fmax: .inf}", "fmax = inf: expected finite float"),
     ("{steps: 2.5}", "steps = 2.5: expected int"),
     ("{relax_cell: 1}", "relax_cell = 1: expected bool"),
-    ("{optimizer: LBFGS}", "unknown optimizer 'LBFGS'; choose from FIRE, BFGS"),
+    ("{optimizer: GPMin}", "unknown optimizer 'GPMin'; choose from FIRE, BFGS, LBFGS"),
     ("{temperature: 300}", "unknown parameters ['temperature']; it takes parameters fmax, steps, relax_cell, "
                            "optimizer"),
 ])
