@@ -93,7 +93,8 @@ def test_gb_barriers_cli_refuses_bad_check_values():
 
 def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
     """Input checks come before any model is loaded: an unknown hop name, a bicrystal without its grain array,
-    and one whose size is no whole number of sigma-5 CSL periods of the bulk cell (10 bulk cells per period)."""
+    one whose size is no whole number of sigma-5 CSL periods of the bulk cell (10 bulk cells per period), and a
+    bicrystal that no requested hop would use."""
     from cli_helpers import fails_cleanly
 
     from ssbkit.workflows.gb_barriers import bicrystal_periods, gb_barriers, write_bicrystal
@@ -114,3 +115,6 @@ def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
     written = write_bicrystal(two_periods, tmp_path / "bicrystal.extxyz")
     fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(written), "--hops", "bulk,gb-diagonal"], "gb-diagonal")
     fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(tmp_path / "missing.extxyz")], "missing.extxyz")
+    with pytest.raises(InputError, match="only the bulk hop"):
+        gb_barriers(cell, ["emt"], never, bicrystal=two_periods, hops=["bulk"])
+    fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(written), "--hops", "bulk"], "only the bulk hop")

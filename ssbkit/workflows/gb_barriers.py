@@ -16,6 +16,7 @@ as separate jobs side by side.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,20 +139,24 @@ def gb_barriers(
     unknown = sorted(set(hops) - set(HOPS))
     if unknown or not hops:
         raise InputError(f"unknown hop(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(HOPS)}")
+    needs_bicrystal = bool(set(hops) - {"bulk"} or radius_check or thickness_check)
+    if bicrystal is not None and not needs_bicrystal:
+        raise InputError("a bicrystal was given but only the bulk hop was asked for; add gb-along or gb-across "
+                         "to the hops, or leave the bicrystal out")
     settings = settings or NEBSettings()
     bulk = cubic_llzo() if bulk is None else bulk
     if bicrystal is not None:
         expand_times = bicrystal_periods(bicrystal, bulk)
     base = Path(output_dir) if output_dir is not None else None
     first = load_calculator(models[0])
-    studies = {"bulk": lambda: llzo_bulk(bulk=bulk)}
-    if set(hops) - {"bulk"} or radius_check or thickness_check:
+    studies = {"bulk": functools.cache(lambda: llzo_bulk(bulk=bulk))}
+    if needs_bicrystal:
         if bicrystal is None:
             bicrystal = relaxed_bicrystal(bulk, expand_times, first, fmax=bicrystal_fmax)
             if base is not None:
                 write_bicrystal(bicrystal, base / "bicrystal.extxyz")
-        studies |= {"gb-along": lambda: llzo_gb_along(bicrystal=bicrystal),
-                    "gb-across": lambda: llzo_gb_across(bicrystal=bicrystal)}
+        studies |= {"gb-along": functools.cache(lambda: llzo_gb_along(bicrystal=bicrystal)),
+                    "gb-across": functools.cache(lambda: llzo_gb_across(bicrystal=bicrystal))}
     results = []
     for name in (hop for hop in HOPS if hop in hops):
         study = studies[name]()
