@@ -118,3 +118,30 @@ def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
     with pytest.raises(InputError, match="only the bulk hop"):
         gb_barriers(cell, ["emt"], never, bicrystal=two_periods, hops=["bulk"])
     fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(written), "--hops", "bulk"], "only the bulk hop")
+
+
+def test_barrier_table_sets_the_reaction_energy_beside_each_barrier(tmp_path):
+    """The bulk-vs-boundary table: each model's barrier with its reaction energy, then the committee mean.
+    Reference: the Cu vacancy hop joins two equivalent fcc sites, so its reaction energy is 0 by symmetry and
+    the barrier is a real saddle above it (a boundary hop whose barrier equals its reaction energy leaves a trap)."""
+    import csv
+
+    from ssbkit.workflows.gb_barriers import GrainBoundaryBarriers, HopBarrier, barrier_table, plot_barriers
+    from ssbkit.workflows.neb_committee import neb_committee
+
+    initial, final = vacancy_hop()
+    committee = neb_committee(initial, final, ["emt", "emt-again"], lambda model: EMT(),
+                              {"n_images": 3, "fmax": 0.03})
+    hop = HopBarrier(hop="bulk", description="Cu vacancy hop", n_atoms=len(initial), n_free_atoms=None,
+                     barrier_eV=committee.barrier.mean, barrier_std_eV=committee.barrier.std, committee=committee)
+    result = GrainBoundaryBarriers(configuration=None, expand_times=1, relax_radius_A=None,
+                                   models=["emt", "emt-again"], hops=[hop])
+    rows = list(csv.DictReader(barrier_table(result).splitlines()))
+    assert [row["model"] for row in rows] == ["emt", "emt-again", "committee"]
+    for row in rows[:2]:
+        neb_result = committee.results[row["model"]]
+        assert float(row["barrier_eV"]) == pytest.approx(neb_result.barrier, abs=1e-4)
+        assert float(row["reaction_energy_eV"]) == pytest.approx(neb_result.reaction_energy, abs=1e-4)
+        assert abs(neb_result.reaction_energy) < 1e-3 < 0.1 < neb_result.barrier
+    assert float(rows[2]["std_eV"]) == pytest.approx(0.0, abs=1e-4)  # two copies of one model
+    assert plot_barriers(result, tmp_path / "barriers.png").stat().st_size > 0

@@ -20,8 +20,8 @@ from ssbkit.errors import InputError
 
 FOREIGN_BACKEND = "svg"  # any backend but Agg: plotting must not switch to Agg
 PLOT_MODULES = ["ssbkit.interfaces.stability", "ssbkit.interfaces.reactions", "ssbkit.interfaces.screening",
-                "ssbkit.workflows.neb", "ssbkit.workflows.neb_committee", "ssbkit.workflows.diffusion",
-                "ssbkit.potentials.fit"]
+                "ssbkit.workflows.neb", "ssbkit.workflows.neb_committee", "ssbkit.workflows.gb_barriers",
+                "ssbkit.workflows.diffusion", "ssbkit.potentials.fit"]
 
 
 @pytest.fixture

@@ -204,20 +204,28 @@ def gb_barriers(
 
 
 def barrier_table(result: GrainBoundaryBarriers) -> str:
-    """CSV: one row per hop and model, then the committee mean and standard deviation (eV)."""
+    """CSV: one row per hop and model, then the committee mean and standard deviation (eV) of the barrier,
+    with the reaction energy (final minus initial, eV) next to it: a barrier close to the reaction energy is
+    the cost of leaving a trap, not a saddle between equivalent sites."""
+    def energy(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
     rows = []
     for hop in result.hops:
-        rows += [[hop.hop, model, f"{value:.4f}", "", hop.n_atoms, hop.n_free_atoms or hop.n_atoms]
+        reaction = hop.committee.reaction_energy
+        size = [hop.n_atoms, hop.n_free_atoms or hop.n_atoms]
+        rows += [[hop.hop, model, energy(value), "", energy(reaction.values.get(model)), *size]
                  for model, value in hop.committee.barrier.values.items()]
         if hop.barrier_eV is not None:
-            std = "" if hop.barrier_std_eV is None else f"{hop.barrier_std_eV:.4f}"
-            rows.append([hop.hop, "committee", f"{hop.barrier_eV:.4f}", std, hop.n_atoms,
-                         hop.n_free_atoms or hop.n_atoms])
-    return csv_text(["hop", "model", "barrier_eV", "std_eV", "n_atoms", "n_free_atoms"], rows)
+            rows.append([hop.hop, "committee", energy(hop.barrier_eV), energy(hop.barrier_std_eV),
+                         energy(reaction.mean), *size])
+    return csv_text(["hop", "model", "barrier_eV", "std_eV", "reaction_energy_eV", "n_atoms", "n_free_atoms"],
+                    rows)
 
 
 def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
-    """Bars: committee mean barrier (eV) per hop with its standard deviation; dots: each model."""
+    """Bars: committee mean barrier (eV) per hop with its standard deviation; dots: each model; dashes: the
+    mean reaction energy (final minus initial, eV), level with the bar when the hop only leaves a trap."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.5, 4), layout="constrained")
@@ -229,6 +237,9 @@ def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
     for k, model in enumerate(result.models):
         values = [h.committee.barrier.values.get(model, np.nan) for h in result.hops]
         axes.plot(positions + 0.12 * (k - (len(result.models) - 1) / 2), values, "o", label=model)
+    reactions = [np.nan if h.committee.reaction_energy.mean is None else h.committee.reaction_energy.mean
+                 for h in result.hops]
+    axes.plot(positions, reactions, "_", color="k", markersize=28, mew=2, label="final − initial (mean)")
     axes.set_xticks(positions, [h.hop for h in result.hops])
     axes.set_ylabel("Li migration barrier (eV)")
     radius = "whole cell" if result.relax_radius_A is None else f"local radius {result.relax_radius_A:g} Å"
