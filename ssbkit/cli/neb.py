@@ -252,8 +252,8 @@ def gb_barriers_command(
         return
     print_table(f"Li barriers, bulk vs sigma-5 boundary ({result.expand_times} CSL period(s) per grain, "
                 f"radius {result.relax_radius_A} Å)", ["hop", "atoms", "free atoms", "barrier (eV)", "± (eV)",
-                                                        *result.models],
-                [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV,
+                                                        "final − initial (eV)", *result.models],
+                [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
                   *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
     for check in (result.radius_check, result.thickness_check):
         if check is not None:
