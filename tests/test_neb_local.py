@@ -58,6 +58,9 @@ def test_barrier_converges_with_radius_to_the_whole_cell_value(convergence):
     assert convergence.converged and convergence.converged_value == 5.0
     assert abs(convergence.barriers_eV[1] - whole) < 0.02
     assert convergence.barriers_eV[0] - whole > 0.02  # nearest neighbours only: too stiff
+    # every radius relaxed the endpoints into the same minima: inner atoms within a few hundredths of an Å
+    assert max(convergence.endpoint_shifts_A) < 0.1 and convergence.endpoint_shifts_A[-1] == 0.0
+    assert not convergence.warnings
 
 
 def test_radius_spanning_the_cell_is_the_whole_cell_neb(convergence):
@@ -77,6 +80,24 @@ def test_images_carry_the_fixed_atoms():
         assert len(held) == 1 and np.array_equal(np.sort(held[0].index), expected)
     moved = np.linalg.norm(result.images[2].positions - initial.positions, axis=1)
     assert moved[expected].max() < 1e-9  # fixed atoms stay at their input positions
+
+
+def test_radius_check_refuses_a_run_whose_endpoints_are_other_minima():
+    """A smaller-radius run whose endpoints relaxed into other minima than the reference's is no check of it,
+    even with the same barrier. Reference: the Cu vacancy hop run backwards joins the same two sites the other
+    way round, so by symmetry its barrier equals the forward one, while in each endpoint the moving atom sits
+    one hop (2.55 Å) from its place in the forward run."""
+    initial, final = vacancy_hop(2)
+    whole = neb(initial, final, EMT(), SETTINGS)
+    forward = {5.0: neb(initial, final, EMT(), SETTINGS, relax_radius_A=5.0), None: whole}
+    backward = {5.0: neb(final, initial, EMT(), SETTINGS, relax_radius_A=5.0), None: whole}
+    same = barrier_convergence("relax_radius_A", [5.0, None], forward.get, compare_endpoints=True)
+    assert same.converged and same.endpoint_shifts_A[0] < 0.1 and not same.warnings
+    other = barrier_convergence("relax_radius_A", [5.0, None], backward.get, compare_endpoints=True)
+    assert abs(other.differences_eV[0]) < 0.02  # the barrier alone would pass
+    assert other.endpoint_shifts_A[0] == pytest.approx(3.61 / np.sqrt(2), abs=0.1)
+    assert not other.converged and other.converged_value is None
+    assert len(other.warnings) == 1 and "another minimum" in other.warnings[0]
 
 
 def test_convergence_needs_two_values():

@@ -257,10 +257,14 @@ def gb_barriers_command(
                   *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
     for check in (result.radius_check, result.thickness_check):
         if check is not None:
+            shifts = check.endpoint_shifts_A or [None] * len(check.values)
             print_table(f"barrier vs {check.parameter} (tolerance {check.tolerance_eV} eV)",
-                        [check.parameter, "barrier (eV)", "difference (eV)", "free atoms", "model calls"],
+                        [check.parameter, "barrier (eV)", "difference (eV)", "free atoms", "model calls",
+                         "endpoint shift (Å)"],
                         [list(row) for row in zip(check.values, check.barriers_eV, check.differences_eV,
-                                                  check.n_free_atoms, check.n_model_calls)])
+                                                  check.n_free_atoms, check.n_model_calls, shifts)])
+            for warning in check.warnings:
+                typer.echo(f"warning: {warning}", err=True)
             typer.echo(f"{check.parameter}: converged from {check.converged_value}" if check.converged else
                        f"{check.parameter}: not converged below the reference")
     if result.table_file:

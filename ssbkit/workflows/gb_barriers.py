@@ -187,7 +187,7 @@ def gb_barriers(
 
         result.radius_check = barrier_convergence(
             "relax_radius_A", sorted(radius_check, key=lambda r: np.inf if r is None else r), along_barrier,
-            tolerance_eV)
+            tolerance_eV, compare_endpoints=True)
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else

@@ -38,6 +38,12 @@ from ssbkit.settings import apply_overrides
 from ssbkit.workflows.relax import RelaxSettings, relax
 from ssbkit.workflows.settings import NEBSettings
 
+# Radius checks (endpoint_shift): atoms within BASIN_MARGIN_A (Å) of a region's edge may move as the region
+# grows; an atom inside farther than BASIN_SHIFT_A (Å) from its place at the reference means another minimum.
+# Measured on the LLZO along-boundary hop (CHGNet, 8-16 Å): the same minima 0.01-0.10 Å, another one 0.67-0.75 Å.
+BASIN_MARGIN_A = 2.0
+BASIN_SHIFT_A = 0.3
+
 
 class HopMissingError(CalculationError):
     """Both endpoints relaxed into one site: the hop does not exist for this model."""
@@ -114,7 +120,9 @@ class BarrierConvergence(Result):
     """Barrier (eV, ``NEBResult.barrier``) against one setting (``parameter``: e.g. relax_radius_A, or the
     grain thickness in CSL periods), with the atoms the band moved and the model calls of each run. The
     last value is the reference; ``converged_value`` is the first value from which every barrier lies
-    within ``tolerance_eV`` of it (None if only the reference does)."""
+    within ``tolerance_eV`` of it (None if only the reference does). For radii, ``endpoint_shifts_A`` holds
+    each run's :func:`endpoint_shift` from the reference: a run whose endpoints found other minima (more than
+    ``BASIN_SHIFT_A``) compares another hop, counts as not converged and is named in ``warnings``."""
 
     parameter: str
     values: list[Any]
@@ -126,6 +134,8 @@ class BarrierConvergence(Result):
     tolerance_eV: float
     converged_value: Any
     converged: bool
+    endpoint_shifts_A: list[float] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def neb(
@@ -220,22 +230,55 @@ def _with_fixed(atoms: Atoms, fixed: np.ndarray) -> Atoms:
 
 
 def barrier_convergence(parameter: str, values: Sequence[Any], run: Callable[[Any], NEBResult],
-                        tolerance_eV: float = 0.02) -> BarrierConvergence:
+                        tolerance_eV: float = 0.02, compare_endpoints: bool = False) -> BarrierConvergence:
     """Run ``run(value)`` (an NEB) for every value, smallest/cheapest first and the reference last, and report
-    the barrier against the value (:class:`BarrierConvergence`)."""
+    the barrier against the value (:class:`BarrierConvergence`). ``compare_endpoints``: the values are local
+    radii (Å, None = whole cell) of one hop in one cell, so each run's relaxed endpoints are compared with the
+    reference's (:func:`endpoint_shift`)."""
     if len(values) < 2:
         raise InputError(f"a convergence check of {parameter} needs at least two values, got {list(values)}")
     results = [run(value) for value in values]
     barriers = [float(result.barrier) for result in results]
     differences = [barrier - barriers[-1] for barrier in barriers]
     within = [abs(difference) <= tolerance_eV for difference in differences]
+    shifts, warnings = None, []
+    if compare_endpoints:
+        reference = results[-1]
+        shifts = [endpoint_shift(reference, result, value) for value, result in zip(values, results)]
+        for k, (value, result) in enumerate(zip(values, results)):
+            if shifts[k] > BASIN_SHIFT_A:
+                within[k] = False
+                change = [result.energies[end] - reference.energies[end] for end in (0, -1)]
+                warnings.append(
+                    f"at {parameter} {value} an endpoint relaxed into another minimum than at the reference "
+                    f"({values[-1]}): atoms near the hop sit up to {shifts[k]:.2f} Å from their places there "
+                    f"(initial endpoint {change[0]:+.3f} eV, final {change[1]:+.3f} eV against the reference), so "
+                    "its barrier belongs to another pair of minima; re-run it from the reference's relaxed endpoints")
     first = next(i for i in range(len(values)) if all(within[i:]))
     return BarrierConvergence(
         parameter=parameter, values=list(values), barriers_eV=barriers, differences_eV=differences,
         n_free_atoms=[result.n_free_atoms for result in results],
         n_atoms=[len(result.images[0]) for result in results],
         n_model_calls=[result.n_model_calls for result in results], tolerance_eV=tolerance_eV,
-        converged_value=values[first] if first < len(values) - 1 else None, converged=first < len(values) - 1)
+        converged_value=values[first] if first < len(values) - 1 else None, converged=first < len(values) - 1,
+        endpoint_shifts_A=shifts, warnings=warnings)
+
+
+def endpoint_shift(reference: NEBResult, result: NEBResult, radius: float | None,
+                   margin_A: float = BASIN_MARGIN_A) -> float:
+    """Largest distance (Å, minimum image) of an atom of ``result``'s relaxed endpoints from its place in
+    ``reference``'s (the same hop in the same cell, relaxed within a larger region), over the moving atom and the
+    atoms within ``radius - margin_A`` of the hop's midpoint (every atom for ``radius`` None): a few hundredths
+    to a tenth of an Å when both runs relaxed into the same minima, several tenths when one found another."""
+    start = reference.images[0]
+    index = reference.hop.index
+    midpoint = start.positions[index] + 0.5 * _mic_vector(start, reference.images[-1], index)
+    _, distances = find_mic(start.positions - midpoint, start.cell, start.pbc)
+    inner = np.ones(len(start), bool) if radius is None else distances <= radius - margin_A
+    inner[index] = True
+    return float(max(
+        find_mic(mine.positions[inner] - theirs.positions[inner], start.cell, start.pbc)[1].max()
+        for mine, theirs in ((result.images[0], start), (result.images[-1], reference.images[-1]))))
 
 
 def radius_convergence(
@@ -253,7 +296,8 @@ def radius_convergence(
     radii = sorted(radii, key=lambda r: np.inf if r is None else r)
     return barrier_convergence(
         "relax_radius_A", radii,
-        lambda radius: neb(initial, final, calculator, settings, relax_radius_A=radius), tolerance_eV)
+        lambda radius: neb(initial, final, calculator, settings, relax_radius_A=radius), tolerance_eV,
+        compare_endpoints=True)
 
 
 def run_band(
