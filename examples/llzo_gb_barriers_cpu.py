@@ -49,6 +49,8 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
         print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)", flush=True)
+    for warning in result.warnings:
+        print(f"warning: {warning}", flush=True)
     if result.radius_check is not None:
         print(f"boundary radius check: {result.radius_check.to_dict()}", flush=True)
     print(f"boundary barriers: {time.perf_counter() - began:.0f} s", flush=True)

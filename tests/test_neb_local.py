@@ -166,3 +166,24 @@ def test_barrier_table_sets_the_reaction_energy_beside_each_barrier(tmp_path):
         assert abs(neb_result.reaction_energy) < 1e-3 < 0.1 < neb_result.barrier
     assert float(rows[2]["std_eV"]) == pytest.approx(0.0, abs=1e-4)  # two copies of one model
     assert plot_barriers(result, tmp_path / "barriers.png").stat().st_size > 0
+
+
+def test_unrelaxed_regions_names_hops_whose_region_is_off_its_minimum():
+    """A local-region hop must start from a cell at its minimum within the radius. Reference: perfect fcc Cu
+    is at its minimum by symmetry (EMT forces zero); one atom pushed 0.2 Å off its site puts forces above
+    0.1 eV/Å on it, which the warning must find where the region reaches it, and only there."""
+    from ssbkit.interfaces.structures.hop_studies import HopStudy
+    from ssbkit.workflows.gb_barriers import unrelaxed_regions
+    from ssbkit.workflows.neb import distances_from_hop
+
+    host = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
+    initial, final = vacancy_hop(3)
+    study = HopStudy("cu-vacancy", "Cu vacancy hop", initial, final, 0)
+    regions = {"near": (study, 4.0), "whole": (study, None)}
+    assert unrelaxed_regions(host, EMT(), regions, 0.1) == []
+    distances = distances_from_hop(initial, final, 0, host)
+    far = int(np.argmax(distances))
+    host.positions[far] += [0.2, 0.0, 0.0]
+    warnings = unrelaxed_regions(host, EMT(), regions, 0.1)
+    assert len(warnings) == 1 and warnings[0].startswith("whole: the bicrystal is not at its minimum within the cell")
+    assert f"{distances_from_hop(initial, final, 0, host)[far]:.1f} Å from the hop" in warnings[0]

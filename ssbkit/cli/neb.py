@@ -255,6 +255,8 @@ def gb_barriers_command(
                                                         "final − initial (eV)", *result.models],
                 [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
                   *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for check in (result.radius_check, result.thickness_check):
         if check is not None:
             shifts = check.endpoint_shifts_A or [None] * len(check.values)

@@ -213,11 +213,17 @@ def local_region_mask(initial: Atoms, final: Atoms, moving_index: int, radius: f
     hop from ``initial`` to ``final``: the atoms a local-region NEB holds fixed. The moving atom is never fixed."""
     if radius <= 0:
         raise InputError(f"relax_radius_A must be > 0 Å, got {radius:g}")
-    midpoint = initial.positions[moving_index] + 0.5 * _mic_vector(initial, final, moving_index)
-    _, distances = find_mic(initial.positions - midpoint, initial.cell, initial.pbc)
-    fixed = distances > radius
+    fixed = distances_from_hop(initial, final, moving_index) > radius
     fixed[moving_index] = False
     return fixed
+
+
+def distances_from_hop(initial: Atoms, final: Atoms, moving_index: int, atoms: Atoms | None = None) -> np.ndarray:
+    """Distance (Å, minimum image) of every atom of ``atoms`` (default ``initial``: e.g. the cell the hop was cut
+    from) from the midpoint of atom ``moving_index``'s hop from ``initial`` to ``final``."""
+    atoms = initial if atoms is None else atoms
+    midpoint = initial.positions[moving_index] + 0.5 * _mic_vector(initial, final, moving_index)
+    return find_mic(atoms.positions - midpoint, atoms.cell, atoms.pbc)[1]
 
 
 def _with_fixed(atoms: Atoms, fixed: np.ndarray) -> Atoms:
@@ -272,8 +278,7 @@ def endpoint_shift(reference: NEBResult, result: NEBResult, radius: float | None
     to a tenth of an Å when both runs relaxed into the same minima, several tenths when one found another."""
     start = reference.images[0]
     index = reference.hop.index
-    midpoint = start.positions[index] + 0.5 * _mic_vector(start, reference.images[-1], index)
-    _, distances = find_mic(start.positions - midpoint, start.cell, start.pbc)
+    distances = distances_from_hop(start, reference.images[-1], index)
     inner = np.ones(len(start), bool) if radius is None else distances <= radius - margin_A
     inner[index] = True
     return float(max(
