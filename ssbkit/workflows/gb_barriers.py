@@ -159,9 +159,10 @@ def gb_barriers(
     periods per grain for the across hop, each with the first model and ``tolerance_eV``;
     ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed. ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
-    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. With ``output_dir``:
-    ``bicrystal.extxyz`` (when relaxed here), ``gb_barriers.csv``, ``gb_barriers.png`` and each model's NEB
-    path under ``output_dir/<hop>``."""
+    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. Before any NEB, one model
+    call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
+    With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here), ``gb_barriers.csv``, ``gb_barriers.png`` and
+    each model's NEB path under ``output_dir/<hop>``."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
