@@ -11,12 +11,12 @@ atoms within ``--radius`` Å of the hop. Then the bulk hop's barrier against the
 
 On 2 CPU cores one CHGNet evaluation of the 1920-atom bicrystal takes ~7 s (11 s on one): the bicrystal
 relaxation took 45 min (stopped at 0.19 eV/Å) and each boundary NEB 23-32 min of one core at 6-12 Å; the bulk
-radius check takes ~10 min (numbers in docs/neb.md). The relaxed
+radius check (with the bulk hop) takes ~10 min (numbers in docs/neb.md). The relaxed
 bicrystal is written to ``OUT/bicrystal.extxyz``; ``--bicrystal`` starts from it, so the hops can run as two
 one-core jobs side by side:
 
     python examples/llzo_gb_barriers_cpu.py --out gb_along --bicrystal BICRYSTAL --hops gb-along --radius 8 \
-        --check-radii 6 8 --bulk-radii
+        --check-radii 6 8
     python examples/llzo_gb_barriers_cpu.py --out gb_across --bicrystal BICRYSTAL --hops bulk gb-across --radius 8
 
 Reference: the bulk LLZO activation energy from AIMD is 0.26 eV (He et al., npj Comput. Mater. 4, 18 (2018)).
@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--fmax", type=float, default=0.1, help="NEB, endpoint and bicrystal force limit (eV/Å).")
     parser.add_argument("--bulk-radii", type=float, nargs="*", default=[4.0, 6.0, 8.0],
-                        help="Radii (Å) of the bulk radius check; the whole cell is added last (none: no check).")
+                        help="Radii (Å) of the bulk radius check, run when the hops include bulk; the whole cell is "
+                        "added last (none: no check).")
     parser.add_argument("--check-radii", type=float, nargs="*", default=[],
                         help="Radii (Å) of a radius check of the along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
@@ -92,7 +93,7 @@ def main() -> None:
     if not args.bulk_only:
         boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii,
                           args.bicrystal, args.hops)
-    if args.bulk_radii:
+    if args.bulk_radii and "bulk" in args.hops:
         bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 
 
