@@ -48,7 +48,12 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
                          bicrystal_fmax=bicrystal_fmax, output_dir=out, radius_check=check_radii or None)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
-        print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)", flush=True)
+        if hop.barrier_eV is None:  # every model failed: say why
+            reasons = "; ".join(f"{failure.model}: {failure.reason}" for failure in hop.committee.failures)
+            print(f"{hop.hop:10s} no barrier ({reasons})", flush=True)
+        else:
+            print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)",
+                  flush=True)
     for warning in result.warnings:
         print(f"warning: {warning}", flush=True)
     if result.radius_check is not None:

@@ -257,6 +257,9 @@ def gb_barriers_command(
                   *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    for hop in result.hops:
+        for failure in hop.committee.failures:
+            typer.echo(f"warning ({hop.hop}, {failure.model}): {failure.reason}", err=True)
     for check in (result.radius_check, result.thickness_check):
         if check is not None:
             shifts = check.endpoint_shifts_A or [None] * len(check.values)
