@@ -7,8 +7,9 @@
 #             per step of one bicrystal replica on an H200, 2026-11-30).
 #   barriers  (second call, on the still-warm machine, the device time left): the LLZO bulk and boundary
 #             vacancy barriers with SevenNet-0 (examples/llzo_gb_barriers_cpu.py --device cuda), every hop's
-#             files kept as it finishes, then the along hop's radius check (4, 6, 8 Å); 2026-11-30 got the
-#             bicrystal, the bulk and the along hop in 215 s (whole call ~7 minutes).
+#             files kept as it finishes, then the along hop's radius check (8 Å, 12 Å, whole cell: on the
+#             CPU its endpoints found another minimum from 14 Å, docs/neb.md); 2026-11-30 got the bicrystal,
+#             the bulk and the along hop at 6 Å in 215 s (whole call ~7 minutes).
 #   timings   the speed checks (measured 2026-11-30, docs/performance.md): the 1920-atom bicrystal MD against
 #             torch-sim, batched NEB against ASE, MD replicas.
 #   llzto     the LLZTO ensemble MD (4 configurations x 3 temperatures); its trajectories come back apart.
@@ -57,8 +58,8 @@ case "$PART" in
       --notebook-timeout-s $((window - 10)) ;;
   barriers)
     step $(( $(left) - 15 )) gb_barriers python3 examples/llzo_gb_barriers_cpu.py --model sevennet-0 \
-      --device "$DEVICE" --out "$WORK/gb" --radius 6 --images 3 --fmax 0.1 --steps 150 --check-radii 4 6 8 \
-      --bulk-radii ;;
+      --device "$DEVICE" --out "$WORK/gb" --radius 12 --images 3 --fmax 0.1 --steps 150 \
+      --check-radii 8 12 whole --bulk-radii ;;
   timings)
     step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
     step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" \

@@ -39,9 +39,9 @@ from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
 def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path,
-                      check_radii: list[float], bicrystal: Path | None, hops: list[str]) -> None:
+                      check_radii: list[float | None], bicrystal: Path | None, hops: list[str]) -> None:
     """The ``hops`` of the relaxed bicrystal (``gb_barriers``; ``bicrystal``: start from this relaxed one),
-    then the along hop's barrier against ``check_radii`` (Å; none: no check)."""
+    then the along hop's barrier against ``check_radii`` (Å, None = whole cell; none: no check)."""
     began = time.perf_counter()
     result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
                          bicrystal=None if bicrystal is None else read_structure(bicrystal), hops=hops,
@@ -84,8 +84,9 @@ def main() -> None:
     parser.add_argument("--bulk-radii", type=float, nargs="*", default=[4.0, 6.0, 8.0],
                         help="Radii (Å) of the bulk radius check, run when the hops include bulk; the whole cell is "
                         "added last (none: no check).")
-    parser.add_argument("--check-radii", type=float, nargs="*", default=[],
-                        help="Radii (Å) of a radius check of the along-boundary hop (none: no check).")
+    parser.add_argument("--check-radii", type=lambda text: None if text == "whole" else float(text), nargs="*",
+                        default=[], help="Radii (Å, or 'whole' for the whole cell) of a radius check of the "
+                        "along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
     parser.add_argument("--bicrystal", type=Path, help="Start from this relaxed bicrystal (an earlier run's "
                         "bicrystal.extxyz) instead of relaxing one.")
