@@ -72,6 +72,11 @@ def bulk_radius_check(model: str, device: str, settings: NEBSettings, radii: lis
     print(f"bulk radius check: {time.perf_counter() - began:.0f} s", flush=True)
 
 
+def radius_or_whole(text: str) -> float | None:
+    """A radius in Å, or None for 'whole' (the whole cell)."""
+    return None if text == "whole" else float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("llzo_gb_cpu"))
@@ -84,7 +89,7 @@ def main() -> None:
     parser.add_argument("--bulk-radii", type=float, nargs="*", default=[4.0, 6.0, 8.0],
                         help="Radii (Å) of the bulk radius check, run when the hops include bulk; the whole cell is "
                         "added last (none: no check).")
-    parser.add_argument("--check-radii", type=lambda text: None if text == "whole" else float(text), nargs="*",
+    parser.add_argument("--check-radii", type=radius_or_whole, nargs="*",
                         default=[], help="Radii (Å, or 'whole' for the whole cell) of a radius check of the "
                         "along-boundary hop (none: no check).")
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
