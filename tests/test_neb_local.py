@@ -187,3 +187,5 @@ def test_unrelaxed_regions_names_hops_whose_region_is_off_its_minimum():
     warnings = unrelaxed_regions(host, EMT(), regions, 0.1)
     assert len(warnings) == 1 and warnings[0].startswith("whole: the bicrystal is not at its minimum within the cell")
     assert f"{distances_from_hop(initial, final, 0, host)[far]:.1f} Å from the hop" in warnings[0]
+    assert unrelaxed_regions(host, EMT(), regions, 0.1, bicrystal_fmax=0.1)[0].startswith(
+        "the bicrystal is not relaxed (largest force 1.56 eV/Å")
