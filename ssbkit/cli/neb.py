@@ -252,9 +252,10 @@ def gb_barriers_command(
         return
     print_table(f"Li barriers, bulk vs sigma-5 boundary ({result.expand_times} CSL period(s) per grain, "
                 f"radius {result.relax_radius_A} Å)", ["hop", "atoms", "free atoms", "barrier (eV)", "± (eV)",
-                                                        "final − initial (eV)", *result.models],
+                                                        "final − initial (eV)", "± (eV)", *result.models],
                 [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
-                  *[h.committee.barrier.values.get(m) for m in result.models]] for h in result.hops])
+                  h.committee.reaction_energy.std, *[h.committee.barrier.values.get(m) for m in result.models]]
+                 for h in result.hops])
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for hop in result.hops:

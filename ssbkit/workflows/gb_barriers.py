@@ -198,9 +198,9 @@ def gb_barriers(
         studies |= {"gb-along": functools.cache(lambda: llzo_gb_along(bicrystal=bicrystal)),
                     "gb-across": functools.cache(lambda: llzo_gb_across(bicrystal=bicrystal))}
     regions = {name: (studies[name](), settings.relax_radius_A) for name in hops if name != "bulk"}
-    if radius_check:
-        regions["gb-along radius check"] = (studies["gb-along"](),
-                                            max(radius_check, key=lambda r: np.inf if r is None else r))
+    radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
+    if radii:
+        regions["gb-along radius check"] = (studies["gb-along"](), radii[-1])
     warnings = unrelaxed_regions(bicrystal, first, regions, settings.fmax, bicrystal_fmax) if regions else []
     results = []
     for name in (hop for hop in HOPS if hop in hops):
@@ -230,9 +230,8 @@ def gb_barriers(
                        moving_index=along.moving_index,
                        output_dir=None if base is None else base / "gb-along" / f"radius-{radius or 'whole'}")
 
-        result.radius_check = barrier_convergence(
-            "relax_radius_A", sorted(radius_check, key=lambda r: np.inf if r is None else r), along_barrier,
-            tolerance_eV, compare_endpoints=True)
+        result.radius_check = barrier_convergence("relax_radius_A", radii, along_barrier, tolerance_eV,
+                                                  compare_endpoints=True)
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
@@ -249,8 +248,8 @@ def gb_barriers(
 
 
 def barrier_table(result: GrainBoundaryBarriers) -> str:
-    """CSV: one row per hop and model, then the committee mean and standard deviation (eV) of the barrier,
-    with the reaction energy (final minus initial, eV) next to it: a barrier close to the reaction energy is
+    """CSV: one row per hop and model, then the committee mean and standard deviation (eV) of the barrier and
+    of the reaction energy (final minus initial, eV) next to it: a barrier close to the reaction energy is
     the cost of leaving a trap, not a saddle between equivalent sites."""
     def energy(value: float | None) -> str:
         return "" if value is None else f"{value:.4f}"
@@ -259,13 +258,13 @@ def barrier_table(result: GrainBoundaryBarriers) -> str:
     for hop in result.hops:
         reaction = hop.committee.reaction_energy
         size = [hop.n_atoms, hop.n_free_atoms or hop.n_atoms]
-        rows += [[hop.hop, model, energy(value), "", energy(reaction.values.get(model)), *size]
+        rows += [[hop.hop, model, energy(value), "", energy(reaction.values.get(model)), "", *size]
                  for model, value in hop.committee.barrier.values.items()]
         if hop.barrier_eV is not None:
             rows.append([hop.hop, "committee", energy(hop.barrier_eV), energy(hop.barrier_std_eV),
-                         energy(reaction.mean), *size])
-    return csv_text(["hop", "model", "barrier_eV", "std_eV", "reaction_energy_eV", "n_atoms", "n_free_atoms"],
-                    rows)
+                         energy(reaction.mean), energy(reaction.std), *size])
+    return csv_text(["hop", "model", "barrier_eV", "std_eV", "reaction_energy_eV", "reaction_energy_std_eV",
+                     "n_atoms", "n_free_atoms"], rows)
 
 
 def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
