@@ -34,18 +34,22 @@ from ssbkit.cli.types import run_script
 from ssbkit.io import read_structure
 from ssbkit.interfaces.structures.hop_studies import llzo_bulk
 from ssbkit.potentials import load
+from ssbkit.workflows.anneal import AnnealSettings
 from ssbkit.workflows.gb_barriers import HOPS, gb_barriers
 from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
 def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path,
-                      check_radii: list[float | None], bicrystal: Path | None, hops: list[str]) -> None:
-    """The ``hops`` of the relaxed bicrystal (``gb_barriers``; ``bicrystal``: start from this relaxed one),
-    then the along hop's barrier against ``check_radii`` (Å, None = whole cell; none: no check)."""
+                      check_radii: list[float | None], bicrystal: Path | None, hops: list[str],
+                      anneal_settings: AnnealSettings | None) -> None:
+    """The ``hops`` of the relaxed bicrystal (``gb_barriers``; ``bicrystal``: start from this relaxed one;
+    ``anneal_settings``: anneal and quench it first), then the along hop's barrier against ``check_radii``
+    (Å, None = whole cell; none: no check)."""
     began = time.perf_counter()
     result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
                          bicrystal=None if bicrystal is None else read_structure(bicrystal), hops=hops,
-                         bicrystal_fmax=bicrystal_fmax, output_dir=out, radius_check=check_radii or None)
+                         bicrystal_fmax=bicrystal_fmax, anneal_settings=anneal_settings, output_dir=out,
+                         radius_check=check_radii or None)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     for hop in result.hops:
         if hop.barrier_eV is None:  # every model failed: say why
@@ -54,8 +58,8 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
         else:
             print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)",
                   flush=True)
-    for warning in result.warnings:
-        print(f"warning: {warning}", flush=True)
+    for line in [*(f"note: {note}" for note in result.notes), *(f"warning: {w}" for w in result.warnings)]:
+        print(line, flush=True)
     if result.radius_check is not None:
         print(f"boundary radius check: {result.radius_check.to_dict()}", flush=True)
     print(f"boundary barriers: {time.perf_counter() - began:.0f} s", flush=True)
@@ -96,14 +100,19 @@ def main() -> None:
     parser.add_argument("--bicrystal", type=Path, help="Start from this relaxed bicrystal (an earlier run's "
                         "bicrystal.extxyz) instead of relaxing one.")
     parser.add_argument("--hops", nargs="+", default=list(HOPS), choices=HOPS, help="Which hops to compute.")
+    parser.add_argument("--anneal-temperature", type=float, help="Anneal the bicrystal by MD at this temperature "
+                        "(K) and quench it before the hops (default: no anneal).")
+    parser.add_argument("--anneal-steps", type=int, default=1000, help="MD steps (1 fs) of the anneal.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     args.out.mkdir(parents=True, exist_ok=True)
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)
     if not args.bulk_only:
+        anneal_settings = (None if args.anneal_temperature is None else
+                           AnnealSettings(temperature=args.anneal_temperature, steps=args.anneal_steps))
         boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii,
-                          args.bicrystal, args.hops)
+                          args.bicrystal, args.hops, anneal_settings)
     if args.bulk_radii and "bulk" in args.hops:
         bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 

@@ -110,6 +110,8 @@ def test_gb_barriers_cli_refuses_bad_check_values():
 
     fails_cleanly(["neb", "gb-barriers", "--check-thickness", "one,two"], "--check-thickness")
     fails_cleanly(["neb", "gb-barriers", "--check-radius", "6,big"], "--check-radius")
+    fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "-300"], "temperature")
+    fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "600", "--anneal-steps", "0"], "steps")
 
 
 def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):

@@ -224,6 +224,11 @@ def gb_barriers_command(
                                      "of the along-boundary hop, e.g. 6,8,10,whole (first model)."),
     check_thickness: str = typer.Option("", "--check-thickness", help="CSL periods per grain for the barrier-vs-"
                                         "thickness check of the across hop, e.g. 1,2 (first model)."),
+    anneal_temperature: float | None = typer.Option(None, "--anneal-temperature",
+                                                    help="Anneal the bicrystal (built or given) by MD at this "
+                                                         "temperature (K) and quench it before the hops; the lower "
+                                                         "minimum is kept (first model)."),
+    anneal_steps: int = typer.Option(1000, "--anneal-steps", help="MD steps (1 fs) of the anneal."),
     settings: NEBSettings = None,
     output: str | None = OUTPUT,
     trust_model: TrustModel = False,
@@ -233,10 +238,13 @@ def gb_barriers_command(
     across the boundary, local-region NEB, committee spread, table and plot; optional convergence checks."""
     from ssbkit.errors import InputError
     from ssbkit.potentials import load
+    from ssbkit.workflows.anneal import AnnealSettings
     from ssbkit.workflows.committee import committee_models
     from ssbkit.workflows.gb_barriers import gb_barriers
 
     names = committee_models(committee if committee is not None else models)
+    anneal_settings = (None if anneal_temperature is None else
+                       AnnealSettings(temperature=anneal_temperature, steps=anneal_steps))
     try:
         thickness = [int(item) for item in check_thickness.split(",") if item.strip()]
     except ValueError as exc:
@@ -246,7 +254,7 @@ def gb_barriers_command(
                          expand_times=expand_times, bicrystal=None if bicrystal is None else read_atoms(bicrystal),
                          hops=[hop.strip() for hop in hops.split(",") if hop.strip()],
                          radius_check=_radii(check_radius) or None,
-                         thickness_check=thickness or None, output_dir=output)
+                         thickness_check=thickness or None, anneal_settings=anneal_settings, output_dir=output)
     if json_output:
         emit_json(result)
         return
@@ -256,6 +264,8 @@ def gb_barriers_command(
                 [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
                   h.committee.reaction_energy.std, *[h.committee.barrier.values.get(m) for m in result.models]]
                  for h in result.hops])
+    for note in result.notes:
+        typer.echo(f"note: {note}")
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for hop in result.hops:

@@ -2,7 +2,7 @@
 
 From one LLZO cell (the Ewald-ordered cubic cell, or one member of an ensemble) :func:`gb_barriers` builds
 the sigma-5 (100) twist bicrystal with ``expand_times`` CSL periods per grain, relaxes it (positions, first
-model), and computes with every model three vacancy hops: in the bulk cell, next to the boundary along it,
+model; or anneals and quenches it, :mod:`ssbkit.workflows.anneal`), and computes with every model three vacancy hops: in the bulk cell, next to the boundary along it,
 and across it into the other grain (``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only
 the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with
 the first model: the boundary barrier against the radius and against the grain thickness in CSL periods
@@ -33,6 +33,7 @@ from ssbkit.potentials import predict
 from ssbkit.results import Result
 from ssbkit.workflows.neb import (BarrierConvergence, NEBResult, NEBSettings, barrier_convergence,
                                   distances_from_hop, neb)
+from ssbkit.workflows.anneal import AnnealSettings, anneal
 from ssbkit.workflows.neb_committee import NEBCommitteeResult, neb_committee
 from ssbkit.workflows.relax import RelaxSettings, relax
 
@@ -76,19 +77,50 @@ class GrainBoundaryBarriers(Result):
     warnings: list[str] = field(default_factory=list)
 
 
-def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator, fmax: float = 0.05,
-                      steps: int = 300) -> Atoms:
-    """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, positions
-    relaxed (fixed cell, LBFGS) to ``fmax`` eV/Å; keeps the ``grain`` array.
+def bicrystal_relax_settings(fmax: float = 0.05) -> RelaxSettings:
+    """How a bicrystal is relaxed: LBFGS (see :func:`settled_bicrystal`) to ``fmax`` eV/Å, at most 300 steps."""
+    return RelaxSettings(fmax=fmax, steps=300, optimizer="LBFGS")
 
-    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 389 eV): FIRE still
-    had 1.2 eV/Å on boundary O after 181 steps, and LBFGS went on from there to 0.3 eV/Å in 60."""
+
+def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator,
+                      relax_settings: RelaxSettings | None = None, anneal_settings: AnnealSettings | None = None,
+                      anneal_directory: str | Path | None = None) -> tuple[Atoms, str]:
+    """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, settled by
+    :func:`settled_bicrystal` (``relax_settings`` None: :func:`bicrystal_relax_settings`), and a note of how."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
 
     built = build_grain_boundary(bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
-    relaxed = relax(built, calculator, RelaxSettings(fmax=fmax, steps=steps, optimizer="LBFGS")).atoms
-    relaxed.set_array("grain", built.arrays["grain"])
-    return relaxed
+    return settled_bicrystal(built, calculator, relax_settings or bicrystal_relax_settings(), anneal_settings,
+                             anneal_directory)
+
+
+def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: RelaxSettings,
+                      anneal_settings: AnnealSettings | None = None,
+                      anneal_directory: str | Path | None = None) -> tuple[Atoms, str]:
+    """``bicrystal`` relaxed (positions, fixed cell), or with ``anneal_settings`` annealed and quenched
+    (:func:`ssbkit.workflows.anneal.anneal`, frames in ``anneal_directory``); keeps the ``grain`` array.
+    Returns it with a note of what was done (energies in eV, force in eV/Å).
+
+    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 389 eV): FIRE still
+    had 1.2 eV/Å on boundary O after 181 steps, and LBFGS went on from there to 0.3 eV/Å in 60. It does not
+    finish: 300 more LBFGS steps lowered the energy by another 5.9 eV at 0.18 eV/Å, moving atoms near the
+    hops by up to 1.3 Å; an anneal lets such a boundary cross between its shallow minima."""
+    if anneal_settings is None:
+        relaxed = relax(bicrystal, calculator, relax_settings)
+        settled, note = relaxed.atoms, (f"bicrystal relaxed: {relaxed.steps} {relax_settings.optimizer} steps, "
+                                        f"largest force {relaxed.fmax:.2f} eV/Å")
+    else:
+        result = anneal(bicrystal, calculator, anneal_settings, relax_settings, directory=anneal_directory)
+        settled = result.atoms
+        outcome = (f"{result.relaxed_energy_eV - result.annealed_energy_eV:.2f} eV below the relaxed one "
+                   f"(atoms moved up to {result.max_displacement_A:.2f} Å); kept" if result.annealed else
+                   f"{result.annealed_energy_eV - result.relaxed_energy_eV:+.2f} eV against the relaxed one; "
+                   "the relaxed one kept")
+        note = (f"bicrystal annealed {result.anneal_steps} steps at {result.temperature_K:g} K and quenched: "
+                f"its minimum is {outcome}; largest force {result.fmax_eV_A:.2f} eV/Å")
+    if "grain" in bicrystal.arrays:
+        settled.set_array("grain", bicrystal.arrays["grain"])
+    return settled, note
 
 
 def write_bicrystal(bicrystal: Atoms, path: str | Path) -> Path:
@@ -157,6 +189,7 @@ def gb_barriers(
     thickness_check: Sequence[int] | None = None,
     tolerance_eV: float = 0.02,
     bicrystal_fmax: float = 0.05,
+    anneal_settings: AnnealSettings | None = None,
     output_dir: str | Path | None = None,
 ) -> GrainBoundaryBarriers:
     """Barriers of the bulk, along-boundary and across-boundary hops of ``bulk`` (None: the Ewald-ordered
@@ -165,11 +198,13 @@ def gb_barriers(
     the along-boundary hop (its run at ``settings.relax_radius_A`` is reused), ``thickness_check``: CSL
     periods per grain for the across hop, each with the first model and ``tolerance_eV``;
     ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed, and above which it is reported as not
-    relaxed. ``bicrystal``: an already relaxed
+    relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
+    (:func:`settled_bicrystal`). ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
     periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. Before any NEB, one model
     call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
-    With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here), ``gb_barriers.csv``, ``gb_barriers.png`` and
+    With ``output_dir``: ``bicrystal.extxyz`` (when relaxed or annealed here; the anneal's frames under
+    ``anneal/``), ``gb_barriers.csv``, ``gb_barriers.png`` and
     each model's NEB path under ``output_dir/<hop>``."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
@@ -190,9 +225,16 @@ def gb_barriers(
     base = Path(output_dir) if output_dir is not None else None
     first = load_calculator(models[0])
     studies = {"bulk": functools.cache(lambda: llzo_bulk(bulk=bulk))}
+    relax_settings = bicrystal_relax_settings(bicrystal_fmax)
+    anneal_directory = None if base is None else base / "anneal"
+    notes = []
     if needs_bicrystal:
-        if bicrystal is None:
-            bicrystal = relaxed_bicrystal(bulk, expand_times, first, fmax=bicrystal_fmax)
+        if bicrystal is None or anneal_settings is not None:
+            bicrystal, note = (
+                relaxed_bicrystal(bulk, expand_times, first, relax_settings, anneal_settings, anneal_directory)
+                if bicrystal is None else
+                settled_bicrystal(bicrystal, first, relax_settings, anneal_settings, anneal_directory))
+            notes.append(f"{note} ({models[0]})")
             if base is not None:
                 write_bicrystal(bicrystal, base / "bicrystal.extxyz")
         studies |= {"gb-along": functools.cache(lambda: llzo_gb_along(bicrystal=bicrystal)),
@@ -217,8 +259,7 @@ def gb_barriers(
     result = GrainBoundaryBarriers(
         configuration=None if bulk.info.get("configuration") is None else str(bulk.info["configuration"]),
         expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=results,
-        notes=[f"bicrystal relaxed with {models[0]} (positions, fixed cell); every model relaxes the endpoints "
-               "within the local radius itself"], warnings=warnings)
+        notes=[*notes, "every model relaxes the endpoints within the local radius itself"], warnings=warnings)
     if radius_check:
         along = studies["gb-along"]()
         done = {hop.hop: hop.committee.results.get(models[0]) for hop in results}
@@ -235,7 +276,7 @@ def gb_barriers(
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
-                                 relaxed_bicrystal(bulk, periods, first, fmax=bicrystal_fmax))
+                                 relaxed_bicrystal(bulk, periods, first, relax_settings, anneal_settings)[0])
             return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index)
 
         result.thickness_check = barrier_convergence("expand_times", sorted(thickness_check), across_barrier,
