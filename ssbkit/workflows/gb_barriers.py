@@ -2,10 +2,11 @@
 
 From one LLZO cell (the Ewald-ordered cubic cell, or one member of an ensemble) :func:`gb_barriers` builds
 the sigma-5 (100) twist bicrystal with ``expand_times`` CSL periods per grain, relaxes it (positions, first
-model; or anneals and quenches it, :mod:`ssbkit.workflows.anneal`), and computes with every model three vacancy hops: in the bulk cell, next to the boundary along it,
-and across it into the other grain (``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only
-the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with
-the first model: the boundary barrier against the radius and against the grain thickness in CSL periods
+model; or anneals and quenches it, :mod:`ssbkit.workflows.anneal`), and computes with every model three
+vacancy hops: in the bulk cell, next to the boundary along it, and across it into the other grain
+(``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only the atoms within ``relax_radius_A`` of
+the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with the first model: the boundary barrier
+against the radius and against the grain thickness in CSL periods
 (:func:`ssbkit.workflows.neb.barrier_convergence`).
 
 The bicrystal relaxation is the one step every boundary hop shares: it is written to
@@ -31,9 +32,9 @@ from ssbkit.io import atomic_write, csv_text
 from ssbkit.plotting import save_figure
 from ssbkit.potentials import predict
 from ssbkit.results import Result
+from ssbkit.workflows.anneal import AnnealSettings, anneal
 from ssbkit.workflows.neb import (BarrierConvergence, NEBResult, NEBSettings, barrier_convergence,
                                   distances_from_hop, neb)
-from ssbkit.workflows.anneal import AnnealSettings, anneal
 from ssbkit.workflows.neb_committee import NEBCommitteeResult, neb_committee
 from ssbkit.workflows.relax import RelaxSettings, relax
 
@@ -203,8 +204,9 @@ def gb_barriers(
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
     periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. Before any NEB, one model
     call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
-    With ``output_dir``: ``bicrystal.extxyz`` (when relaxed or annealed here; the anneal's frames under
-    ``anneal/``), ``gb_barriers.csv``, ``gb_barriers.png`` and
+    With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here; ``bicrystal_annealed.extxyz`` for a given
+    one annealed here, so the input is never overwritten; the anneal's frames under ``anneal/``),
+    ``gb_barriers.csv``, ``gb_barriers.png`` and
     each model's NEB path under ``output_dir/<hop>``."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
@@ -230,13 +232,14 @@ def gb_barriers(
     notes = []
     if needs_bicrystal:
         if bicrystal is None or anneal_settings is not None:
+            built_here = bicrystal is None
             bicrystal, note = (
                 relaxed_bicrystal(bulk, expand_times, first, relax_settings, anneal_settings, anneal_directory)
-                if bicrystal is None else
-                settled_bicrystal(bicrystal, first, relax_settings, anneal_settings, anneal_directory))
+                if built_here else settled_bicrystal(bicrystal, first, relax_settings, anneal_settings,
+                                                     anneal_directory))
             notes.append(f"{note} ({models[0]})")
             if base is not None:
-                write_bicrystal(bicrystal, base / "bicrystal.extxyz")
+                write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
         studies |= {"gb-along": functools.cache(lambda: llzo_gb_along(bicrystal=bicrystal)),
                     "gb-across": functools.cache(lambda: llzo_gb_across(bicrystal=bicrystal))}
     regions = {name: (studies[name](), settings.relax_radius_A) for name in hops if name != "bulk"}
