@@ -236,6 +236,8 @@ def gb_barriers_command(
 ) -> None:
     """Bulk vs sigma-5 grain-boundary Li barriers of one LLZO configuration: hops in the bulk, along and
     across the boundary, local-region NEB, committee spread, table and plot; optional convergence checks."""
+    import sys
+
     from ssbkit.errors import InputError
     from ssbkit.potentials import load
     from ssbkit.workflows.anneal import AnnealSettings
@@ -254,7 +256,8 @@ def gb_barriers_command(
                          expand_times=expand_times, bicrystal=None if bicrystal is None else read_atoms(bicrystal),
                          hops=[hop.strip() for hop in hops.split(",") if hop.strip()],
                          radius_check=_radii(check_radius) or None,
-                         thickness_check=thickness or None, anneal_settings=anneal_settings, output_dir=output)
+                         thickness_check=thickness or None, anneal_settings=anneal_settings, output_dir=output,
+                         progress=sys.stderr.isatty() and not json_output)
     if json_output:
         emit_json(result)
         return

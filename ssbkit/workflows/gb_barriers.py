@@ -85,21 +85,22 @@ def bicrystal_relax_settings(fmax: float = 0.05) -> RelaxSettings:
 
 def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator,
                       relax_settings: RelaxSettings | None = None, anneal_settings: AnnealSettings | None = None,
-                      anneal_directory: str | Path | None = None) -> tuple[Atoms, str]:
+                      anneal_directory: str | Path | None = None, progress: bool = False) -> tuple[Atoms, str]:
     """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, settled by
     :func:`settled_bicrystal` (``relax_settings`` None: :func:`bicrystal_relax_settings`), and a note of how."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
 
     built = build_grain_boundary(bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
     return settled_bicrystal(built, calculator, relax_settings or bicrystal_relax_settings(), anneal_settings,
-                             anneal_directory)
+                             anneal_directory, progress)
 
 
 def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: RelaxSettings,
                       anneal_settings: AnnealSettings | None = None,
-                      anneal_directory: str | Path | None = None) -> tuple[Atoms, str]:
+                      anneal_directory: str | Path | None = None, progress: bool = False) -> tuple[Atoms, str]:
     """``bicrystal`` relaxed (positions, fixed cell), or with ``anneal_settings`` annealed and quenched
-    (:func:`ssbkit.workflows.anneal.anneal`, frames in ``anneal_directory``); keeps the ``grain`` array.
+    (:func:`ssbkit.workflows.anneal.anneal`, frames in ``anneal_directory``, a progress bar on stderr with
+    ``progress``); keeps the ``grain`` array.
     Returns it with a note of what was done (energies in eV, force in eV/Å).
 
     LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 389 eV): FIRE still
@@ -111,7 +112,8 @@ def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: 
         settled, note = relaxed.atoms, (f"bicrystal relaxed: {relaxed.steps} {relax_settings.optimizer} steps, "
                                         f"largest force {relaxed.fmax:.2f} eV/Å")
     else:
-        result = anneal(bicrystal, calculator, anneal_settings, relax_settings, directory=anneal_directory)
+        result = anneal(bicrystal, calculator, anneal_settings, relax_settings, directory=anneal_directory,
+                        progress=progress)
         settled = result.atoms
         outcome = (f"{result.relaxed_energy_eV - result.annealed_energy_eV:.2f} eV below the relaxed one "
                    f"(atoms moved up to {result.max_displacement_A:.2f} Å); kept" if result.annealed else
@@ -192,6 +194,7 @@ def gb_barriers(
     bicrystal_fmax: float = 0.05,
     anneal_settings: AnnealSettings | None = None,
     output_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> GrainBoundaryBarriers:
     """Barriers of the bulk, along-boundary and across-boundary hops of ``bulk`` (None: the Ewald-ordered
     cubic LLZO cell) with every model of ``models`` (see the module docstring). ``settings``: the NEB
@@ -207,7 +210,8 @@ def gb_barriers(
     With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here; ``bicrystal_annealed.extxyz`` for a given
     one annealed here, so the input is never overwritten; the anneal's frames under ``anneal/``),
     ``gb_barriers.csv``, ``gb_barriers.png`` and
-    each model's NEB path under ``output_dir/<hop>``."""
+    each model's NEB path under ``output_dir/<hop>``. ``progress``: progress bars of the anneal and the bands
+    on stderr."""
     from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
@@ -234,9 +238,10 @@ def gb_barriers(
         if bicrystal is None or anneal_settings is not None:
             built_here = bicrystal is None
             bicrystal, note = (
-                relaxed_bicrystal(bulk, expand_times, first, relax_settings, anneal_settings, anneal_directory)
+                relaxed_bicrystal(bulk, expand_times, first, relax_settings, anneal_settings, anneal_directory,
+                                  progress)
                 if built_here else settled_bicrystal(bicrystal, first, relax_settings, anneal_settings,
-                                                     anneal_directory))
+                                                     anneal_directory, progress))
             notes.append(f"{note} ({models[0]})")
             if base is not None:
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
@@ -252,7 +257,7 @@ def gb_barriers(
         study = studies[name]()
         committee = neb_committee(
             study.initial, study.final, list(models), load_calculator,
-            {**dataclasses.asdict(settings), "moving_index": study.moving_index},
+            {**dataclasses.asdict(settings), "moving_index": study.moving_index, "progress": progress},
             reference_barrier=study.reference_barrier, reference_source=study.reference_source,
             output_dir=None if base is None else base / name)
         free = [r.n_free_atoms for r in committee.results.values()]
@@ -271,7 +276,7 @@ def gb_barriers(
             if radius == settings.relax_radius_A and done.get("gb-along") is not None:
                 return done["gb-along"]
             return neb(along.initial, along.final, first, settings, relax_radius_A=radius,
-                       moving_index=along.moving_index,
+                       moving_index=along.moving_index, progress=progress,
                        output_dir=None if base is None else base / "gb-along" / f"radius-{radius or 'whole'}")
 
         result.radius_check = barrier_convergence("relax_radius_A", radii, along_barrier, tolerance_eV,
@@ -279,8 +284,9 @@ def gb_barriers(
     if thickness_check:
         def across_barrier(periods: int):
             hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
-                                 relaxed_bicrystal(bulk, periods, first, relax_settings, anneal_settings)[0])
-            return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index)
+                                 relaxed_bicrystal(bulk, periods, first, relax_settings, anneal_settings,
+                                                   progress=progress)[0])
+            return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index, progress=progress)
 
         result.thickness_check = barrier_convergence("expand_times", sorted(thickness_check), across_barrier,
                                                      tolerance_eV)
