@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.lj import LennardJones
+from ase.constraints import FixAtoms
 
 from ssbkit.errors import InputError
 from ssbkit.workflows.anneal import AnnealSettings, anneal
@@ -74,6 +75,10 @@ def test_anneal_refuses_bad_settings():
         AnnealSettings(temperature=-300.0)
     with pytest.raises(InputError, match="steps"):
         anneal(random_cluster(3), lennard_jones(), steps=0)
+    fixed = random_cluster(3)
+    fixed.set_constraint(FixAtoms([0]))
+    with pytest.raises(InputError, match="constraints"):
+        anneal(fixed, lennard_jones())
 
 
 def test_settled_bicrystal_keeps_the_annealed_boundary_when_it_is_lower(tmp_path):

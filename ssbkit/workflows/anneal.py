@@ -23,6 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from ssbkit.errors import InputError
 from ssbkit.results import Result
 from ssbkit.settings import apply_overrides, setting, validate
 from ssbkit.workflows.md import run_replicas
@@ -83,6 +84,8 @@ def anneal(
     when None). The input is not modified; its arrays (e.g. ``grain``) are kept; positions come back wrapped
     into the cell."""
     settings = apply_overrides(AnnealSettings, settings, overrides)
+    if atoms.constraints:
+        raise InputError("anneal does not apply constraints in its MD; remove them with atoms.set_constraint()")
     relax_settings = relax_settings or RelaxSettings()
     relaxed = relax(atoms, calculator, relax_settings)
     md_settings = MDSettings(temperatures=(settings.temperature,), timestep=settings.timestep,
