@@ -9,6 +9,7 @@ equidistant. Model runs (CHGNet/SevenNet-0) are production physics and marked sl
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from ase.optimize import FIRE
 from typer.testing import CliRunner
 
 from ssbkit.cli import app
+from ssbkit.errors import InputError
 from ssbkit.workflows.neb import neb
 from ssbkit.interfaces.structures.hop_studies import LI_A, MG_A, MG_C, STUDIES, W_A, build_study
 
@@ -193,6 +195,43 @@ def test_batched_matches_ase_with_chgnet():
     FIRE(band, logfile=None).run(fmax=0.05, steps=100)
     energies = np.array([image.get_potential_energy() for image in images])
     assert ours.barrier_forward == pytest.approx(energies.max() - energies[0], abs=1e-3)
+
+
+def layered_bicrystal() -> Atoms:
+    """A stand-in bicrystal: Li on a 2.5 Å simple cubic lattice, 4 x 4 x 8, grain 0 below z = 9 Å, an O
+    replacing one Li far from the plane; the shortest hops are 2.5 Å, along and across the z = 8.75 Å plane."""
+    atoms = Atoms("Li", cell=[2.5] * 3, pbc=True).repeat((4, 4, 8))
+    atoms.set_array("grain", (atoms.positions[:, 2] > 9.0).astype(int))
+    atoms.symbols[0] = "O"
+    return atoms
+
+
+def test_llzo_boundary_hop_pair_names_and_reproduces_the_hop():
+    """The boundary hop names its Li pair (bicrystal indices), and ``pair=`` takes exactly that hop again, so
+    the same hop can be computed on another state of the bicrystal. Reference: lattice geometry (2.5 Å)."""
+    from ssbkit.interfaces.structures.hop_studies import llzo_gb_across, llzo_gb_along
+
+    bicrystal = layered_bicrystal()
+    for builder, across in ((llzo_gb_along, False), (llzo_gb_across, True)):
+        study = builder(bicrystal=bicrystal)
+        mover, vacancy = (int(i) for i in re.search(r"Li (\d+) into the site of Li (\d+), 2\.50 Å",
+                                                     study.description).groups())
+        again = builder(bicrystal=bicrystal, pair=(mover, vacancy))
+        assert again.moving_index == study.moving_index
+        assert np.allclose(again.final.positions, study.final.positions)
+        assert (bicrystal.arrays["grain"][mover] != bicrystal.arrays["grain"][vacancy]) == across
+    with pytest.raises(InputError, match="two different Li"):
+        llzo_gb_along(bicrystal=bicrystal, pair=(0, 1))  # atom 0 is O
+    with pytest.raises(InputError, match="two different Li"):
+        llzo_gb_along(bicrystal=bicrystal, pair=(5, 5))
+    def at(x: float, y: float, z: float) -> int:
+        return int(np.argmin(np.linalg.norm(bicrystal.positions - [x, y, z], axis=1)))
+
+    below, above, beside = at(5, 5, 7.5), at(5, 5, 10), at(7.5, 5, 7.5)  # layers 3 and 4 meet at the plane
+    with pytest.raises(InputError, match="not a hop along"):
+        llzo_gb_along(bicrystal=bicrystal, pair=(below, above))
+    with pytest.raises(InputError, match="not a hop across"):
+        llzo_gb_across(bicrystal=bicrystal, pair=(below, beside))
 
 
 @pytest.mark.slow

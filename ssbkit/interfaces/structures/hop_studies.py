@@ -195,12 +195,14 @@ def llzo_bulk(full: bool = False, *, bulk: Atoms | None = None) -> HopStudy:
 
 
 def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_times: int | None = None,
-                 bicrystal: Atoms | None = None) -> HopStudy:
+                 bicrystal: Atoms | None = None, pair: tuple[int, int] | None = None) -> HopStudy:
     """Shortest Li vacancy hop starting next to a sigma-5 (100) twist boundary of cubic LLZO (from the 12
     Li nearest the plane): into the other grain (across) or within the grain, parallel to the plane (along).
     The bicrystal is ``bicrystal`` (e.g. relaxed; with its ``grain`` array, normal along z), else built from
     ``bulk`` (default the Ewald-ordered cell) with ``expand_times`` CSL periods per grain (default 2 if
-    ``full`` else 1, the thinnest pymatgen builds)."""
+    ``full`` else 1, the thinnest pymatgen builds). ``pair``: (moving Li, Li whose site it hops into), indices
+    in the bicrystal, instead of the shortest hop; the description names the pair, so that the same hop can
+    be taken on another state of the same bicrystal (the shortest one can change as the boundary relaxes)."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
@@ -209,45 +211,61 @@ def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_tim
     gb = bicrystal if bicrystal is not None else build_grain_boundary(
         cubic_llzo() if bulk is None else bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
     grain = gb.arrays["grain"]
-    z = gb.positions[:, 2]
-    plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
-    li = np.flatnonzero(np.array(gb.get_chemical_symbols()) == "Li")
-    best = (np.inf, -1, -1, np.zeros(3))
-    for mover in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
-        others = li[li != mover]
-        steps = gb.get_distances(mover, others, mic=True, vector=True)
-        lengths = np.linalg.norm(steps, axis=1)
-        # across: into the other grain; along: same grain, more parallel to the plane than across it
-        allowed = (grain[others] != grain[mover]) if across else (
-            (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 0.5 * lengths))
-        lengths[~allowed] = np.inf
-        k = int(np.argmin(lengths))
-        if lengths[k] < best[0]:
-            best = (lengths[k], int(mover), int(others[k]), steps[k])
-    length, mover, vacancy, step = best
-    if not np.isfinite(length):
-        raise CalculationError("no Li site to hop to next to the boundary")
+    symbols = np.array(gb.get_chemical_symbols())
+    li = np.flatnonzero(symbols == "Li")
+    where = "across" if across else "along"
+
+    def allowed(mover: int, steps: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """across: into the other grain; along: same grain, more parallel to the plane than across it."""
+        if across:
+            return grain[others] != grain[mover]
+        return (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 0.5 * np.linalg.norm(steps, axis=1))
+
+    if pair is not None:
+        mover, vacancy = (int(index) for index in pair)
+        if not (0 <= mover < len(gb) and 0 <= vacancy < len(gb)) or mover == vacancy or \
+                not (symbols[mover] == symbols[vacancy] == "Li"):
+            raise InputError(f"hop pair {pair}: two different Li atoms of the {len(gb)}-atom bicrystal are needed")
+        step = gb.get_distance(mover, vacancy, mic=True, vector=True)
+        if not allowed(mover, step[None, :], np.array([vacancy]))[0]:
+            raise InputError(f"hop pair {pair} is not a hop {where} the boundary")
+    else:
+        z = gb.positions[:, 2]
+        plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
+        best = (np.inf, -1, -1)
+        for candidate in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
+            others = li[li != candidate]
+            steps = gb.get_distances(candidate, others, mic=True, vector=True)
+            lengths = np.linalg.norm(steps, axis=1)
+            lengths[~allowed(candidate, steps, others)] = np.inf
+            k = int(np.argmin(lengths))
+            if lengths[k] < best[0]:
+                best = (lengths[k], int(candidate), int(others[k]))
+        if not np.isfinite(best[0]):
+            raise CalculationError("no Li site to hop to next to the boundary")
+        _, mover, vacancy = best
+        step = gb.get_distance(mover, vacancy, mic=True, vector=True)
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
     final = initial.copy()
     final.positions[moving] += step
-    where = "across" if across else "along"
-    return HopStudy(f"llzo-gb-{where}", f"Li vacancy hop {where} a sigma-5 (100) twist boundary of cubic LLZO",
+    return HopStudy(f"llzo-gb-{where}", f"Li vacancy hop {where} a sigma-5 (100) twist boundary of cubic LLZO "
+                    f"(bicrystal Li {mover} into the site of Li {vacancy}, {np.linalg.norm(step):.2f} Å)",
                     initial, final, moving)
 
 
 def llzo_gb_along(full: bool = False, *, bulk: Atoms | None = None, expand_times: int | None = None,
-                  bicrystal: Atoms | None = None) -> HopStudy:
+                  bicrystal: Atoms | None = None, pair: tuple[int, int] | None = None) -> HopStudy:
     """Li vacancy hop next to a sigma-5 (100) LLZO boundary, staying in its grain (~1900 atoms: GPU);
     keywords as in :func:`_llzo_gb_hop`."""
-    return _llzo_gb_hop(full, False, bulk, expand_times, bicrystal)
+    return _llzo_gb_hop(full, False, bulk, expand_times, bicrystal, pair)
 
 
 def llzo_gb_across(full: bool = False, *, bulk: Atoms | None = None, expand_times: int | None = None,
-                   bicrystal: Atoms | None = None) -> HopStudy:
+                   bicrystal: Atoms | None = None, pair: tuple[int, int] | None = None) -> HopStudy:
     """Li vacancy hop across a sigma-5 (100) LLZO boundary into the other grain (~1900 atoms: GPU);
     keywords as in :func:`_llzo_gb_hop`."""
-    return _llzo_gb_hop(full, True, bulk, expand_times, bicrystal)
+    return _llzo_gb_hop(full, True, bulk, expand_times, bicrystal, pair)
 
 
 STUDIES: dict[str, Callable[[bool], HopStudy]] = {
