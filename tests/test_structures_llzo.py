@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +88,34 @@ def test_cubic_llzo_ordering_does_not_depend_on_the_thread_count():
                               env={**os.environ, "OMP_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n)}
                               ).stdout for n in (1, 2)}
     assert len(outputs) == 1 and len(outputs.pop()) > 100  # one ordering, and it was printed
+
+
+SHIPPED_BICRYSTAL = Path(__file__).parents[1] / "examples" / "data" / "llzo_sigma5_bicrystal_chgnet.extxyz.gz"
+
+
+def test_shipped_bicrystal_is_the_relaxed_form_of_the_one_gb_barriers_builds(cubic):
+    """examples/data holds the CHGNet-relaxed sigma-5 (100) twist bicrystal of the Ewald-ordered cell, so that
+    boundary barriers need not repeat its 764-step relaxation: same atoms in the same order, same grains and
+    cell as ``gb_barriers`` builds, one CSL period per grain, no two atoms closer than 1.5 Å."""
+    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+    from ssbkit.io import read_structure
+    from ssbkit.workflows.gb_barriers import bicrystal_periods
+
+    shipped = read_structure(SHIPPED_BICRYSTAL)
+    built = build_grain_boundary(cubic, 5, (1, 0, 0), expand_times=1).atoms
+    assert shipped.get_chemical_symbols() == built.get_chemical_symbols()
+    assert np.array_equal(shipped.arrays["grain"], built.arrays["grain"])
+    assert np.allclose(shipped.cell, built.cell)
+    assert bicrystal_periods(shipped, cubic) == 1
+    assert min_distance(shipped) > 1.5
+
+
+@pytest.mark.slow
+def test_shipped_bicrystal_is_relaxed_with_chgnet():
+    """The file's claim: CHGNet (0.3.0 weights) forces below 0.05 eV/Å on every atom, energy -14202.03 eV."""
+    from ssbkit.io import read_structure
+    from ssbkit.potentials import load, predict
+
+    (prediction,) = predict([read_structure(SHIPPED_BICRYSTAL)], load("chgnet", device="cpu", task="relax"))
+    assert np.linalg.norm(prediction.forces, axis=1).max() < 0.05
+    assert prediction.energy == pytest.approx(-14202.03, abs=0.05)

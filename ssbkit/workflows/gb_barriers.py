@@ -103,10 +103,10 @@ def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: 
     ``progress``); keeps the ``grain`` array.
     Returns it with a note of what was done (energies in eV, force in eV/Å).
 
-    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 389 eV): FIRE still
-    had 1.2 eV/Å on boundary O after 181 steps, and LBFGS went on from there to 0.3 eV/Å in 60. It does not
-    finish: 300 more LBFGS steps lowered the energy by another 5.9 eV at 0.18 eV/Å, moving atoms near the
-    hops by up to 1.3 Å; an anneal lets such a boundary cross between its shallow minima."""
+    LBFGS, because the boundary reconstructs (CHGNet, 1920 atoms: the energy falls by 396 eV): FIRE still
+    had 1.2 eV/Å on boundary O after 181 steps, and LBFGS went on from there to 0.3 eV/Å in 60, but reached
+    0.05 eV/Å only after 583 steps in three runs, the last 7 eV of the fall moving atoms near the hops by up
+    to 1.5 Å. An anneal lets such a boundary cross between its shallow minima."""
     if anneal_settings is None:
         relaxed = relax(bicrystal, calculator, relax_settings)
         settled, note = relaxed.atoms, (f"bicrystal relaxed: {relaxed.steps} {relax_settings.optimizer} steps, "
