@@ -9,9 +9,10 @@
 #             vacancy barriers with SevenNet-0 (examples/llzo_gb_barriers_cpu.py --device cuda), every hop's
 #             files kept as it finishes, then the along hop's radius check (8 Å, 12 Å, whole cell: on the
 #             CPU its endpoints found another minimum from 14 Å, docs/neb.md); 2026-11-30 got the bicrystal,
-#             the bulk and the along hop at 6 Å in 215 s (whole call ~7 minutes). The bicrystal is annealed
-#             (600 K, 600 steps of 1 fs, ~80 s at the 7.35 steps/s measured) and quenched before the hops:
-#             relaxation alone leaves the boundary between shallow minima (docs/neb.md).
+#             the bulk and the along hop at 6 Å in 215 s (whole call ~7 minutes). It starts from the
+#             CHGNet-relaxed bicrystal in examples/data, relaxes it with SevenNet-0, anneals it (600 K, 600
+#             steps of 1 fs, ~80 s at the 7.35 steps/s measured) and quenches it before the hops: relaxation
+#             alone leaves the boundary between shallow minima (docs/neb.md).
 #   timings   the speed checks (measured 2026-11-30, docs/performance.md): the 1920-atom bicrystal MD against
 #             torch-sim, batched NEB against ASE, MD replicas.
 #   llzto     the LLZTO ensemble MD (4 configurations x 3 temperatures); its trajectories come back apart.
@@ -61,7 +62,8 @@ case "$PART" in
   barriers)
     step $(( $(left) - 15 )) gb_barriers python3 examples/llzo_gb_barriers_cpu.py --model sevennet-0 \
       --device "$DEVICE" --out "$WORK/gb" --radius 12 --images 3 --fmax 0.1 --steps 150 \
-      --check-radii 8 12 whole --bulk-radii --anneal-temperature 600 --anneal-steps 600 ;;
+      --check-radii 8 12 whole --bulk-radii --anneal-temperature 600 --anneal-steps 600 \
+      --bicrystal examples/data/llzo_sigma5_bicrystal_chgnet.extxyz.gz ;;
   timings)
     step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
     step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" \
