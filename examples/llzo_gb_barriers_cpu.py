@@ -108,12 +108,12 @@ def main() -> None:
     parser.add_argument("--anneal-steps", type=int, default=1000, help="MD steps (1 fs) of the anneal.")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    args.out.mkdir(parents=True, exist_ok=True)
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)
+    anneal_settings = (None if args.anneal_temperature is None else
+                       AnnealSettings(temperature=args.anneal_temperature, steps=args.anneal_steps))
+    args.out.mkdir(parents=True, exist_ok=True)
     if not args.bulk_only:
-        anneal_settings = (None if args.anneal_temperature is None else
-                           AnnealSettings(temperature=args.anneal_temperature, steps=args.anneal_steps))
         boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii,
                           args.bicrystal, args.hops, anneal_settings)
     if args.bulk_radii and "bulk" in args.hops:
