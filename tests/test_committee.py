@@ -135,15 +135,30 @@ def test_li_in_w_tt_committee_flags_the_site_disagreement(tmp_path):
     assert result.difference_from_reference_eV < 0
 
 
-def test_headline_barrier_is_the_span_when_the_path_dips_below_its_endpoints():
+def test_headline_barrier_is_the_largest_climb_along_the_path():
     from ssbkit.workflows.neb import headline_barrier
 
     # By hand: endpoints at 0 eV, an interior minimum at -0.10 eV between maxima at 0.00 and +0.02 eV: the
     # endpoints are not the lowest sites, so the barrier is 0.02 - (-0.10) = 0.12 eV, not the forward 0.02 eV.
-    dipping = [0.0, 0.0, -0.10, 0.02, 0.0]
-    assert headline_barrier(dipping, barrier_forward=0.02, energy_span=0.12) == pytest.approx(0.12)
+    assert headline_barrier([0.0, 0.0, -0.10, 0.02, 0.0]) == pytest.approx(0.12)
     # A plain hop: the forward barrier.
-    assert headline_barrier([0.0, 0.2, 0.3, 0.2, 0.05], barrier_forward=0.3, energy_span=0.3) == 0.3
+    assert headline_barrier([0.0, 0.2, 0.3, 0.2, 0.05]) == pytest.approx(0.3)
+    # A trap past the saddle is left by a smaller climb (0.1 - (-0.2) = 0.3 eV), so the forward 0.3 eV stands.
+    assert headline_barrier([0.0, 0.3, -0.2, 0.1, 0.0]) == pytest.approx(0.3)
+
+
+def test_headline_barrier_is_continuous_as_an_intermediate_minimum_deepens():
+    # The CHGNet along hop 1608 -> 1614 of the relaxed LLZO boundary (docs/neb.md): intermediate minimum at
+    # -0.074 eV (12 Å region) and -0.111 eV (14 Å), final at -0.087 eV, saddle 0.338 eV above the initial
+    # state. The barrier used to jump from 0.338 to 0.425 eV as the minimum crossed the final's energy; the
+    # climb out of the minimum moves exactly as much as the minimum does.
+    from ssbkit.workflows.neb import headline_barrier
+
+    depths = np.linspace(-0.05, -0.12, 71)
+    barriers = np.array([headline_barrier([0.0, 0.02, depth, 0.338, -0.087]) for depth in depths])
+    assert np.max(np.abs(np.diff(barriers))) <= np.max(np.abs(np.diff(depths))) + 1e-12
+    assert headline_barrier([0.0, 0.02, -0.074, 0.338, -0.087]) == pytest.approx(0.412)
+    assert headline_barrier([0.0, 0.02, -0.111, 0.338, -0.087]) == pytest.approx(0.449)
 
 
 def test_neb_study_cli_goes_on_past_a_failed_model_and_exits_1():

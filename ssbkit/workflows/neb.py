@@ -81,9 +81,9 @@ class NEBResult(Result):
     Energies in eV, relative quantities between relaxed endpoints: ``barrier_forward`` is the highest
     image minus the initial state, ``barrier_backward`` the highest image minus the final state,
     ``reaction_energy`` final minus initial. ``energy_span`` is the highest image minus the lowest
-    point on the path: the barrier that matters when the path dips below its endpoints. ``barrier`` is the
-    one to report (``headline_barrier``): ``energy_span`` when the path dips below an endpoint, else
-    ``barrier_forward``.
+    point on the path. ``barrier`` is the one to report (``headline_barrier``): the largest climb along the
+    path from initial to final, which is ``barrier_forward`` unless the path dips below the initial state
+    before a higher point (then the climb out of that dip).
     ``energies`` are the images' total energies (eV), ``fmax`` the largest force left on the band (eV/Å),
     ``reaction_coordinate`` the cumulative path length (Å). ``warnings`` lists every problem the
     checks found (endpoints off their sites or equivalent, intermediate minima, non-convergence).
@@ -415,7 +415,7 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
     if minima:
         below = min(energies[i] for i in minima) < min(energies[0], energies[-1])
         meaning = ("the path dips below its endpoints, which are not the lowest sites on it: the migration "
-                   "barrier is energy_span, not barrier_forward" if below else
+                   "barrier is the climb out of that minimum (barrier), not barrier_forward" if below else
                    "a metastable site lies between the endpoints")
         warnings.append(f"intermediate minima at images {minima} (energies "
                         f"{', '.join(f'{energies[i] - energies[0]:+.3f}' for i in minima)} eV vs initial): "
@@ -432,20 +432,19 @@ def _analyse(images: list[Atoms], moving_index: int, site_shift: list[float], mi
     barrier_forward, energy_span = e_max - float(energies[0]), e_max - float(energies.min())
     return {"barrier_forward": barrier_forward, "barrier_backward": e_max - float(energies[-1]),
             "reaction_energy": float(energies[-1] - energies[0]), "energy_span": energy_span,
-            "barrier": headline_barrier(energies, barrier_forward, energy_span, minimum_depth),
+            "barrier": headline_barrier(energies),
             "energies": energies, "reaction_coordinate": np.array(_fit(images).path), "saddle_index": saddle,
             "hop": hop, "intermediate_minima": minima, "segments": segments, "images": images}
 
 
-def headline_barrier(energies: Sequence[float], barrier_forward: float, energy_span: float,
-                     depth: float = 0.01) -> float:
-    """The migration barrier to report (eV): the energy span (highest image minus the lowest point) when
-    the path dips more than ``depth`` eV below its lower endpoint, else the forward barrier. A path whose
-    endpoints are not its minima never reports a bare 0 eV barrier."""
+def headline_barrier(energies: Sequence[float]) -> float:
+    """The migration barrier to report (eV): the largest climb along the path from initial to final, the
+    maximum of E[j] - E[i] over images i <= j. It is the forward barrier when no image before the saddle lies
+    below the initial state, and the climb out of the lowest such image when one does (the atom settles
+    there first), so a path whose initial endpoint is not its minimum never reports a bare 0 eV. It changes
+    continuously with the energies, unlike a switch between the forward barrier and the energy span."""
     energies = np.asarray(energies, dtype=float)
-    if energies.min() < min(energies[0], energies[-1]) - depth:
-        return float(energy_span)
-    return float(barrier_forward)
+    return float(np.max(energies - np.minimum.accumulate(energies)))
 
 
 def intermediate_minima(energies: Sequence[float], minimum_depth: float = 0.01) -> list[int]:

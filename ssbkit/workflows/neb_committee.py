@@ -1,8 +1,8 @@
 """One hop, several models: the committee barrier, its spread, and what the models disagree about.
 
 ``neb_committee`` runs the same NEB with every model (a model that fails is recorded with its reason,
-the others go on) and reports the headline barrier of each model (``NEBResult.barrier``: the energy span
-when the path dips below an endpoint, never a bare 0.000 eV), their mean and spread, the kind of site where each model's
+the others go on) and reports the headline barrier of each model (``NEBResult.barrier``: the largest climb
+along the path, never a bare 0.000 eV when the path dips below its initial state), their mean and spread, the kind of site where each model's
 path is lowest (models that disagree about the stable site are named), whether each model has the hop
 at all, and the difference from a published value when one is attached.
 """
