@@ -44,13 +44,15 @@ from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_fmax: float, out: Path,
                       check_radii: list[float | None], bicrystal: Path | None, hops: list[str],
-                      anneal_settings: AnnealSettings | None) -> None:
-    """The ``hops`` of the relaxed bicrystal (``gb_barriers``; ``bicrystal``: start from this relaxed one;
+                      hops_per_kind: int, anneal_settings: AnnealSettings | None) -> None:
+    """The ``hops`` of the relaxed bicrystal, ``hops_per_kind`` of each (``gb_barriers``; ``bicrystal``: start
+    from this relaxed one;
     ``anneal_settings``: anneal and quench it first), then the along hop's barrier against ``check_radii``
     (Å, None = whole cell; none: no check)."""
     began = time.perf_counter()
     result = gb_barriers(None, [model], lambda name: load(name, device=device, task="neb"), settings,
                          bicrystal=None if bicrystal is None else read_structure(bicrystal), hops=hops,
+                         hops_per_kind=hops_per_kind,
                          bicrystal_fmax=bicrystal_fmax, anneal_settings=anneal_settings, output_dir=out,
                          radius_check=check_radii or None)
     (out / "gb_barriers.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
@@ -61,6 +63,9 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
         else:
             print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)",
                   flush=True)
+    for spread in (d for d in result.distributions if len(d.hops) > 1):
+        print(f"{spread.kind:10s} {len(spread.hops)} hops: {spread.min_eV:.3f} / {spread.median_eV:.3f} / "
+              f"{spread.max_eV:.3f} eV (min / median / max)", flush=True)
     for line in [*(f"note: {note}" for note in result.notes), *(f"warning: {w}" for w in result.warnings)]:
         print(line, flush=True)
     if result.radius_check is not None:
@@ -103,10 +108,13 @@ def main() -> None:
     parser.add_argument("--bicrystal", type=Path, help="Start from this relaxed bicrystal (an earlier run's "
                         "bicrystal.extxyz) instead of relaxing one.")
     parser.add_argument("--hops", nargs="+", default=list(HOPS), choices=HOPS, help="Which hops to compute.")
+    parser.add_argument("--hops-per-kind", type=int, default=1, help="The K shortest distinct hops of each kind.")
     parser.add_argument("--anneal-temperature", type=float, help="Anneal the bicrystal by MD at this temperature "
                         "(K) and quench it before the hops (default: no anneal).")
     parser.add_argument("--anneal-steps", type=int, default=1000, help="MD steps (1 fs) of the anneal.")
     args = parser.parse_args()
+    if args.hops_per_kind < 1:
+        parser.error(f"--hops-per-kind must be at least 1, not {args.hops_per_kind}")
     warnings.simplefilter("ignore")
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)
@@ -115,7 +123,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.bulk_only:
         boundary_barriers(args.model, args.device, settings, args.fmax, args.out, args.check_radii,
-                          args.bicrystal, args.hops, anneal_settings)
+                          args.bicrystal, args.hops, args.hops_per_kind, anneal_settings)
     if args.bulk_radii and "bulk" in args.hops:
         bulk_radius_check(args.model, args.device, settings, args.bulk_radii, args.out)
 

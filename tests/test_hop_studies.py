@@ -234,6 +234,28 @@ def test_llzo_boundary_hop_pair_names_and_reproduces_the_hop():
         llzo_gb_across(bicrystal=bicrystal, pair=(below, beside))
 
 
+def test_boundary_hop_pairs_are_distinct_sorted_and_bounded():
+    """The k shortest boundary hops: each pair of sites once (a hop and its reverse are one), shortest first,
+    each allowed for its kind. Reference: lattice geometry of the stand-in (2.5 Å nearest neighbours, then
+    2.5·√2 Å)."""
+    from ssbkit.interfaces.structures.hop_studies import boundary_hop_pairs
+
+    bicrystal = layered_bicrystal()
+    grain = bicrystal.arrays["grain"]
+    for across in (False, True):
+        pairs = boundary_hop_pairs(bicrystal, across, 20)
+        lengths = [length for _, _, length in pairs]
+        assert lengths == sorted(lengths) and lengths[0] == pytest.approx(2.5)
+        assert len({frozenset(pair[:2]) for pair in pairs}) == 20
+        assert all((grain[mover] != grain[vacancy]) == across for mover, vacancy, _ in pairs)
+        assert set(np.round(lengths, 3)) <= {2.5, round(2.5 * np.sqrt(2), 3), round(2.5 * np.sqrt(3), 3), 5.0}
+    with pytest.raises(InputError, match="at least 1"):
+        boundary_hop_pairs(bicrystal, False, 0)
+    with pytest.raises(InputError, match=r"10000 hops along the boundary asked for; the 12 Li nearest the plane "
+                                         r"have \d+ distinct ones"):
+        boundary_hop_pairs(bicrystal, False, 10000)
+
+
 @pytest.mark.slow
 def test_llzo_grain_boundary_hops():
     """Sigma-5 (100) twist boundary of cubic LLZO (~1900 atoms): the hop along stays in its grain and

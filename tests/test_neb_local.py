@@ -7,6 +7,8 @@ of the hop its barrier agrees with the whole cell's within the 0.02 eV convergen
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -112,6 +114,7 @@ def test_gb_barriers_cli_refuses_bad_check_values():
     fails_cleanly(["neb", "gb-barriers", "--check-radius", "6,big"], "--check-radius")
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "-300"], "temperature")
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "600", "--anneal-steps", "0"], "steps")
+    fails_cleanly(["neb", "gb-barriers", "--hops-per-kind", "0"], "hops_per_kind")
 
 
 def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
@@ -195,3 +198,40 @@ def test_unrelaxed_regions_names_hops_whose_region_is_off_its_minimum():
     assert unrelaxed_regions(host, EMT(), regions, 0.1, bicrystal_fmax=0.1)[0].startswith(
         f"the bicrystal is not relaxed (largest force {largest:.2f} eV/Å")
     assert len(unrelaxed_regions(host, EMT(), regions, 0.1, bicrystal_fmax=2 * largest)) == 1
+
+
+def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tmp_path):
+    """``hops_per_kind``: the k shortest distinct hops of each kind, each computed, then min/median/max per kind.
+    Reference: symmetry. A perfect fcc crystal of Lennard-Jones "Li" (nearest neighbours at the pair minimum,
+    2.5 Å) with a grain label on its upper half is a stand-in bicrystal whose boundary is a label only: every
+    nearest-neighbour vacancy hop in it is the same hop, so the two along hops agree, as do the two across
+    hops (each kind keeps one orientation to the plane, so one local region shape)."""
+    import json
+
+    from ase.calculators.lj import LennardJones
+
+    from ssbkit.workflows.gb_barriers import gb_barriers
+
+    neighbour = 2.5
+    cell = bulk("Li", "fcc", a=neighbour * np.sqrt(2), cubic=True)
+    bicrystal = cell.repeat((2, 2, 5))  # two sigma-5-sized periods of the 4-atom cell, as bicrystal_periods asks
+    bicrystal.set_array("grain", (bicrystal.positions[:, 2] > 2.4 * neighbour * np.sqrt(2)).astype(int))
+
+    def lennard_jones(model: str) -> LennardJones:
+        return LennardJones(sigma=neighbour / 2 ** (1 / 6), epsilon=0.1, rc=2.2 * neighbour, smooth=True)
+
+    with pytest.raises(InputError, match="1 symmetry-distinct"):  # fcc has one nearest-neighbour hop
+        gb_barriers(cell, ["lj"], lennard_jones, bicrystal=bicrystal, hops_per_kind=2)
+    result = gb_barriers(cell, ["lj"], lennard_jones, NEBSettings(n_images=3, fmax=0.05, relax_radius_A=4.0),
+                         bicrystal=bicrystal, hops=["gb-along", "gb-across"], hops_per_kind=2, output_dir=tmp_path)
+    assert [hop.hop for hop in result.hops] == ["gb-along", "gb-along-2", "gb-across", "gb-across-2"]
+    pairs = [re.search(r"Li (\d+) into the site of Li (\d+), 2\.50 Å", hop.description).groups()
+             for hop in result.hops]
+    assert len({frozenset(pair) for pair in pairs}) == 4  # four different pairs of sites
+    assert [d.kind for d in result.distributions] == ["gb-along", "gb-across"]
+    for distribution in result.distributions:
+        assert distribution.hops == [distribution.kind, f"{distribution.kind}-2"]
+        assert distribution.max_eV - distribution.min_eV < 1e-4
+        assert 0.1 < distribution.min_eV <= distribution.median_eV <= distribution.max_eV
+    assert json.loads(json.dumps(result.to_dict(), default=str))["distributions"][1]["kind"] == "gb-across"
+    assert (tmp_path / "gb-along-2").is_dir() and "gb-across-2," in (tmp_path / "gb_barriers.csv").read_text()

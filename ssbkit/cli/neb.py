@@ -220,6 +220,8 @@ def gb_barriers_command(
     bicrystal: str | None = typer.Option(None, "--bicrystal", help="Start from this relaxed bicrystal (the "
                                          "bicrystal.extxyz of an earlier run) instead of relaxing one."),
     hops: str = typer.Option("bulk,gb-along,gb-across", "--hops", help="Which hops to compute, comma-separated."),
+    hops_per_kind: int = typer.Option(1, "--hops-per-kind", help="The K shortest distinct hops of each kind "
+                                      "(bulk-2, gb-along-2, ...), reported as distributions (min, median, max)."),
     check_radius: str = typer.Option("", "--check-radius", help="Radii (Å) for the barrier-vs-radius check "
                                      "of the along-boundary hop, e.g. 6,8,10,whole (first model)."),
     check_thickness: str = typer.Option("", "--check-thickness", help="CSL periods per grain for the barrier-vs-"
@@ -254,7 +256,7 @@ def gb_barriers_command(
     result = gb_barriers(None if structure is None else read_atoms(structure), names,
                          lambda model: load(model, device=device, task="neb", trust_model=trust_model), settings,
                          expand_times=expand_times, bicrystal=None if bicrystal is None else read_atoms(bicrystal),
-                         hops=[hop.strip() for hop in hops.split(",") if hop.strip()],
+                         hops=[hop.strip() for hop in hops.split(",") if hop.strip()], hops_per_kind=hops_per_kind,
                          radius_check=_radii(check_radius) or None,
                          thickness_check=thickness or None, anneal_settings=anneal_settings, output_dir=output,
                          progress=sys.stderr.isatty() and not json_output)
@@ -267,6 +269,9 @@ def gb_barriers_command(
                 [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
                   h.committee.reaction_energy.std, *[h.committee.barrier.values.get(m) for m in result.models]]
                  for h in result.hops])
+    if any(len(d.hops) > 1 for d in result.distributions):
+        print_table("barrier distributions (committee means)", ["kind", "hops", "min (eV)", "median (eV)", "max (eV)"],
+                    [[d.kind, len(d.hops), d.min_eV, d.median_eV, d.max_eV] for d in result.distributions])
     for note in result.notes:
         typer.echo(f"note: {note}")
     for warning in result.warnings:

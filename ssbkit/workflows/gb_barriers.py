@@ -4,8 +4,9 @@ From one LLZO cell (the Ewald-ordered cubic cell, or one member of an ensemble) 
 the sigma-5 (100) twist bicrystal with ``expand_times`` CSL periods per grain, relaxes it (positions, first
 model; or anneals and quenches it, :mod:`ssbkit.workflows.anneal`), and computes with every model three
 vacancy hops: in the bulk cell, next to the boundary along it, and across it into the other grain
-(``ssbkit.interfaces.structures.hop_studies``). Each NEB relaxes only the atoms within ``relax_radius_A`` of
-the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with the first model: the boundary barrier
+(``ssbkit.interfaces.structures.hop_studies``); with ``hops_per_kind`` the k shortest distinct hops of each
+kind, so that bulk and boundary barriers come as distributions (``distributions``: min, median, max).
+Each NEB relaxes only the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with the first model: the boundary barrier
 against the radius and against the grain thickness in CSL periods
 (:func:`ssbkit.workflows.neb.barrier_convergence`).
 
@@ -17,7 +18,6 @@ as separate jobs side by side.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,8 @@ HOPS = ("bulk", "gb-along", "gb-across")
 
 @dataclass
 class HopBarrier(Result):
-    """One hop: its name (bulk, gb-along, gb-across), what it is, cell size, atoms the band moved (None: all),
+    """One hop: its name (bulk, gb-along, gb-across; bulk-2, gb-along-2, ... for the further hops of a
+    kind, :func:`hop_names`), what it is, cell size, atoms the band moved (None: all),
     the committee mean and standard deviation of the barrier (eV; std None for one model), and every
     model's NEB."""
 
@@ -60,16 +61,31 @@ class HopBarrier(Result):
 
 
 @dataclass
+class HopDistribution(Result):
+    """The committee-mean barriers (eV) of the hops of one kind (bulk, gb-along, gb-across) that some model
+    computed, shortest hop first, and their minimum, median and maximum."""
+
+    kind: str
+    hops: list[str]
+    barriers_eV: list[float]
+    min_eV: float
+    median_eV: float
+    max_eV: float
+
+
+@dataclass
 class GrainBoundaryBarriers(Result):
     """Bulk-vs-boundary barriers of one configuration (``configuration``: its id, None for the default cell),
-    the bicrystal's grain thickness in CSL periods, the local radius (Å), the checks, the files written
-    (``table_file``: CSV, ``plot_file``: bar chart), and ``warnings`` (:func:`unrelaxed_regions`)."""
+    the bicrystal's grain thickness in CSL periods, the local radius (Å), every hop, the barriers of each kind
+    as a distribution, the checks, the files written (``table_file``: CSV, ``plot_file``: bar chart), and
+    ``warnings`` (:func:`unrelaxed_regions`)."""
 
     configuration: str | None
     expand_times: int
     relax_radius_A: float | None
     models: list[str]
     hops: list[HopBarrier]
+    distributions: list[HopDistribution] = field(default_factory=list)
     radius_check: BarrierConvergence | None = None
     thickness_check: BarrierConvergence | None = None
     table_file: Path | None = None
@@ -188,6 +204,7 @@ def gb_barriers(
     expand_times: int = 1,
     bicrystal: Atoms | None = None,
     hops: Sequence[str] = HOPS,
+    hops_per_kind: int = 1,
     radius_check: Sequence[float | None] | None = None,
     thickness_check: Sequence[int] | None = None,
     tolerance_eV: float = 0.02,
@@ -205,14 +222,17 @@ def gb_barriers(
     relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
     (:func:`settled_bicrystal`). ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
-    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute. Before any NEB, one model
+    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how many
+of each, the shortest distinct ones (:func:`ssbkit.interfaces.structures.hop_studies.boundary_hop_pairs`; in the
+bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any NEB, one model
     call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
     With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here; ``bicrystal_annealed.extxyz`` for a given
     one annealed here, so the input is never overwritten; the anneal's frames under ``anneal/``),
     ``gb_barriers.csv``, ``gb_barriers.png`` and
     each model's NEB path under ``output_dir/<hop>``. ``progress``: progress bars of the anneal and the bands
     on stderr."""
-    from ssbkit.interfaces.structures.hop_studies import llzo_bulk, llzo_gb_across, llzo_gb_along
+    from ssbkit.interfaces.structures.hop_studies import (boundary_hop_pairs, llzo_bulk_hops, llzo_gb_across,
+                                                          llzo_gb_along)
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
     if not models:
@@ -220,6 +240,8 @@ def gb_barriers(
     unknown = sorted(set(hops) - set(HOPS))
     if unknown or not hops:
         raise InputError(f"unknown hop(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(HOPS)}")
+    if hops_per_kind < 1:
+        raise InputError(f"hops_per_kind must be at least 1, not {hops_per_kind}")
     needs_bicrystal = bool(set(hops) - {"bulk"} or radius_check or thickness_check)
     if bicrystal is not None and not needs_bicrystal:
         raise InputError("a bicrystal was given but only the bulk hop was asked for; add gb-along or gb-across "
@@ -229,8 +251,9 @@ def gb_barriers(
     if bicrystal is not None:
         expand_times = bicrystal_periods(bicrystal, bulk)
     base = Path(output_dir) if output_dir is not None else None
+    studies = dict(zip(hop_names("bulk", hops_per_kind), llzo_bulk_hops(bulk, hops_per_kind))) if "bulk" in hops \
+        else {}
     first = load_calculator(models[0])
-    studies = {"bulk": functools.cache(lambda: llzo_bulk(bulk=bulk))}
     relax_settings = bicrystal_relax_settings(bicrystal_fmax)
     anneal_directory = None if base is None else base / "anneal"
     notes = []
@@ -245,16 +268,20 @@ def gb_barriers(
             notes.append(f"{note} ({models[0]})")
             if base is not None:
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
-        studies |= {"gb-along": functools.cache(lambda: llzo_gb_along(bicrystal=bicrystal)),
-                    "gb-across": functools.cache(lambda: llzo_gb_across(bicrystal=bicrystal))}
-    regions = {name: (studies[name](), settings.relax_radius_A) for name in hops if name != "bulk"}
+        for kind, builder in (("gb-along", llzo_gb_along), ("gb-across", llzo_gb_across)):
+            count = hops_per_kind if kind in hops else 1  # the checks take the shortest hop
+            pairs = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
+            studies |= {name: builder(bicrystal=bicrystal, pair=pair[:2])
+                        for name, pair in zip(hop_names(kind, count), pairs)}
+    names = [name for kind in HOPS if kind in hops for name in hop_names(kind, hops_per_kind)]
+    regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
     if radii:
-        regions["gb-along radius check"] = (studies["gb-along"](), radii[-1])
+        regions["gb-along radius check"] = (studies["gb-along"], radii[-1])
     warnings = unrelaxed_regions(bicrystal, first, regions, settings.fmax, bicrystal_fmax) if regions else []
     results = []
-    for name in (hop for hop in HOPS if hop in hops):
-        study = studies[name]()
+    for name in names:
+        study = studies[name]
         committee = neb_committee(
             study.initial, study.final, list(models), load_calculator,
             {**dataclasses.asdict(settings), "moving_index": study.moving_index, "progress": progress},
@@ -267,9 +294,10 @@ def gb_barriers(
     result = GrainBoundaryBarriers(
         configuration=None if bulk.info.get("configuration") is None else str(bulk.info["configuration"]),
         expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=results,
-        notes=[*notes, "every model relaxes the endpoints within the local radius itself"], warnings=warnings)
+        distributions=hop_distributions(results), warnings=warnings,
+        notes=[*notes, "every model relaxes the endpoints within the local radius itself"])
     if radius_check:
-        along = studies["gb-along"]()
+        along = studies["gb-along"]
         done = {hop.hop: hop.committee.results.get(models[0]) for hop in results}
 
         def along_barrier(radius: float | None) -> NEBResult:
@@ -295,6 +323,30 @@ def gb_barriers(
         result.table_file = atomic_write(base / "gb_barriers.csv", barrier_table(result))
         result.plot_file = plot_barriers(result, base / "gb_barriers.png")
     return result
+
+
+def hop_names(kind: str, count: int) -> list[str]:
+    """Names of the ``count`` shortest hops of a kind: ``kind`` for the shortest, then ``kind-2``, ``kind-3``..."""
+    return [kind if rank == 1 else f"{kind}-{rank}" for rank in range(1, count + 1)]
+
+
+def hop_distributions(hops: Sequence[HopBarrier]) -> list[HopDistribution]:
+    """Per kind (the hop name without its rank), the committee-mean barriers of the hops some model computed."""
+    distributions = []
+    for kind in HOPS:
+        done = [hop for hop in hops if hop_kind(hop.hop) == kind and hop.barrier_eV is not None]
+        if done:
+            values = [float(hop.barrier_eV) for hop in done]
+            distributions.append(HopDistribution(kind=kind, hops=[hop.hop for hop in done], barriers_eV=values,
+                                                 min_eV=min(values), median_eV=float(np.median(values)),
+                                                 max_eV=max(values)))
+    return distributions
+
+
+def hop_kind(name: str) -> str:
+    """The kind of a hop name from :func:`hop_names` (``gb-along-2`` -> ``gb-along``)."""
+    head, _, rank = name.rpartition("-")
+    return head if rank.isdigit() else name
 
 
 def barrier_table(result: GrainBoundaryBarriers) -> str:
@@ -334,7 +386,7 @@ def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
     reactions = [np.nan if h.committee.reaction_energy.mean is None else h.committee.reaction_energy.mean
                  for h in result.hops]
     axes.plot(positions, reactions, "_", color="k", markersize=28, mew=2, label="final − initial (mean)")
-    axes.set_xticks(positions, [h.hop for h in result.hops])
+    axes.set_xticks(positions, [h.hop for h in result.hops], rotation=30 if len(result.hops) > 3 else 0)
     axes.set_ylabel("Li migration barrier (eV)")
     radius = "whole cell" if result.relax_radius_A is None else f"local radius {result.relax_radius_A:g} Å"
     axes.set_title(f"LLZO bulk vs Σ5 boundary ({result.expand_times} CSL period/grain, {radius})", fontsize=9)

@@ -28,6 +28,7 @@ from ssbkit.results import Result
 W_A = 3.165  # Å, bcc W at room temperature
 MG_A, MG_C = 3.209, 5.211  # Å, hcp Mg
 LI_A = 3.51  # Å, bcc Li at room temperature
+LLZO_HOP_MAX_A = 3.0  # Å, longest Li-Li vacancy hop looked for in bulk LLZO
 
 
 @dataclass
@@ -185,24 +186,80 @@ def li_vacancy(full: bool = False) -> HopStudy:
 def llzo_bulk(full: bool = False, *, bulk: Atoms | None = None) -> HopStudy:
     """Li in cubic LLZO (Ewald-ordered Li7, 192-atom conventional cell; 2x2x2 with ``full``; or ``bulk``, e.g.
     one ensemble member): the shortest symmetry-distinct vacancy hop (tetrahedral 24d -> octahedral 96h, 2.4 Å)."""
+    return llzo_bulk_hops(bulk, full=full)[0]
+
+
+def llzo_bulk_hops(bulk: Atoms | None = None, count: int = 1, *, full: bool = False) -> list[HopStudy]:
+    """The ``count`` shortest symmetry-distinct Li vacancy hops of a cubic LLZO cell (as :func:`llzo_bulk`),
+    shortest first: an ordered or disordered cell has many, in different Li environments."""
     from ssbkit.interfaces.structures.llzo import cubic_llzo
     from ssbkit.interfaces.structures.sites import migration_hops
 
+    if count < 1:
+        raise InputError(f"the number of bulk hops must be at least 1, not {count}")
     host = bulk if bulk is not None else cubic_llzo((2, 2, 2) if full else (1, 1, 1))
-    hop = migration_hops(host, "Li", "vacancy", max_length=3.0)[0]
-    return HopStudy("llzo-bulk", "Li vacancy hop in cubic LLZO", hop.start, hop.end, hop.moving_index,
-                    0.26, "AIMD activation energy, He et al., npj Comput. Mater. 4, 18 (2018)")
+    found = migration_hops(host, "Li", "vacancy", max_length=LLZO_HOP_MAX_A)
+    if count > len(found):
+        raise InputError(f"{count} bulk hops asked for; the cell has {len(found)} symmetry-distinct Li vacancy "
+                         f"hop(s) up to {LLZO_HOP_MAX_A} Å")
+    return [HopStudy("llzo-bulk", "Li vacancy hop in cubic LLZO" + (
+                f" ({hop.start_label} -> {hop.end_label}, {hop.length_A:.2f} Å, rank {rank} by length)"
+                if rank > 1 else ""),
+                     hop.start, hop.end, hop.moving_index, 0.26,
+                     "AIMD activation energy, He et al., npj Comput. Mater. 4, 18 (2018)")
+            for rank, hop in enumerate(found[:count], start=1)]
+
+
+def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[tuple[int, int, float]]:
+    """The ``count`` shortest Li vacancy hops next to the boundary plane of a bicrystal (``grain`` array,
+    normal along z) as (moving Li, Li whose site it hops into, length Å), shortest first. A hop starts at one
+    of the 12 Li nearest the plane; across: into the other grain; along: in the same grain, more parallel to
+    the plane than across it. A pair and its reverse are one hop (the same two sites), listed once."""
+    if count < 1:
+        raise InputError(f"the number of boundary hops must be at least 1, not {count}")
+    grain = bicrystal.arrays["grain"]
+    li = np.flatnonzero(np.array(bicrystal.get_chemical_symbols()) == "Li")
+    z = bicrystal.positions[:, 2]
+    plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
+    candidates = []
+    for mover in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
+        others = li[li != mover]
+        steps = bicrystal.get_distances(mover, others, mic=True, vector=True)
+        lengths = np.linalg.norm(steps, axis=1)
+        allowed = _boundary_hop_allowed(grain, across, int(mover), steps, others)
+        candidates += [(float(lengths[k]), int(mover), int(others[k])) for k in np.flatnonzero(allowed)]
+    pairs, seen = [], set()
+    for length, mover, vacancy in sorted(candidates):
+        if frozenset((mover, vacancy)) not in seen:
+            seen.add(frozenset((mover, vacancy)))
+            pairs.append((mover, vacancy, length))
+    where = "across" if across else "along"
+    if not pairs:
+        raise CalculationError(f"no Li site to hop to {where} the boundary")
+    if count > len(pairs):
+        raise InputError(f"{count} hops {where} the boundary asked for; the 12 Li nearest the plane have "
+                         f"{len(pairs)} distinct ones")
+    return pairs[:count]
+
+
+def _boundary_hop_allowed(grain: np.ndarray, across: bool, mover: int, steps: np.ndarray,
+                          others: np.ndarray) -> np.ndarray:
+    """across: into the other grain; along: same grain, more parallel to the plane than across it."""
+    if across:
+        return grain[others] != grain[mover]
+    return (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 0.5 * np.linalg.norm(steps, axis=1))
 
 
 def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_times: int | None = None,
                  bicrystal: Atoms | None = None, pair: tuple[int, int] | None = None) -> HopStudy:
-    """Shortest Li vacancy hop starting next to a sigma-5 (100) twist boundary of cubic LLZO (from the 12
-    Li nearest the plane): into the other grain (across) or within the grain, parallel to the plane (along).
-    The bicrystal is ``bicrystal`` (e.g. relaxed; with its ``grain`` array, normal along z), else built from
-    ``bulk`` (default the Ewald-ordered cell) with ``expand_times`` CSL periods per grain (default 2 if
+    """Shortest Li vacancy hop starting next to a sigma-5 (100) twist boundary of cubic LLZO
+    (:func:`boundary_hop_pairs`): into the other grain (across) or within the grain, parallel to the plane
+    (along). The bicrystal is ``bicrystal`` (e.g. relaxed; with its ``grain`` array, normal along z), else built
+    from ``bulk`` (default the Ewald-ordered cell) with ``expand_times`` CSL periods per grain (default 2 if
     ``full`` else 1, the thinnest pymatgen builds). ``pair``: (moving Li, Li whose site it hops into), indices
-    in the bicrystal, instead of the shortest hop; the description names the pair, so that the same hop can
-    be taken on another state of the same bicrystal (the shortest one can change as the boundary relaxes)."""
+    in the bicrystal, instead of the shortest hop (e.g. another of :func:`boundary_hop_pairs`); the description
+    names the pair, so that the same hop can be taken on another state of the same bicrystal (the shortest one
+    can change as the boundary relaxes)."""
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
@@ -210,41 +267,18 @@ def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_tim
         expand_times = 2 if full else 1
     gb = bicrystal if bicrystal is not None else build_grain_boundary(
         cubic_llzo() if bulk is None else bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
-    grain = gb.arrays["grain"]
     symbols = np.array(gb.get_chemical_symbols())
-    li = np.flatnonzero(symbols == "Li")
     where = "across" if across else "along"
-
-    def allowed(mover: int, steps: np.ndarray, others: np.ndarray) -> np.ndarray:
-        """across: into the other grain; along: same grain, more parallel to the plane than across it."""
-        if across:
-            return grain[others] != grain[mover]
-        return (grain[others] == grain[mover]) & (np.abs(steps[:, 2]) < 0.5 * np.linalg.norm(steps, axis=1))
-
-    if pair is not None:
+    if pair is None:
+        mover, vacancy, _ = boundary_hop_pairs(gb, across)[0]
+    else:
         mover, vacancy = (int(index) for index in pair)
         if not (0 <= mover < len(gb) and 0 <= vacancy < len(gb)) or mover == vacancy or \
                 not (symbols[mover] == symbols[vacancy] == "Li"):
             raise InputError(f"hop pair {pair}: two different Li atoms of the {len(gb)}-atom bicrystal are needed")
-        step = gb.get_distance(mover, vacancy, mic=True, vector=True)
-        if not allowed(mover, step[None, :], np.array([vacancy]))[0]:
-            raise InputError(f"hop pair {pair} is not a hop {where} the boundary")
-    else:
-        z = gb.positions[:, 2]
-        plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
-        best = (np.inf, -1, -1)
-        for candidate in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
-            others = li[li != candidate]
-            steps = gb.get_distances(candidate, others, mic=True, vector=True)
-            lengths = np.linalg.norm(steps, axis=1)
-            lengths[~allowed(candidate, steps, others)] = np.inf
-            k = int(np.argmin(lengths))
-            if lengths[k] < best[0]:
-                best = (lengths[k], int(candidate), int(others[k]))
-        if not np.isfinite(best[0]):
-            raise CalculationError("no Li site to hop to next to the boundary")
-        _, mover, vacancy = best
-        step = gb.get_distance(mover, vacancy, mic=True, vector=True)
+    step = gb.get_distance(mover, vacancy, mic=True, vector=True)
+    if not _boundary_hop_allowed(gb.arrays["grain"], across, mover, step[None, :], np.array([vacancy]))[0]:
+        raise InputError(f"hop pair {pair} is not a hop {where} the boundary")
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
     final = initial.copy()
