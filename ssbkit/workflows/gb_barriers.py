@@ -370,8 +370,9 @@ def barrier_table(result: GrainBoundaryBarriers) -> str:
 
 
 def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
-    """Bars: committee mean barrier (eV) per hop with its standard deviation; dots: each model; dashes: the
-    mean reaction energy (final minus initial, eV), level with the bar when the hop only leaves a trap."""
+    """Bars: committee mean barrier (eV) per hop with its standard deviation, coloured by kind (bulk, along,
+    across); dots: each model; dashes: the mean reaction energy (final minus initial, eV), level with the bar
+    when the hop only leaves a trap."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.5, 4), layout="constrained")
@@ -379,7 +380,9 @@ def plot_barriers(result: GrainBoundaryBarriers, path: str | Path) -> Path:
     positions = np.arange(len(result.hops))
     means = [np.nan if h.barrier_eV is None else h.barrier_eV for h in result.hops]
     errors = [0.0 if h.barrier_std_eV is None else h.barrier_std_eV for h in result.hops]
-    axes.bar(positions, means, yerr=errors, capsize=4, color="0.8", label="committee mean ± std")
+    shades = {"bulk": "0.85", "gb-along": "#c6dbef", "gb-across": "#fdd0a2"}  # one bar colour per kind of hop
+    axes.bar(positions, means, yerr=errors, capsize=4, color=[shades.get(hop_kind(h.hop), "0.85") for h in result.hops],
+             edgecolor="0.5", label="committee mean ± std")
     for k, model in enumerate(result.models):
         values = [h.committee.barrier.values.get(model, np.nan) for h in result.hops]
         axes.plot(positions + 0.12 * (k - (len(result.models) - 1) / 2), values, "o", label=model)
