@@ -6,9 +6,9 @@ model; or anneals and quenches it, :mod:`ssbkit.workflows.anneal`), and computes
 vacancy hops: in the bulk cell, next to the boundary along it, and across it into the other grain
 (``ssbkit.interfaces.structures.hop_studies``); with ``hops_per_kind`` the k shortest distinct hops of each
 kind, so that bulk and boundary barriers come as distributions (``distributions``: min, median, max).
-Each NEB relaxes only the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`). Optional checks, with the first model: the boundary barrier
-against the radius and against the grain thickness in CSL periods
-(:func:`ssbkit.workflows.neb.barrier_convergence`).
+Each NEB relaxes only the atoms within ``relax_radius_A`` of the hop (see :mod:`ssbkit.workflows.neb`).
+Optional checks, with the first model: the boundary barrier against the radius and against the grain
+thickness in CSL periods (:func:`ssbkit.workflows.neb.barrier_convergence`).
 
 The bicrystal relaxation is the one step every boundary hop shares: it is written to
 ``bicrystal.extxyz``, and ``bicrystal=`` starts from such a file instead, so the hops (``hops=``) can run
