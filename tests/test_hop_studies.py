@@ -251,6 +251,8 @@ def test_boundary_hop_pairs_are_distinct_sorted_and_bounded():
         assert set(np.round(lengths, 3)) <= {2.5, round(2.5 * np.sqrt(2), 3), round(2.5 * np.sqrt(3), 3), 5.0}
     with pytest.raises(InputError, match="at least 1"):
         boundary_hop_pairs(bicrystal, False, 0)
+    with pytest.raises(InputError, match="no 'grain' array"):
+        boundary_hop_pairs(Atoms("Li2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[5, 5, 5], pbc=True), True)
     with pytest.raises(InputError, match=r"10000 hops along the boundary asked for; the 12 Li nearest the plane "
                                          r"have \d+ distinct ones"):
         boundary_hop_pairs(bicrystal, False, 10000)

@@ -217,7 +217,7 @@ def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[t
     the plane than across it. A pair and its reverse are one hop (the same two sites), listed once."""
     if count < 1:
         raise InputError(f"the number of boundary hops must be at least 1, not {count}")
-    grain = bicrystal.arrays["grain"]
+    grain = _grains(bicrystal)
     li = np.flatnonzero(np.array(bicrystal.get_chemical_symbols()) == "Li")
     z = bicrystal.positions[:, 2]
     plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
@@ -240,6 +240,14 @@ def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[t
         raise InputError(f"{count} hops {where} the boundary asked for; the 12 Li nearest the plane have "
                          f"{len(pairs)} distinct ones")
     return pairs[:count]
+
+
+def _grains(bicrystal: Atoms) -> np.ndarray:
+    """The bicrystal's ``grain`` array (0 or 1 per atom), or a clear refusal."""
+    if "grain" not in bicrystal.arrays:
+        raise InputError("the bicrystal has no 'grain' array (which atoms belong to which grain); use a bicrystal "
+                         "ssbkit built, e.g. the bicrystal.extxyz of a gb_barriers run")
+    return bicrystal.arrays["grain"]
 
 
 def _boundary_hop_allowed(grain: np.ndarray, across: bool, mover: int, steps: np.ndarray,
@@ -277,7 +285,7 @@ def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_tim
                 not (symbols[mover] == symbols[vacancy] == "Li"):
             raise InputError(f"hop pair {pair}: two different Li atoms of the {len(gb)}-atom bicrystal are needed")
     step = gb.get_distance(mover, vacancy, mic=True, vector=True)
-    if not _boundary_hop_allowed(gb.arrays["grain"], across, mover, step[None, :], np.array([vacancy]))[0]:
+    if not _boundary_hop_allowed(_grains(gb), across, mover, step[None, :], np.array([vacancy]))[0]:
         raise InputError(f"hop pair {pair} is not a hop {where} the boundary")
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
