@@ -119,8 +119,8 @@ def test_gb_barriers_cli_refuses_bad_check_values():
 
 def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
     """Input checks come before any model is loaded: an unknown hop name, a bicrystal without its grain array,
-    one whose size is no whole number of sigma-5 CSL periods of the bulk cell (10 bulk cells per period), and a
-    bicrystal that no requested hop would use."""
+    one whose size is no whole number of sigma-5 CSL periods of the bulk cell (10 bulk cells per period), a
+    bicrystal that no requested hop would use, and a thickness check on a bicrystal not built from the cell."""
     from cli_helpers import fails_cleanly
 
     from ssbkit.workflows.gb_barriers import bicrystal_periods, gb_barriers, write_bicrystal
@@ -143,6 +143,8 @@ def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
     fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(tmp_path / "missing.extxyz")], "missing.extxyz")
     with pytest.raises(InputError, match="only the bulk hop"):
         gb_barriers(cell, ["emt"], never, bicrystal=two_periods, hops=["bulk"])
+    with pytest.raises(InputError, match="not the one built from it"):  # a thickness check needs the built atoms
+        gb_barriers(cell, ["emt"], never, bicrystal=two_periods, thickness_check=[2, 3])
     fails_cleanly(["neb", "gb-barriers", "--bicrystal", str(written), "--hops", "bulk"], "only the bulk hop")
 
 
@@ -235,3 +237,28 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
         assert 0.1 < distribution.min_eV <= distribution.median_eV <= distribution.max_eV
     assert json.loads(json.dumps(result.to_dict(), default=str))["distributions"][1]["kind"] == "gb-across"
     assert (tmp_path / "gb-along-2").is_dir() and "gb-across-2," in (tmp_path / "gb_barriers.csv").read_text()
+
+
+def test_thickness_check_follows_one_hop_into_the_thicker_bicrystal():
+    """The thickness check compares one hop: the across hop of the one-period LiF sigma-5 twist bicrystal is
+    found again, the same two sites relative to the boundary, in the two-period bicrystal (which relaxes into
+    its own minimum, where the shortest across hop can be another pair). Reference: geometry of the CSL
+    construction (both bicrystals as built: a force limit of 100 eV/Å stops the relaxation at once)."""
+    from ase.calculators.lj import LennardJones
+
+    from ssbkit.interfaces.structures.grain_boundaries import boundary_plane_z, sigma5_twist_bicrystal
+    from ssbkit.interfaces.structures.hop_studies import boundary_hop_pairs, llzo_gb_across
+    from ssbkit.workflows.gb_barriers import thicker_bicrystal_hop
+    from ssbkit.workflows.relax import RelaxSettings
+
+    lif = bulk("LiF", "rocksalt", a=4.03, cubic=True)
+    thin = sigma5_twist_bicrystal(lif, 1)
+    pair = boundary_hop_pairs(thin, True)[0][:2]
+    hop = llzo_gb_across(bicrystal=thin, pair=pair)
+    followed = thicker_bicrystal_hop(thin, pair, lif, 2, LennardJones(), RelaxSettings(fmax=100.0))
+    thick = sigma5_twist_bicrystal(lif, 2)
+    assert len(followed.initial) == len(thick) - 1 == 2 * len(thin) - 1
+    for atoms, other in ((hop.initial, followed.initial), (hop.final, followed.final)):
+        place = atoms.positions[hop.moving_index] - [0, 0, boundary_plane_z(thin)]
+        other_place = other.positions[followed.moving_index] - [0, 0, boundary_plane_z(thick)]
+        assert np.allclose(place, other_place, atol=1e-6)

@@ -104,11 +104,10 @@ def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator,
                       anneal_directory: str | Path | None = None, progress: bool = False) -> tuple[Atoms, str]:
     """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, settled by
     :func:`settled_bicrystal` (``relax_settings`` None: :func:`bicrystal_relax_settings`), and a note of how."""
-    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+    from ssbkit.interfaces.structures.grain_boundaries import sigma5_twist_bicrystal
 
-    built = build_grain_boundary(bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
-    return settled_bicrystal(built, calculator, relax_settings or bicrystal_relax_settings(), anneal_settings,
-                             anneal_directory, progress)
+    return settled_bicrystal(sigma5_twist_bicrystal(bulk, expand_times), calculator,
+                             relax_settings or bicrystal_relax_settings(), anneal_settings, anneal_directory, progress)
 
 
 def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: RelaxSettings,
@@ -185,9 +184,9 @@ def unrelaxed_regions(bicrystal: Atoms, calculator: Calculator,
 def bicrystal_periods(bicrystal: Atoms, bulk: Atoms) -> int:
     """CSL periods per grain of a sigma-5 bicrystal of ``bulk`` (5 bulk cells per period and grain); refuses a
     structure without a ``grain`` array or of another size."""
-    if "grain" not in bicrystal.arrays:
-        raise InputError("the bicrystal has no 'grain' array (which atoms belong to which grain); use the "
-                         "bicrystal.extxyz an earlier gb_barriers run wrote")
+    from ssbkit.interfaces.structures.grain_boundaries import grain_labels
+
+    grain_labels(bicrystal)
     periods = len(bicrystal) / (10 * len(bulk))
     if round(periods) < 1 or abs(periods - round(periods)) > 0.01:
         raise InputError(f"the bicrystal has {len(bicrystal)} atoms, not a sigma-5 bicrystal of this "
@@ -222,15 +221,18 @@ def gb_barriers(
     relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
     (:func:`settled_bicrystal`). ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
-    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how many
-of each, the shortest distinct ones (:func:`ssbkit.interfaces.structures.hop_studies.boundary_hop_pairs`; in the
-bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any NEB, one model
+    periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how
+    many of each, the shortest distinct ones (:func:`ssbkit.interfaces.structures.hop_studies.boundary_hop_pairs`;
+    in the bulk, symmetry-distinct hops by length), named by :func:`hop_names`. The thickness check follows the
+    shortest across hop into each thicker bicrystal (the same pair of sites, :func:`thicker_bicrystal_hop`),
+    so that it compares one hop, not the shortest hop of each relaxed boundary. Before any NEB, one model
     call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
     With ``output_dir``: ``bicrystal.extxyz`` (when relaxed here; ``bicrystal_annealed.extxyz`` for a given
     one annealed here, so the input is never overwritten; the anneal's frames under ``anneal/``),
-    ``gb_barriers.csv``, ``gb_barriers.png`` and
-    each model's NEB path under ``output_dir/<hop>``. ``progress``: progress bars of the anneal and the bands
-    on stderr."""
+    ``gb_barriers.csv``, ``gb_barriers.png``, each model's NEB path under ``output_dir/<hop>``, and the
+    thickness check's relaxed bicrystals (``bicrystal_<n>periods.extxyz``) and paths under ``gb-across/``.
+    ``progress``: progress bars of the anneal and the bands on stderr."""
+    from ssbkit.interfaces.structures.grain_boundaries import grain_labels, sigma5_twist_bicrystal
     from ssbkit.interfaces.structures.hop_studies import (boundary_hop_pairs, llzo_bulk_hops, llzo_gb_across,
                                                           llzo_gb_along)
     from ssbkit.interfaces.structures.llzo import cubic_llzo
@@ -250,7 +252,15 @@ bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any 
     bulk = cubic_llzo() if bulk is None else bulk
     if bicrystal is not None:
         expand_times = bicrystal_periods(bicrystal, bulk)
+    as_built = sigma5_twist_bicrystal(bulk, expand_times) if thickness_check else None
+    if as_built is not None and bicrystal is not None and (
+            as_built.get_chemical_symbols() != bicrystal.get_chemical_symbols()
+            or not np.array_equal(grain_labels(as_built), grain_labels(bicrystal))):
+        raise InputError("the thickness check follows a hop into thicker bicrystals built from this cell, but the "
+                         "given bicrystal is not the one built from it (other atoms or atom order)")
     base = Path(output_dir) if output_dir is not None else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)  # the relaxed bicrystal is written there before any NEB
     studies = dict(zip(hop_names("bulk", hops_per_kind), llzo_bulk_hops(bulk, hops_per_kind))) if "bulk" in hops \
         else {}
     first = load_calculator(models[0])
@@ -273,6 +283,7 @@ bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any 
             pairs = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
             studies |= {name: builder(bicrystal=bicrystal, pair=pair[:2])
                         for name, pair in zip(hop_names(kind, count), pairs)}
+        across_pair = boundary_hop_pairs(bicrystal, True)[0][:2]  # the hop the thickness check follows
     names = [name for kind in HOPS if kind in hops for name in hop_names(kind, hops_per_kind)]
     regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
@@ -296,9 +307,9 @@ bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any 
         expand_times=expand_times, relax_radius_A=settings.relax_radius_A, models=list(models), hops=results,
         distributions=hop_distributions(results), warnings=warnings,
         notes=[*notes, "every model relaxes the endpoints within the local radius itself"])
+    done = {hop.hop: hop.committee.results.get(models[0]) for hop in results}
     if radius_check:
         along = studies["gb-along"]
-        done = {hop.hop: hop.committee.results.get(models[0]) for hop in results}
 
         def along_barrier(radius: float | None) -> NEBResult:
             if radius == settings.relax_radius_A and done.get("gb-along") is not None:
@@ -310,19 +321,40 @@ bulk, symmetry-distinct hops by length), named by :func:`hop_names`. Before any 
         result.radius_check = barrier_convergence("relax_radius_A", radii, along_barrier, tolerance_eV,
                                                   compare_endpoints=True)
     if thickness_check:
-        def across_barrier(periods: int):
-            hop = llzo_gb_across(bicrystal=bicrystal if periods == expand_times else
-                                 relaxed_bicrystal(bulk, periods, first, relax_settings, anneal_settings,
-                                                   progress=progress)[0])
-            return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index, progress=progress)
+        def across_barrier(periods: int) -> NEBResult:
+            if periods == expand_times and done.get("gb-across") is not None:
+                return done["gb-across"]
+            hop = studies["gb-across"] if periods == expand_times else thicker_bicrystal_hop(
+                as_built, across_pair, bulk, periods, first, relax_settings, anneal_settings,
+                None if base is None else base / f"bicrystal_{periods}periods.extxyz", progress)
+            return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index, progress=progress,
+                       output_dir=None if base is None else base / "gb-across" / f"thickness-{periods}")
 
         result.thickness_check = barrier_convergence("expand_times", sorted(thickness_check), across_barrier,
                                                      tolerance_eV)
     if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
         result.table_file = atomic_write(base / "gb_barriers.csv", barrier_table(result))
         result.plot_file = plot_barriers(result, base / "gb_barriers.png")
     return result
+
+
+def thicker_bicrystal_hop(as_built: Atoms, pair: tuple[int, int], bulk: Atoms, periods: int,
+                          calculator: Calculator, relax_settings: RelaxSettings,
+                          anneal_settings: AnnealSettings | None = None, path: str | Path | None = None,
+                          progress: bool = False) -> HopStudy:
+    """The across hop of ``pair`` (moving Li, Li whose site it takes; indices in the as-built bicrystal
+    ``as_built``) in the bicrystal of ``bulk`` with ``periods`` CSL periods per grain: the same two sites,
+    found by their place next to the boundary (:func:`~ssbkit.interfaces.structures.grain_boundaries.matching_atoms`),
+    in the thicker bicrystal settled like the first (:func:`settled_bicrystal`; written to ``path``)."""
+    from ssbkit.interfaces.structures.grain_boundaries import matching_atoms, sigma5_twist_bicrystal
+    from ssbkit.interfaces.structures.hop_studies import llzo_gb_across
+
+    thicker = sigma5_twist_bicrystal(bulk, periods)
+    mover, vacancy = matching_atoms(as_built, thicker, pair)
+    settled, _ = settled_bicrystal(thicker, calculator, relax_settings, anneal_settings, progress=progress)
+    if path is not None:
+        write_bicrystal(settled, path)
+    return llzo_gb_across(bicrystal=settled, pair=(mover, vacancy))
 
 
 def hop_names(kind: str, count: int) -> list[str]:

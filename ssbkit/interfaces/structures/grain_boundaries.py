@@ -211,3 +211,51 @@ def _gb_type(lattice: Lattice, axis: Sequence[int], plane: Sequence[int]) -> str
     if cosine < 1e-6:
         return "tilt"
     return "mixed"
+
+
+def grain_labels(bicrystal: Atoms) -> np.ndarray:
+    """The ``grain`` array of a bicrystal built here (0 or 1 per atom), or a clear refusal."""
+    if "grain" not in bicrystal.arrays:
+        raise InputError("the bicrystal has no 'grain' array (which atoms belong to which grain); use a bicrystal "
+                         "ssbkit built, e.g. the bicrystal.extxyz of a gb_barriers run")
+    return bicrystal.arrays["grain"]
+
+
+def boundary_plane_z(bicrystal: Atoms) -> float:
+    """Height (Å) of the boundary inside the cell of a bicrystal built here (normal along z): midway between the
+    top of grain 0 and the bottom of grain 1. The other boundary is the cell's periodic face."""
+    grain, z = grain_labels(bicrystal), bicrystal.positions[:, 2]
+    return float((z[grain == 0].max() + z[grain == 1].min()) / 2)
+
+
+def matching_atoms(source: Atoms, target: Atoms, indices: Sequence[int], tolerance_A: float = 0.01) -> list[int]:
+    """Indices in ``target`` of the atoms ``indices`` of ``source``: the atoms of the same element at the same
+    place relative to the boundary inside the cell (:func:`boundary_plane_z`). ``source`` and ``target`` are
+    as-built bicrystals of one boundary with different grain thicknesses (``expand_times``), which share their
+    in-plane cell and the structure next to that boundary, so that a hop there can be followed from one
+    thickness to the other. Refuses an atom with no counterpart (same element and grain) within ``tolerance_A``
+    Å, and bicrystals whose in-plane cells differ."""
+    from ase.geometry import get_distances
+
+    if not np.allclose(source.cell[:2], target.cell[:2], atol=1e-6):
+        raise InputError("the two bicrystals have different in-plane cells: not one boundary at two thicknesses")
+    indices = [int(index) for index in indices]
+    if any(not 0 <= index < len(source) for index in indices):
+        raise InputError(f"atom indices {indices} are not all inside the {len(source)}-atom bicrystal")
+    shifted = source.positions[indices] + [0.0, 0.0, boundary_plane_z(target) - boundary_plane_z(source)]
+    _, distances = get_distances(shifted, target.positions, cell=target.cell, pbc=True)
+    matches = [int(k) for k in distances.argmin(axis=1)]
+    source_grains, target_grains = grain_labels(source), grain_labels(target)
+    for index, match, distance in zip(indices, matches, distances.min(axis=1)):
+        if distance > tolerance_A or source[index].symbol != target[match].symbol \
+                or source_grains[index] != target_grains[match]:
+            raise InputError(f"atom {index} ({source[index].symbol}) of the {len(source)}-atom bicrystal has no "
+                             f"counterpart in the {len(target)}-atom one (nearest atom {distance:.2f} Å away): "
+                             "not the same boundary at another thickness")
+    return matches
+
+
+def sigma5_twist_bicrystal(bulk: Atoms | Structure, expand_times: int = 1) -> Atoms:
+    """The as-built sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, with
+    its ``grain`` array: the boundary the LLZO grain-boundary hops and barriers use."""
+    return build_grain_boundary(bulk, 5, (1, 0, 0), expand_times=expand_times).atoms

@@ -217,10 +217,12 @@ def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[t
     the plane than across it. A pair and its reverse are one hop (the same two sites), listed once."""
     if count < 1:
         raise InputError(f"the number of boundary hops must be at least 1, not {count}")
-    grain = _grains(bicrystal)
+    from ssbkit.interfaces.structures.grain_boundaries import boundary_plane_z, grain_labels
+
+    grain = grain_labels(bicrystal)
     li = np.flatnonzero(np.array(bicrystal.get_chemical_symbols()) == "Li")
     z = bicrystal.positions[:, 2]
-    plane = (z[grain == 0].max() + z[grain == 1].min()) / 2  # the boundary inside the cell
+    plane = boundary_plane_z(bicrystal)
     candidates = []
     for mover in li[np.argsort(np.abs(z[li] - plane))[:12]]:  # Li in the boundary region
         others = li[li != mover]
@@ -242,14 +244,6 @@ def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[t
     return pairs[:count]
 
 
-def _grains(bicrystal: Atoms) -> np.ndarray:
-    """The bicrystal's ``grain`` array (0 or 1 per atom), or a clear refusal."""
-    if "grain" not in bicrystal.arrays:
-        raise InputError("the bicrystal has no 'grain' array (which atoms belong to which grain); use a bicrystal "
-                         "ssbkit built, e.g. the bicrystal.extxyz of a gb_barriers run")
-    return bicrystal.arrays["grain"]
-
-
 def _boundary_hop_allowed(grain: np.ndarray, across: bool, mover: int, steps: np.ndarray,
                           others: np.ndarray) -> np.ndarray:
     """across: into the other grain; along: same grain, more parallel to the plane than across it."""
@@ -268,13 +262,13 @@ def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_tim
     in the bicrystal, instead of the shortest hop (e.g. another of :func:`boundary_hop_pairs`); the description
     names the pair, so that the same hop can be taken on another state of the same bicrystal (the shortest one
     can change as the boundary relaxes)."""
-    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+    from ssbkit.interfaces.structures.grain_boundaries import grain_labels, sigma5_twist_bicrystal
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
     if expand_times is None:
         expand_times = 2 if full else 1
-    gb = bicrystal if bicrystal is not None else build_grain_boundary(
-        cubic_llzo() if bulk is None else bulk, 5, (1, 0, 0), expand_times=expand_times).atoms
+    gb = bicrystal if bicrystal is not None else sigma5_twist_bicrystal(cubic_llzo() if bulk is None else bulk,
+                                                                        expand_times)
     symbols = np.array(gb.get_chemical_symbols())
     where = "across" if across else "along"
     if pair is None:
@@ -285,7 +279,7 @@ def _llzo_gb_hop(full: bool, across: bool, bulk: Atoms | None = None, expand_tim
                 not (symbols[mover] == symbols[vacancy] == "Li"):
             raise InputError(f"hop pair {pair}: two different Li atoms of the {len(gb)}-atom bicrystal are needed")
     step = gb.get_distance(mover, vacancy, mic=True, vector=True)
-    if not _boundary_hop_allowed(_grains(gb), across, mover, step[None, :], np.array([vacancy]))[0]:
+    if not _boundary_hop_allowed(grain_labels(gb), across, mover, step[None, :], np.array([vacancy]))[0]:
         raise InputError(f"hop pair {pair} is not a hop {where} the boundary")
     initial = make_vacancy(gb, vacancy)
     moving = mover - (1 if vacancy < mover else 0)
