@@ -225,7 +225,8 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
     with pytest.raises(InputError, match="1 symmetry-distinct"):  # fcc has one nearest-neighbour hop
         gb_barriers(cell, ["lj"], lennard_jones, bicrystal=bicrystal, hops_per_kind=2)
     result = gb_barriers(cell, ["lj"], lennard_jones, NEBSettings(n_images=3, fmax=0.05, relax_radius_A=4.0),
-                         bicrystal=bicrystal, hops=["gb-along", "gb-across"], hops_per_kind=2, output_dir=tmp_path)
+                         bicrystal=bicrystal, hops=["gb-along", "gb-across"], hops_per_kind=2,
+                         output_dir=tmp_path / "runs" / "gb")  # a folder that does not exist yet
     assert [hop.hop for hop in result.hops] == ["gb-along", "gb-along-2", "gb-across", "gb-across-2"]
     pairs = [re.search(r"Li (\d+) into the site of Li (\d+), 2\.50 Å", hop.description).groups()
              for hop in result.hops]
@@ -236,7 +237,8 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
         assert distribution.max_eV - distribution.min_eV < 1e-4
         assert 0.1 < distribution.min_eV <= distribution.median_eV <= distribution.max_eV
     assert json.loads(json.dumps(result.to_dict(), default=str))["distributions"][1]["kind"] == "gb-across"
-    assert (tmp_path / "gb-along-2").is_dir() and "gb-across-2," in (tmp_path / "gb_barriers.csv").read_text()
+    out = tmp_path / "runs" / "gb"
+    assert (out / "gb-along-2").is_dir() and "gb-across-2," in (out / "gb_barriers.csv").read_text()
 
 
 def test_thickness_check_follows_one_hop_into_the_thicker_bicrystal():
