@@ -13,6 +13,9 @@
 #             CHGNet-relaxed bicrystal in examples/data, relaxes it with SevenNet-0, anneals it (600 K, 600
 #             steps of 1 fs, ~80 s at the 7.35 steps/s measured) and quenches it before the hops: relaxation
 #             alone leaves the boundary between shallow minima (docs/neb.md).
+#   thickness the grain-thickness check of the across hop with CHGNet (the model the shipped bicrystal was relaxed
+#             with): the 2-period bicrystal (3840 atoms) relaxed from as built, and the same across hop in it
+#             (docs/neb.md); on the CPU its relaxation alone would take hours.
 #   timings   the speed checks (measured 2026-11-30, docs/performance.md): the 1920-atom bicrystal MD against
 #             torch-sim, batched NEB against ASE, MD replicas.
 #   llzto     the LLZTO ensemble MD (4 configurations x 3 temperatures); its trajectories come back apart.
@@ -64,6 +67,11 @@ case "$PART" in
       --device "$DEVICE" --out "$WORK/gb" --radius 12 --images 3 --fmax 0.1 --steps 150 \
       --check-radii 8 12 whole --bulk-radii --anneal-temperature 600 --anneal-steps 600 \
       --bicrystal examples/data/llzo_sigma5_bicrystal_chgnet.extxyz.gz ;;
+  thickness)
+    step $(( $(left) - 15 )) thickness python3 -c "from ssbkit.cli import main; main()" neb gb-barriers -m chgnet \
+      --device "$DEVICE" --bicrystal examples/data/llzo_sigma5_bicrystal_chgnet.extxyz.gz --hops gb-across \
+      --relax-radius 8 --check-thickness 1,2 --bicrystal-steps 1000 --images 3 --fmax 0.1 --steps 150 --endpoint-fmax 0.1 \
+      --endpoint-steps 150 -o "$WORK/thickness" ;;
   timings)
     step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
     step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" \
@@ -74,6 +82,6 @@ case "$PART" in
     window=$(( $(left) - 25 ))
     step "$window" llzto python3 benchmarks/gpu_llzto_ensemble.py --out "$WORK/llzto" --skip-notebook \
       --device "$DEVICE" --md-budget-s $((window - 90)) --equilibration-steps 300 --min-production-steps 1100 ;;
-  *) echo "unknown part $PART: notebook, barriers, timings or llzto" >&2; exit 2 ;;
+  *) echo "unknown part $PART: notebook, barriers, thickness, timings or llzto" >&2; exit 2 ;;
 esac
 pack

@@ -115,6 +115,7 @@ def test_gb_barriers_cli_refuses_bad_check_values():
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "-300"], "temperature")
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "600", "--anneal-steps", "0"], "steps")
     fails_cleanly(["neb", "gb-barriers", "--hops-per-kind", "0"], "hops_per_kind")
+    fails_cleanly(["neb", "gb-barriers", "--bicrystal-steps", "-5"], "steps")
 
 
 def test_gb_barriers_refuses_unknown_hops_and_foreign_bicrystals(tmp_path):
@@ -257,7 +258,8 @@ def test_thickness_check_follows_one_hop_into_the_thicker_bicrystal():
     thin = sigma5_twist_bicrystal(lif, 1)
     pair = boundary_hop_pairs(thin, True)[0][:2]
     hop = llzo_gb_across(bicrystal=thin, pair=pair)
-    followed = thicker_bicrystal_hop(thin, pair, lif, 2, LennardJones(), RelaxSettings(fmax=100.0))
+    followed, note = thicker_bicrystal_hop(thin, pair, lif, 2, LennardJones(), RelaxSettings(fmax=100.0))
+    assert note.startswith("bicrystal relaxed: 0 ")
     thick = sigma5_twist_bicrystal(lif, 2)
     assert len(followed.initial) == len(thick) - 1 == 2 * len(thin) - 1
     for atoms, other in ((hop.initial, followed.initial), (hop.final, followed.final)):

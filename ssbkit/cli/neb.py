@@ -231,6 +231,8 @@ def gb_barriers_command(
                                                          "temperature (K) and quench it before the hops; the lower "
                                                          "minimum is kept (first model)."),
     anneal_steps: int = typer.Option(1000, "--anneal-steps", help="MD steps (1 fs) of the anneal."),
+    bicrystal_steps: int = typer.Option(300, "--bicrystal-steps", help="Most LBFGS steps of each bicrystal "
+                                        "relaxation (to 0.05 eV/Å; a boundary built from scratch takes ~800)."),
     settings: NEBSettings = None,
     output: str | None = OUTPUT,
     trust_model: TrustModel = False,
@@ -258,7 +260,8 @@ def gb_barriers_command(
                          expand_times=expand_times, bicrystal=None if bicrystal is None else read_atoms(bicrystal),
                          hops=[hop.strip() for hop in hops.split(",") if hop.strip()], hops_per_kind=hops_per_kind,
                          radius_check=_radii(check_radius) or None,
-                         thickness_check=thickness or None, anneal_settings=anneal_settings, output_dir=output,
+                         thickness_check=thickness or None, anneal_settings=anneal_settings,
+                         bicrystal_steps=bicrystal_steps, output_dir=output,
                          progress=sys.stderr.isatty() and not json_output)
     if json_output:
         emit_json(result)

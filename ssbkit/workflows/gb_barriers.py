@@ -94,9 +94,9 @@ class GrainBoundaryBarriers(Result):
     warnings: list[str] = field(default_factory=list)
 
 
-def bicrystal_relax_settings(fmax: float = 0.05) -> RelaxSettings:
-    """How a bicrystal is relaxed: LBFGS (see :func:`settled_bicrystal`) to ``fmax`` eV/Å, at most 300 steps."""
-    return RelaxSettings(fmax=fmax, steps=300, optimizer="LBFGS")
+def bicrystal_relax_settings(fmax: float = 0.05, steps: int = 300) -> RelaxSettings:
+    """How a bicrystal is relaxed: LBFGS (see :func:`settled_bicrystal`) to ``fmax`` eV/Å, at most ``steps``."""
+    return RelaxSettings(fmax=fmax, steps=steps, optimizer="LBFGS")
 
 
 def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator,
@@ -208,6 +208,7 @@ def gb_barriers(
     thickness_check: Sequence[int] | None = None,
     tolerance_eV: float = 0.02,
     bicrystal_fmax: float = 0.05,
+    bicrystal_steps: int = 300,
     anneal_settings: AnnealSettings | None = None,
     output_dir: str | Path | None = None,
     progress: bool = False,
@@ -217,8 +218,8 @@ def gb_barriers(
     settings of every hop (``relax_radius_A`` included); ``radius_check``: radii (Å; None = whole cell) for
     the along-boundary hop (its run at ``settings.relax_radius_A`` is reused), ``thickness_check``: CSL
     periods per grain for the across hop, each with the first model and ``tolerance_eV``;
-    ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed, and above which it is reported as not
-    relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
+    ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed (at most ``bicrystal_steps`` LBFGS steps,
+    the thickness check's bicrystals too), and above which it is reported as not relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
     (:func:`settled_bicrystal`). ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
     periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how
@@ -263,8 +264,8 @@ def gb_barriers(
         base.mkdir(parents=True, exist_ok=True)  # the relaxed bicrystal is written there before any NEB
     studies = dict(zip(hop_names("bulk", hops_per_kind), llzo_bulk_hops(bulk, hops_per_kind))) if "bulk" in hops \
         else {}
+    relax_settings = bicrystal_relax_settings(bicrystal_fmax, bicrystal_steps)
     first = load_calculator(models[0])
-    relax_settings = bicrystal_relax_settings(bicrystal_fmax)
     anneal_directory = None if base is None else base / "anneal"
     notes = []
     if needs_bicrystal:
@@ -324,9 +325,13 @@ def gb_barriers(
         def across_barrier(periods: int) -> NEBResult:
             if periods == expand_times and done.get("gb-across") is not None:
                 return done["gb-across"]
-            hop = studies["gb-across"] if periods == expand_times else thicker_bicrystal_hop(
-                as_built, across_pair, bulk, periods, first, relax_settings, anneal_settings,
-                None if base is None else base / f"bicrystal_{periods}periods.extxyz", progress)
+            if periods == expand_times:
+                hop = studies["gb-across"]
+            else:
+                hop, note = thicker_bicrystal_hop(
+                    as_built, across_pair, bulk, periods, first, relax_settings, anneal_settings,
+                    None if base is None else base / f"bicrystal_{periods}periods.extxyz", progress)
+                result.notes.append(f"thickness check, {periods} CSL periods per grain: {note} ({models[0]})")
             return neb(hop.initial, hop.final, first, settings, moving_index=hop.moving_index, progress=progress,
                        output_dir=None if base is None else base / "gb-across" / f"thickness-{periods}")
 
@@ -341,20 +346,21 @@ def gb_barriers(
 def thicker_bicrystal_hop(as_built: Atoms, pair: tuple[int, int], bulk: Atoms, periods: int,
                           calculator: Calculator, relax_settings: RelaxSettings,
                           anneal_settings: AnnealSettings | None = None, path: str | Path | None = None,
-                          progress: bool = False) -> HopStudy:
+                          progress: bool = False) -> tuple[HopStudy, str]:
     """The across hop of ``pair`` (moving Li, Li whose site it takes; indices in the as-built bicrystal
     ``as_built``) in the bicrystal of ``bulk`` with ``periods`` CSL periods per grain: the same two sites,
     found by their place next to the boundary (:func:`~ssbkit.interfaces.structures.grain_boundaries.matching_atoms`),
-    in the thicker bicrystal settled like the first (:func:`settled_bicrystal`; written to ``path``)."""
+    in the thicker bicrystal settled like the first (:func:`settled_bicrystal`; written to ``path``), and the
+    note of how it was settled."""
     from ssbkit.interfaces.structures.grain_boundaries import matching_atoms, sigma5_twist_bicrystal
     from ssbkit.interfaces.structures.hop_studies import llzo_gb_across
 
     thicker = sigma5_twist_bicrystal(bulk, periods)
     mover, vacancy = matching_atoms(as_built, thicker, pair)
-    settled, _ = settled_bicrystal(thicker, calculator, relax_settings, anneal_settings, progress=progress)
+    settled, note = settled_bicrystal(thicker, calculator, relax_settings, anneal_settings, progress=progress)
     if path is not None:
         write_bicrystal(settled, path)
-    return llzo_gb_across(bicrystal=settled, pair=(mover, vacancy))
+    return llzo_gb_across(bicrystal=settled, pair=(mover, vacancy)), note
 
 
 def hop_names(kind: str, count: int) -> list[str]:
