@@ -66,6 +66,9 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
     for spread in (d for d in result.distributions if len(d.hops) > 1):
         print(f"{spread.kind:10s} {len(spread.hops)} hops: {spread.min_eV:.3f} / {spread.median_eV:.3f} / "
               f"{spread.max_eV:.3f} eV (min / median / max)", flush=True)
+    for spread in result.distributions:
+        for hop, reason in spread.excluded.items():
+            print(f"{hop:10s} left out of the distribution: {reason}", flush=True)
     for line in [*(f"note: {note}" for note in result.notes), *(f"warning: {w}" for w in result.warnings)]:
         print(line, flush=True)
     if result.radius_check is not None:

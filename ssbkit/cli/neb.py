@@ -272,9 +272,14 @@ def gb_barriers_command(
                 [[h.hop, h.n_atoms, h.n_free_atoms, h.barrier_eV, h.barrier_std_eV, h.committee.reaction_energy.mean,
                   h.committee.reaction_energy.std, *[h.committee.barrier.values.get(m) for m in result.models]]
                  for h in result.hops])
-    if any(len(d.hops) > 1 for d in result.distributions):
-        print_table("barrier distributions (committee means)", ["kind", "hops", "min (eV)", "median (eV)", "max (eV)"],
-                    [[d.kind, len(d.hops), d.min_eV, d.median_eV, d.max_eV] for d in result.distributions])
+    if any(len(d.hops) + len(d.excluded) > 1 for d in result.distributions):
+        print_table("barrier distributions (committee means)",
+                    ["kind", "hops", "min (eV)", "median (eV)", "max (eV)", "left out"],
+                    [[d.kind, len(d.hops), d.min_eV, d.median_eV, d.max_eV, ", ".join(d.excluded) or "-"]
+                     for d in result.distributions])
+        for d in result.distributions:
+            for hop, reason in d.excluded.items():
+                typer.echo(f"note: {hop} left out of the distribution: {reason}")
     for note in result.notes:
         typer.echo(f"note: {note}")
     for warning in result.warnings:

@@ -62,15 +62,18 @@ class HopBarrier(Result):
 
 @dataclass
 class HopDistribution(Result):
-    """The committee-mean barriers (eV) of the hops of one kind (bulk, gb-along, gb-across) that some model
-    computed, shortest hop first, and their minimum, median and maximum."""
+    """The committee-mean barriers (eV) of the hops of one kind (bulk, gb-along, gb-across), shortest hop
+    first, and their minimum, median and maximum (None when no hop counts). ``excluded``: hops left out, with
+    why: no model computed them, or for some model they are no hop between the sites they were placed on
+    (:func:`off_site_reason`)."""
 
     kind: str
     hops: list[str]
     barriers_eV: list[float]
-    min_eV: float
-    median_eV: float
-    max_eV: float
+    min_eV: float | None
+    median_eV: float | None
+    max_eV: float | None
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -368,16 +371,35 @@ def hop_names(kind: str, count: int) -> list[str]:
     return [kind if rank == 1 else f"{kind}-{rank}" for rank in range(1, count + 1)]
 
 
+def off_site_reason(result: NEBResult) -> str | None:
+    """Why a NEB is no hop between the sites it was placed on, or None: an endpoint whose moving atom relaxed
+    farther than the site tolerance from its site (the site is not a minimum of the model)."""
+    tolerance = result.settings["site_tolerance"]
+    shifts = {"initial": result.hop.initial_site_displacement, "final": result.hop.final_site_displacement}
+    reasons = [f"its {name} Li left its site by {shift:.2f} Å (tolerance {tolerance:g} Å)"
+               for name, shift in shifts.items() if shift > tolerance]
+    return f"{result.model}: {'; '.join(reasons)}" if reasons else None
+
+
 def hop_distributions(hops: Sequence[HopBarrier]) -> list[HopDistribution]:
-    """Per kind (the hop name without its rank), the committee-mean barriers of the hops some model computed."""
+    """Per kind (the hop name without its rank), the committee-mean barriers of the hops that every model
+    that computed them found between the sites they were placed on (:func:`off_site_reason`)."""
     distributions = []
     for kind in HOPS:
-        done = [hop for hop in hops if hop_kind(hop.hop) == kind and hop.barrier_eV is not None]
-        if done:
-            values = [float(hop.barrier_eV) for hop in done]
-            distributions.append(HopDistribution(kind=kind, hops=[hop.hop for hop in done], barriers_eV=values,
-                                                 min_eV=min(values), median_eV=float(np.median(values)),
-                                                 max_eV=max(values)))
+        of_kind = [hop for hop in hops if hop_kind(hop.hop) == kind]
+        if not of_kind:
+            continue
+        excluded = {}
+        for hop in of_kind:
+            reasons = [r for r in map(off_site_reason, hop.committee.results.values()) if r]
+            if hop.barrier_eV is None or reasons:
+                excluded[hop.hop] = "; ".join(reasons) or "no model computed it"
+        counted = [hop for hop in of_kind if hop.hop not in excluded]
+        values = [float(hop.barrier_eV) for hop in counted]
+        distributions.append(HopDistribution(
+            kind=kind, hops=[hop.hop for hop in counted], barriers_eV=values, excluded=excluded,
+            min_eV=min(values) if values else None, median_eV=float(np.median(values)) if values else None,
+            max_eV=max(values) if values else None))
     return distributions
 
 
