@@ -221,8 +221,9 @@ def gb_barriers(
     settings of every hop (``relax_radius_A`` included); ``radius_check``: radii (Å; None = whole cell) for
     the along-boundary hop (its run at ``settings.relax_radius_A`` is reused), ``thickness_check``: CSL
     periods per grain for the across hop, each with the first model and ``tolerance_eV``;
-    ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed (at most ``bicrystal_steps`` LBFGS steps,
-    the thickness check's bicrystals too), and above which it is reported as not relaxed; ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
+    ``bicrystal_fmax``: force (eV/Å) to which the bicrystal is relaxed (at most ``bicrystal_steps`` LBFGS
+    steps, the thickness check's bicrystals too), and above which it is reported as not relaxed;
+    ``anneal_settings``: anneal the bicrystal (built here or given) and quench it before the hops
     (:func:`settled_bicrystal`). ``bicrystal``: an already relaxed
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
     periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how

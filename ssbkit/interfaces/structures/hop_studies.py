@@ -215,10 +215,10 @@ def boundary_hop_pairs(bicrystal: Atoms, across: bool, count: int = 1) -> list[t
     normal along z) as (moving Li, Li whose site it hops into, length Å), shortest first. A hop starts at one
     of the 12 Li nearest the plane; across: into the other grain; along: in the same grain, more parallel to
     the plane than across it. A pair and its reverse are one hop (the same two sites), listed once."""
-    if count < 1:
-        raise InputError(f"the number of boundary hops must be at least 1, not {count}")
     from ssbkit.interfaces.structures.grain_boundaries import boundary_plane_z, grain_labels
 
+    if count < 1:
+        raise InputError(f"the number of boundary hops must be at least 1, not {count}")
     grain = grain_labels(bicrystal)
     li = np.flatnonzero(np.array(bicrystal.get_chemical_symbols()) == "Li")
     z = bicrystal.positions[:, 2]
