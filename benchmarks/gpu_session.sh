@@ -70,8 +70,8 @@ case "$PART" in
   thickness)
     step $(( $(left) - 15 )) thickness python3 -c "from ssbkit.cli import main; main()" neb gb-barriers -m chgnet \
       --device "$DEVICE" --bicrystal examples/data/llzo_sigma5_bicrystal_chgnet.extxyz.gz --hops gb-across \
-      --relax-radius 8 --check-thickness 1,2 --bicrystal-steps 1000 --images 3 --fmax 0.1 --steps 150 --endpoint-fmax 0.1 \
-      --endpoint-steps 150 -o "$WORK/thickness" ;;
+      --relax-radius 8 --check-thickness 1,2 --bicrystal-steps 1000 --images 3 --fmax 0.1 --steps 150 \
+      --endpoint-fmax 0.1 --endpoint-steps 150 -o "$WORK/thickness" ;;
   timings)
     step 70 md_llzo python3 -m benchmarks.gpu_md_llzo --device "$DEVICE" --steps 40 --repeat 3
     step 80 neb_sevennet python3 -m benchmarks.neb_batched_vs_ase --model sevennet-0 --device "$DEVICE" \

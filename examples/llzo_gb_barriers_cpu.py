@@ -63,6 +63,9 @@ def boundary_barriers(model: str, device: str, settings: NEBSettings, bicrystal_
         else:
             print(f"{hop.hop:10s} {hop.barrier_eV:.3f} eV ({hop.n_atoms} atoms, {hop.n_free_atoms} free)",
                   flush=True)
+        for neb_result in hop.committee.results.values():
+            for warning in neb_result.warnings:
+                print(f"{'':10s} warning ({neb_result.model}): {warning}", flush=True)
     for spread in (d for d in result.distributions if len(d.hops) > 1):
         print(f"{spread.kind:10s} {len(spread.hops)} hops: {spread.min_eV:.3f} / {spread.median_eV:.3f} / "
               f"{spread.max_eV:.3f} eV (min / median / max)", flush=True)

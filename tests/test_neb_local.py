@@ -268,10 +268,11 @@ def test_thickness_check_follows_one_hop_into_the_thicker_bicrystal():
         assert np.allclose(place, other_place, atol=1e-6)
 
 
-def test_distribution_leaves_out_hops_whose_endpoint_is_not_a_site():
-    """A barrier counts only between the sites it was placed on. Reference: fcc geometry with EMT Cu. The
-    vacancy hop's final state with the atom placed 70 % of the way to the vacancy is no site: relaxation
-    carries it the remaining 0.77 Å (30 % of the 2.55 Å hop) into the vacancy, beyond the 0.5 Å site tolerance."""
+def test_distribution_leaves_out_hops_that_give_no_barrier_between_their_sites():
+    """A barrier counts only between the sites it was placed on, from a converged band. Reference: fcc geometry
+    with EMT Cu. The vacancy hop's final state with the atom placed 70 % of the way to the vacancy is no site:
+    relaxation carries it the remaining 0.77 Å (30 % of the 2.55 Å hop) into the vacancy, beyond the 0.5 Å site
+    tolerance. The same hop as the first with the band stopped after 2 steps has not converged."""
     from ssbkit.workflows.gb_barriers import HopBarrier, hop_distributions
     from ssbkit.workflows.neb_committee import neb_committee
 
@@ -279,12 +280,14 @@ def test_distribution_leaves_out_hops_whose_endpoint_is_not_a_site():
     partway = final.copy()
     partway.positions[0] = initial.positions[0] + 0.7 * (final.positions[0] - initial.positions[0])
     hops = []
-    for name, end in (("bulk", final), ("bulk-2", partway)):
-        committee = neb_committee(initial, end, ["emt"], lambda model: EMT(), {"n_images": 3, "fmax": 0.05})
+    for name, end, steps in (("bulk", final, 200), ("bulk-2", partway, 200), ("bulk-3", final, 2)):
+        committee = neb_committee(initial, end, ["emt"], lambda model: EMT(),
+                                  {"n_images": 3, "fmax": 0.05, "steps": steps})
         hops.append(HopBarrier(hop=name, description=name, n_atoms=len(initial), n_free_atoms=None,
                                barrier_eV=committee.barrier.mean, barrier_std_eV=None, committee=committee))
     (distribution,) = hop_distributions(hops)
     assert distribution.hops == ["bulk"] and distribution.min_eV == distribution.max_eV == hops[0].barrier_eV
-    assert list(distribution.excluded) == ["bulk-2"]
+    assert list(distribution.excluded) == ["bulk-2", "bulk-3"]
     shift = float(re.search(r"final Li left its site by ([0-9.]+) Å", distribution.excluded["bulk-2"]).group(1))
     assert shift == pytest.approx(0.3 * 3.61 / np.sqrt(2), abs=0.05)
+    assert distribution.excluded["bulk-3"] == "emt: its band did not converge in 2 steps"

@@ -97,12 +97,12 @@ def test_shipped_bicrystal_is_the_relaxed_form_of_the_one_gb_barriers_builds(cub
     """examples/data holds the CHGNet-relaxed sigma-5 (100) twist bicrystal of the Ewald-ordered cell, so that
     boundary barriers need not repeat its 764-step relaxation: same atoms in the same order, same grains and
     cell as ``gb_barriers`` builds, one CSL period per grain, no two atoms closer than 1.5 Å."""
-    from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+    from ssbkit.interfaces.structures.grain_boundaries import sigma5_twist_bicrystal
     from ssbkit.io import read_structure
     from ssbkit.workflows.gb_barriers import bicrystal_periods
 
     shipped = read_structure(SHIPPED_BICRYSTAL)
-    built = build_grain_boundary(cubic, 5, (1, 0, 0), expand_times=1).atoms
+    built = sigma5_twist_bicrystal(cubic, expand_times=1)
     assert shipped.get_chemical_symbols() == built.get_chemical_symbols()
     assert np.array_equal(shipped.arrays["grain"], built.arrays["grain"])
     assert np.allclose(shipped.cell, built.cell)

@@ -17,6 +17,7 @@ from ssbkit.cli.types import (
     checked_output,
     command_group,
     emit_json,
+    print_caveats,
     print_committee,
     print_table,
     read_atoms,
@@ -285,8 +286,12 @@ def gb_barriers_command(
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for hop in result.hops:
+        for model, neb_result in hop.committee.results.items():
+            for warning in neb_result.warnings:
+                typer.echo(f"warning ({hop.hop}, {model}): {warning}", err=True)
         for failure in hop.committee.failures:
             typer.echo(f"warning ({hop.hop}, {failure.model}): {failure.reason}", err=True)
+        print_caveats(hop.committee.caveats, hop.hop)
     for check in (result.radius_check, result.thickness_check):
         if check is not None:
             shifts = check.endpoint_shifts_A or [None] * len(check.values)

@@ -64,8 +64,8 @@ class HopBarrier(Result):
 class HopDistribution(Result):
     """The committee-mean barriers (eV) of the hops of one kind (bulk, gb-along, gb-across), shortest hop
     first, and their minimum, median and maximum (None when no hop counts). ``excluded``: hops left out, with
-    why: no model computed them, or for some model they are no hop between the sites they were placed on
-    (:func:`off_site_reason`)."""
+    why: no model computed them, or for some model they give no barrier between the sites they were placed on
+    (:func:`invalid_hop_reason`)."""
 
     kind: str
     hops: list[str]
@@ -100,17 +100,6 @@ class GrainBoundaryBarriers(Result):
 def bicrystal_relax_settings(fmax: float = 0.05, steps: int = 300) -> RelaxSettings:
     """How a bicrystal is relaxed: LBFGS (see :func:`settled_bicrystal`) to ``fmax`` eV/Å, at most ``steps``."""
     return RelaxSettings(fmax=fmax, steps=steps, optimizer="LBFGS")
-
-
-def relaxed_bicrystal(bulk: Atoms, expand_times: int, calculator: Calculator,
-                      relax_settings: RelaxSettings | None = None, anneal_settings: AnnealSettings | None = None,
-                      anneal_directory: str | Path | None = None, progress: bool = False) -> tuple[Atoms, str]:
-    """The sigma-5 (100) twist bicrystal of ``bulk`` with ``expand_times`` CSL periods per grain, settled by
-    :func:`settled_bicrystal` (``relax_settings`` None: :func:`bicrystal_relax_settings`), and a note of how."""
-    from ssbkit.interfaces.structures.grain_boundaries import sigma5_twist_bicrystal
-
-    return settled_bicrystal(sigma5_twist_bicrystal(bulk, expand_times), calculator,
-                             relax_settings or bicrystal_relax_settings(), anneal_settings, anneal_directory, progress)
 
 
 def settled_bicrystal(bicrystal: Atoms, calculator: Calculator, relax_settings: RelaxSettings,
@@ -257,8 +246,10 @@ def gb_barriers(
     bulk = cubic_llzo() if bulk is None else bulk
     if bicrystal is not None:
         expand_times = bicrystal_periods(bicrystal, bulk)
-    as_built = sigma5_twist_bicrystal(bulk, expand_times) if thickness_check else None
-    if as_built is not None and bicrystal is not None and (
+    # as built: the start of a bicrystal relaxed here, and the thickness check's map of sites
+    as_built = sigma5_twist_bicrystal(bulk, expand_times) if needs_bicrystal and (
+        bicrystal is None or thickness_check) else None
+    if thickness_check and bicrystal is not None and (
             as_built.get_chemical_symbols() != bicrystal.get_chemical_symbols()
             or not np.array_equal(grain_labels(as_built), grain_labels(bicrystal))):
         raise InputError("the thickness check follows a hop into thicker bicrystals built from this cell, but the "
@@ -275,20 +266,18 @@ def gb_barriers(
     if needs_bicrystal:
         if bicrystal is None or anneal_settings is not None:
             built_here = bicrystal is None
-            bicrystal, note = (
-                relaxed_bicrystal(bulk, expand_times, first, relax_settings, anneal_settings, anneal_directory,
-                                  progress)
-                if built_here else settled_bicrystal(bicrystal, first, relax_settings, anneal_settings,
-                                                     anneal_directory, progress))
+            bicrystal, note = settled_bicrystal(as_built if built_here else bicrystal, first, relax_settings,
+                                                anneal_settings, anneal_directory, progress)
             notes.append(f"{note} ({models[0]})")
             if base is not None:
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
+        pairs = {}
         for kind, builder in (("gb-along", llzo_gb_along), ("gb-across", llzo_gb_across)):
             count = hops_per_kind if kind in hops else 1  # the checks take the shortest hop
-            pairs = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
+            pairs[kind] = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
             studies |= {name: builder(bicrystal=bicrystal, pair=pair[:2])
-                        for name, pair in zip(hop_names(kind, count), pairs)}
-        across_pair = boundary_hop_pairs(bicrystal, True)[0][:2]  # the hop the thickness check follows
+                        for name, pair in zip(hop_names(kind, count), pairs[kind])}
+        across_pair = pairs["gb-across"][0][:2]  # the hop the thickness check follows
     names = [name for kind in HOPS if kind in hops for name in hop_names(kind, hops_per_kind)]
     regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
@@ -372,19 +361,22 @@ def hop_names(kind: str, count: int) -> list[str]:
     return [kind if rank == 1 else f"{kind}-{rank}" for rank in range(1, count + 1)]
 
 
-def off_site_reason(result: NEBResult) -> str | None:
-    """Why a NEB is no hop between the sites it was placed on, or None: an endpoint whose moving atom relaxed
-    farther than the site tolerance from its site (the site is not a minimum of the model)."""
+def invalid_hop_reason(result: NEBResult) -> str | None:
+    """Why a NEB gives no barrier between the sites it was placed on, or None: an endpoint whose moving atom
+    relaxed farther than the site tolerance from its site (the site is not a minimum of the model), or a band
+    that did not converge."""
     tolerance = result.settings["site_tolerance"]
     shifts = {"initial": result.hop.initial_site_displacement, "final": result.hop.final_site_displacement}
     reasons = [f"its {name} Li left its site by {shift:.2f} Å (tolerance {tolerance:g} Å)"
                for name, shift in shifts.items() if shift > tolerance]
+    if not result.converged:
+        reasons.append(f"its band did not converge in {result.steps} steps")
     return f"{result.model}: {'; '.join(reasons)}" if reasons else None
 
 
 def hop_distributions(hops: Sequence[HopBarrier]) -> list[HopDistribution]:
     """Per kind (the hop name without its rank), the committee-mean barriers of the hops that every model
-    that computed them found between the sites they were placed on (:func:`off_site_reason`)."""
+    that computed them found, converged, between the sites they were placed on (:func:`invalid_hop_reason`)."""
     distributions = []
     for kind in HOPS:
         of_kind = [hop for hop in hops if hop_kind(hop.hop) == kind]
@@ -392,7 +384,7 @@ def hop_distributions(hops: Sequence[HopBarrier]) -> list[HopDistribution]:
             continue
         excluded = {}
         for hop in of_kind:
-            reasons = [r for r in map(off_site_reason, hop.committee.results.values()) if r]
+            reasons = [r for r in map(invalid_hop_reason, hop.committee.results.values()) if r]
             if hop.barrier_eV is None or reasons:
                 excluded[hop.hop] = "; ".join(reasons) or "no model computed it"
         counted = [hop for hop in of_kind if hop.hop not in excluded]
