@@ -38,7 +38,7 @@ from ssbkit.io import read_structure
 from ssbkit.interfaces.structures.hop_studies import llzo_bulk
 from ssbkit.potentials import load
 from ssbkit.workflows.anneal import AnnealSettings
-from ssbkit.workflows.gb_barriers import HOPS, gb_barriers
+from ssbkit.workflows.gb_barriers import HOPS, gb_barriers, requested_hops
 from ssbkit.workflows.neb import NEBSettings, radius_convergence
 
 
@@ -113,14 +113,14 @@ def main() -> None:
     parser.add_argument("--bulk-only", action="store_true", help="Only the bulk hop's radius check.")
     parser.add_argument("--bicrystal", type=Path, help="Start from this relaxed bicrystal (an earlier run's "
                         "bicrystal.extxyz) instead of relaxing one.")
-    parser.add_argument("--hops", nargs="+", default=list(HOPS), choices=HOPS, help="Which hops to compute.")
+    parser.add_argument("--hops", nargs="+", default=list(HOPS),
+                        help=f"Which hops to compute: kinds ({', '.join(HOPS)}), or one hop by its rank (gb-across-5).")
     parser.add_argument("--hops-per-kind", type=int, default=1, help="The K shortest distinct hops of each kind.")
     parser.add_argument("--anneal-temperature", type=float, help="Anneal the bicrystal by MD at this temperature "
                         "(K) and quench it before the hops (default: no anneal).")
     parser.add_argument("--anneal-steps", type=int, default=1000, help="MD steps (1 fs) of the anneal.")
     args = parser.parse_args()
-    if args.hops_per_kind < 1:
-        parser.error(f"--hops-per-kind must be at least 1, not {args.hops_per_kind}")
+    requested_hops(args.hops, args.hops_per_kind)  # bad hops are refused before the output folder exists
     warnings.simplefilter("ignore")
     settings = NEBSettings(n_images=args.images, fmax=args.fmax, steps=args.steps, endpoint_fmax=args.fmax,
                            endpoint_steps=args.steps, relax_radius_A=args.radius)

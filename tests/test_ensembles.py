@@ -146,7 +146,7 @@ def test_bad_input_is_refused_with_what_to_change():
     with pytest.raises(InputError, match="not charge neutral"):
         build_ensemble(_toy(), (2, 2, 1), 1, FAST, oxidation_states={**states, "F": -2})
     # 6 cations on the 8 sites of a 2x2x2 cell with nearest neighbours (4 Å) excluded: at most 4 fit
-    with pytest.raises(InputError, match="keeps atoms on partially occupied sites 4.1 A apart"):
+    with pytest.raises(InputError, match="keeps atoms on partially occupied sites at least 4.1 A apart"):
         build_ensemble(_toy(), (2, 2, 2), 1, EnsembleSettings(exclusion_distance_A=4.1), oxidation_states=states)
     # 2 Li, 1 Mg, 1 vacancy on a 2x2 square of sites: 12 decorations, few of them distinct under translations
     with pytest.raises(InputError, match=r"only \d distinct orderings"):

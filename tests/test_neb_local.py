@@ -115,6 +115,7 @@ def test_gb_barriers_cli_refuses_bad_check_values():
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "-300"], "temperature")
     fails_cleanly(["neb", "gb-barriers", "--anneal-temperature", "600", "--anneal-steps", "0"], "steps")
     fails_cleanly(["neb", "gb-barriers", "--hops-per-kind", "0"], "hops_per_kind")
+    fails_cleanly(["neb", "gb-barriers", "--hops", "gb-across-0"], "gb-across-0")
     fails_cleanly(["neb", "gb-barriers", "--bicrystal-steps", "-5"], "steps")
 
 
@@ -240,6 +241,24 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
     assert json.loads(json.dumps(result.to_dict(), default=str))["distributions"][1]["kind"] == "gb-across"
     out = tmp_path / "runs" / "gb"
     assert (out / "gb-along-2").is_dir() and "gb-across-2," in (out / "gb_barriers.csv").read_text()
+    # one hop by its rank, as a separate job would run it: the same hop, the same barrier
+    alone = gb_barriers(cell, ["lj"], lennard_jones, NEBSettings(n_images=3, fmax=0.05, relax_radius_A=4.0),
+                        bicrystal=bicrystal, hops=["gb-across-2"])
+    assert [hop.hop for hop in alone.hops] == ["gb-across-2"]
+    assert alone.hops[0].description == result.hops[3].description
+    assert alone.hops[0].barrier_eV == pytest.approx(result.hops[3].barrier_eV, abs=1e-6)
+
+
+def test_requested_hops_expands_kinds_and_keeps_ranked_hops():
+    """A kind stands for its k shortest hops, a ranked name for one hop; HOPS order, shortest first, once each."""
+    from ssbkit.workflows.gb_barriers import requested_hops
+
+    assert requested_hops(["gb-across", "bulk"], 2) == ["bulk", "bulk-2", "gb-across", "gb-across-2"]
+    assert requested_hops(["gb-across-5", "gb-along-1", "gb-across-2", "gb-across"], 2) == [
+        "gb-along", "gb-across", "gb-across-2", "gb-across-5"]
+    for bad in (["gb-across-0"], ["gb-diagonal-2"], ["gb"], []):
+        with pytest.raises(InputError, match="unknown hop"):
+            requested_hops(bad, 1)
 
 
 def test_thickness_check_follows_one_hop_into_the_thicker_bicrystal():

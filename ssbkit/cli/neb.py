@@ -220,7 +220,9 @@ def gb_barriers_command(
     expand_times: int = typer.Option(1, "--expand-times", help="CSL periods per grain (1: the thinnest)."),
     bicrystal: str | None = typer.Option(None, "--bicrystal", help="Start from this relaxed bicrystal (the "
                                          "bicrystal.extxyz of an earlier run) instead of relaxing one."),
-    hops: str = typer.Option("bulk,gb-along,gb-across", "--hops", help="Which hops to compute, comma-separated."),
+    hops: str = typer.Option("bulk,gb-along,gb-across", "--hops",
+                             help="Which hops to compute, comma-separated: a kind (its --hops-per-kind shortest "
+                                  "hops), or one hop by its rank, shortest first (gb-across-5)."),
     hops_per_kind: int = typer.Option(1, "--hops-per-kind", help="The K shortest distinct hops of each kind "
                                       "(bulk-2, gb-along-2, ...), reported as distributions (min, median, max)."),
     check_radius: str = typer.Option("", "--check-radius", help="Radii (Å) for the barrier-vs-radius check "

@@ -217,7 +217,8 @@ def gb_barriers(
     bicrystal of ``bulk`` with its ``grain`` array (e.g. the ``bicrystal.extxyz`` of an earlier run; its CSL
     periods per grain are read from its size); ``hops``: which of ``HOPS`` to compute; ``hops_per_kind``: how
     many of each, the shortest distinct ones (:func:`ssbkit.interfaces.structures.hop_studies.boundary_hop_pairs`;
-    in the bulk, symmetry-distinct hops by length), named by :func:`hop_names`. The thickness check follows the
+    in the bulk, symmetry-distinct hops by length), named by :func:`hop_names`; a ranked name in ``hops``
+    (``gb-across-5``) asks for that one hop (:func:`requested_hops`). The thickness check follows the
     shortest across hop into each thicker bicrystal (the same pair of sites, :func:`thicker_bicrystal_hop`),
     so that it compares one hop, not the shortest hop of each relaxed boundary. Before any NEB, one model
     call on the bicrystal finds hops whose region is off its minimum (``warnings``, :func:`unrelaxed_regions`).
@@ -233,12 +234,9 @@ def gb_barriers(
 
     if not models:
         raise InputError("gb_barriers needs at least one model")
-    unknown = sorted(set(hops) - set(HOPS))
-    if unknown or not hops:
-        raise InputError(f"unknown hop(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(HOPS)}")
-    if hops_per_kind < 1:
-        raise InputError(f"hops_per_kind must be at least 1, not {hops_per_kind}")
-    needs_bicrystal = bool(set(hops) - {"bulk"} or radius_check or thickness_check)
+    names = requested_hops(hops, hops_per_kind)
+    counts = {hop_kind(name): hop_rank(name) for name in names}  # names run shortest first: the largest rank wins
+    needs_bicrystal = bool(set(counts) - {"bulk"} or radius_check or thickness_check)
     if bicrystal is not None and not needs_bicrystal:
         raise InputError("a bicrystal was given but only the bulk hop was asked for; add gb-along or gb-across "
                          "to the hops, or leave the bicrystal out")
@@ -257,8 +255,8 @@ def gb_barriers(
     base = Path(output_dir) if output_dir is not None else None
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)  # the relaxed bicrystal is written there before any NEB
-    studies = dict(zip(hop_names("bulk", hops_per_kind), llzo_bulk_hops(bulk, hops_per_kind))) if "bulk" in hops \
-        else {}
+    studies = dict(zip(hop_names("bulk", counts["bulk"]), llzo_bulk_hops(bulk, counts["bulk"]))) \
+        if "bulk" in counts else {}
     relax_settings = bicrystal_relax_settings(bicrystal_fmax, bicrystal_steps)
     first = load_calculator(models[0])
     anneal_directory = None if base is None else base / "anneal"
@@ -273,12 +271,11 @@ def gb_barriers(
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
         pairs = {}
         for kind, builder in (("gb-along", llzo_gb_along), ("gb-across", llzo_gb_across)):
-            count = hops_per_kind if kind in hops else 1  # the checks take the shortest hop
+            count = counts.get(kind, 1)  # the checks take the shortest hop
             pairs[kind] = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
             studies |= {name: builder(bicrystal=bicrystal, pair=pair[:2])
                         for name, pair in zip(hop_names(kind, count), pairs[kind])}
         across_pair = pairs["gb-across"][0][:2]  # the hop the thickness check follows
-    names = [name for kind in HOPS if kind in hops for name in hop_names(kind, hops_per_kind)]
     regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
     if radii:
@@ -400,6 +397,28 @@ def hop_kind(name: str) -> str:
     """The kind of a hop name from :func:`hop_names` (``gb-along-2`` -> ``gb-along``)."""
     head, _, rank = name.rpartition("-")
     return head if rank.isdigit() else name
+
+
+def hop_rank(name: str) -> int:
+    """The rank of a hop name from :func:`hop_names` among the hops of its kind, shortest first (``gb-along`` ->
+    1, ``gb-along-2`` -> 2)."""
+    rank = name.rpartition("-")[2]
+    return int(rank) if rank.isdigit() else 1
+
+
+def requested_hops(hops: Sequence[str], hops_per_kind: int) -> list[str]:
+    """The hop names that ``hops`` asks for, in the order of ``HOPS`` and shortest first, each once: a kind
+    (``gb-across``) stands for its ``hops_per_kind`` shortest hops, a ranked name (``gb-across-5``) for that
+    one hop, so that separate jobs can share out the hops of one kind."""
+    if hops_per_kind < 1:
+        raise InputError(f"hops_per_kind must be at least 1, not {hops_per_kind}")
+    unknown = [hop for hop in hops if hop_kind(hop) not in HOPS or hop_rank(hop) < 1]
+    if unknown or not hops:
+        raise InputError(f"unknown hop(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(HOPS)}, "
+                         "or one hop of a kind by its rank, shortest first (gb-across-5)")
+    wanted = {(hop_kind(hop), rank) for hop in hops
+              for rank in (range(1, hops_per_kind + 1) if hop in HOPS else [hop_rank(hop)])}
+    return [hop_names(kind, rank)[-1] for kind, rank in sorted(wanted, key=lambda w: (HOPS.index(w[0]), w[1]))]
 
 
 def barrier_table(result: GrainBoundaryBarriers) -> str:

@@ -405,7 +405,7 @@ class _Lattice:
     def unsatisfiable(self) -> InputError:
         counts = "; ".join(f"{s['label']}: {s['counts']}" for s in self.variable_sets)
         return InputError(f"no ordering with the exact counts ({counts}) keeps atoms on partially occupied sites "
-                          f"{self.exclusion_A} A apart; lower the occupancies of face-sharing sites or "
+                          f"at least {self.exclusion_A} A apart; lower the occupancies of face-sharing sites or "
                           "exclusion_distance_A")
 
     def occupied(self, decoration: np.ndarray) -> np.ndarray:
