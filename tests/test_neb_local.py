@@ -214,7 +214,7 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
 
     from ase.calculators.lj import LennardJones
 
-    from ssbkit.workflows.gb_barriers import gb_barriers
+    from ssbkit.workflows.gb_barriers import gb_barriers, ranked_hop_barrier
 
     neighbour = 2.5
     cell = bulk("Li", "fcc", a=neighbour * np.sqrt(2), cubic=True)
@@ -247,6 +247,12 @@ def test_gb_barriers_gives_each_kind_as_a_distribution_over_its_shortest_hops(tm
     assert [hop.hop for hop in alone.hops] == ["gb-across-2"]
     assert alone.hops[0].description == result.hops[3].description
     assert alone.hops[0].barrier_eV == pytest.approx(result.hops[3].barrier_eV, abs=1e-6)
+    single = ranked_hop_barrier("gb-across-2", lennard_jones("lj"), NEBSettings(n_images=3, fmax=0.05,
+                                relax_radius_A=4.0), bicrystal=bicrystal)  # the llzo-hop runner kind's call
+    assert single.description == result.hops[3].description and single.excluded is None
+    assert single.barrier_eV == pytest.approx(result.hops[3].barrier_eV, abs=1e-6)
+    with pytest.raises(InputError, match="need the relaxed bicrystal"):
+        ranked_hop_barrier("gb-along", lennard_jones("lj"))
 
 
 def test_requested_hops_expands_kinds_and_keeps_ranked_hops():

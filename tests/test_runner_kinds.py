@@ -158,6 +158,47 @@ tasks:
     assert (spec.run_dir / record.provenance["output_dir"] / "neb_path.extxyz").is_file()
 
 
+def test_llzo_hop_kind_stores_what_a_direct_call_returns(tmp_path):
+    """One boundary hop by its rank as a runner task (CHGNet; a LiF sigma-5 twist bicrystal as built stands in
+    for the relaxed LLZO one, and a few steps for a converged band): the stored result is the same pair of
+    sites and the same barrier as ``ranked_hop_barrier`` called directly, which test_neb_local checks against
+    the same hop in a ``gb_barriers`` run. Bad hop names and a moving_index are refused when the spec is read."""
+    from ssbkit.errors import InputError
+    from ssbkit.interfaces.structures.grain_boundaries import sigma5_twist_bicrystal
+    from ssbkit.potentials import load
+    from ssbkit.workflows.gb_barriers import ranked_hop_barrier, write_bicrystal
+    from ssbkit.workflows.neb import NEBSettings
+
+    bicrystal = sigma5_twist_bicrystal(bulk("LiF", "rocksalt", a=4.03, cubic=True), 1)
+    write_bicrystal(bicrystal, tmp_path / "bicrystal.extxyz")
+    parameters = "{n_images: 1, fmax: 0.1, steps: 3, endpoint_fmax: 0.1, endpoint_steps: 3, relax_radius_A: 4.0"
+    spec = load_spec(write_spec(tmp_path, f"""
+device: cpu
+tasks:
+  - kind: llzo-hop
+    model: chgnet
+    inputs: {{bicrystal: bicrystal.extxyz}}
+    parameters: {parameters}}}
+    product: {{hop: [gb-across-2]}}
+"""))
+    assert run_spec(spec).done == 1
+    stored = spec_results(spec)[0].result
+    direct = ranked_hop_barrier("gb-across-2", load("chgnet", device="cpu", task="neb"), NEBSettings(
+        n_images=1, fmax=0.1, steps=3, endpoint_fmax=0.1, endpoint_steps=3, relax_radius_A=4.0),
+        bicrystal=spec.tasks[0].inputs["bicrystal"])
+    assert stored["hop"] == "gb-across-2" and stored["description"] == direct.description
+    assert stored["barrier_eV"] == pytest.approx(direct.barrier_eV, abs=1e-6)
+    assert stored["excluded"] == direct.excluded and "did not converge" in stored["excluded"]  # 3 steps
+    for bad, message in (("hop: gb-diagonal", "unknown hop"), ("hop: gb-along, moving_index: 3", "moving_index")):
+        with pytest.raises(InputError, match=message):
+            load_spec(write_spec(tmp_path, f"""
+tasks:
+  - kind: llzo-hop
+    inputs: {{bicrystal: bicrystal.extxyz}}
+    parameters: {{{bad}}}
+""", name="bad.yaml"))
+
+
 def test_md_diffusion_kind_passes_its_parameters(tmp_path):
     """Wiring only (the MD and MSD physics are validated in test_diffusion.py): a 0.08 ps run is refused by
     the analysis with a message that echoes the parameters given in the spec; the task is recorded failed."""

@@ -61,6 +61,21 @@ class HopBarrier(Result):
 
 
 @dataclass
+class RankedHopBarrier(Result):
+    """One hop by name (:func:`hop_names`) with one model: what it is, cell size, the headline barrier and the
+    reaction energy (final minus initial; eV), ``excluded``: why it does not count in a distribution
+    (:func:`invalid_hop_reason`; None: it counts), and the NEB."""
+
+    hop: str
+    description: str
+    n_atoms: int
+    barrier_eV: float
+    reaction_energy_eV: float
+    excluded: str | None
+    neb: NEBResult
+
+
+@dataclass
 class HopDistribution(Result):
     """The committee-mean barriers (eV) of the hops of one kind (bulk, gb-along, gb-across), shortest hop
     first, and their minimum, median and maximum (None when no hop counts). ``excluded``: hops left out, with
@@ -228,8 +243,7 @@ def gb_barriers(
     thickness check's relaxed bicrystals (``bicrystal_<n>periods.extxyz``) and paths under ``gb-across/``.
     ``progress``: progress bars of the anneal and the bands on stderr."""
     from ssbkit.interfaces.structures.grain_boundaries import grain_labels, sigma5_twist_bicrystal
-    from ssbkit.interfaces.structures.hop_studies import (boundary_hop_pairs, llzo_bulk_hops, llzo_gb_across,
-                                                          llzo_gb_along)
+    from ssbkit.interfaces.structures.hop_studies import boundary_hop_pairs
     from ssbkit.interfaces.structures.llzo import cubic_llzo
 
     if not models:
@@ -255,8 +269,7 @@ def gb_barriers(
     base = Path(output_dir) if output_dir is not None else None
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)  # the relaxed bicrystal is written there before any NEB
-    studies = dict(zip(hop_names("bulk", counts["bulk"]), llzo_bulk_hops(bulk, counts["bulk"]))) \
-        if "bulk" in counts else {}
+    studies = ranked_hops("bulk", counts["bulk"], bulk=bulk) if "bulk" in counts else {}
     relax_settings = bicrystal_relax_settings(bicrystal_fmax, bicrystal_steps)
     first = load_calculator(models[0])
     anneal_directory = None if base is None else base / "anneal"
@@ -269,13 +282,9 @@ def gb_barriers(
             notes.append(f"{note} ({models[0]})")
             if base is not None:
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
-        pairs = {}
-        for kind, builder in (("gb-along", llzo_gb_along), ("gb-across", llzo_gb_across)):
-            count = counts.get(kind, 1)  # the checks take the shortest hop
-            pairs[kind] = boundary_hop_pairs(bicrystal, builder is llzo_gb_across, count)
-            studies |= {name: builder(bicrystal=bicrystal, pair=pair[:2])
-                        for name, pair in zip(hop_names(kind, count), pairs[kind])}
-        across_pair = pairs["gb-across"][0][:2]  # the hop the thickness check follows
+        for kind in ("gb-along", "gb-across"):  # the checks take the shortest hop of each
+            studies |= ranked_hops(kind, counts.get(kind, 1), bicrystal=bicrystal)
+        across_pair = boundary_hop_pairs(bicrystal, True)[0][:2]  # the hop the thickness check follows
     regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
     if radii:
@@ -356,6 +365,42 @@ def thicker_bicrystal_hop(as_built: Atoms, pair: tuple[int, int], bulk: Atoms, p
 def hop_names(kind: str, count: int) -> list[str]:
     """Names of the ``count`` shortest hops of a kind: ``kind`` for the shortest, then ``kind-2``, ``kind-3``..."""
     return [kind if rank == 1 else f"{kind}-{rank}" for rank in range(1, count + 1)]
+
+
+def ranked_hops(kind: str, count: int, *, bulk: Atoms | None = None,
+                bicrystal: Atoms | None = None) -> dict[str, HopStudy]:
+    """The ``count`` shortest hops of a kind of ``HOPS``, by name (:func:`hop_names`): symmetry-distinct
+    vacancy hops of ``bulk`` by length (None: the Ewald-ordered cubic LLZO cell;
+    :func:`ssbkit.interfaces.structures.hop_studies.llzo_bulk_hops`), or the Li pairs next to the boundary of
+    ``bicrystal`` (its ``grain`` array; :func:`ssbkit.interfaces.structures.hop_studies.boundary_hop_pairs`)."""
+    from ssbkit.interfaces.structures.hop_studies import (boundary_hop_pairs, llzo_bulk_hops, llzo_gb_across,
+                                                          llzo_gb_along)
+
+    names = hop_names(kind, count)
+    if kind == "bulk":
+        return dict(zip(names, llzo_bulk_hops(bulk, count)))
+    if bicrystal is None:
+        raise InputError(f"the {kind} hops need the relaxed bicrystal")
+    across = kind == "gb-across"
+    builder = llzo_gb_across if across else llzo_gb_along
+    return {name: builder(bicrystal=bicrystal, pair=pair[:2])
+            for name, pair in zip(names, boundary_hop_pairs(bicrystal, across, count))}
+
+
+def ranked_hop_barrier(hop: str, calculator: Calculator, settings: NEBSettings | None = None, *,
+                       bulk: Atoms | None = None, bicrystal: Atoms | None = None,
+                       output_dir: str | Path | None = None, progress: bool = False) -> RankedHopBarrier:
+    """The NEB of one hop by name (``gb-across-5``: the fifth shortest across the boundary of ``bicrystal``;
+    ``bulk-2`` in ``bulk``, :func:`ranked_hops`) with one model: the same hop, and the same number, as that hop
+    of a :func:`gb_barriers` run on the same structures, so that the hops of a distribution can run as separate
+    jobs (the ``llzo-hop`` runner kind)."""
+    (name,) = requested_hops([hop], 1)
+    study = ranked_hops(hop_kind(name), hop_rank(name), bulk=bulk, bicrystal=bicrystal)[name]
+    result = neb(study.initial, study.final, calculator, settings or NEBSettings(), moving_index=study.moving_index,
+                 output_dir=output_dir, progress=progress)
+    return RankedHopBarrier(hop=name, description=study.description, n_atoms=len(study.initial),
+                            barrier_eV=result.barrier, reaction_energy_eV=result.reaction_energy,
+                            excluded=invalid_hop_reason(result), neb=result)
 
 
 def invalid_hop_reason(result: NEBResult) -> str | None:

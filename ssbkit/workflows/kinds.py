@@ -44,6 +44,7 @@ from ssbkit.results import Result
 from ssbkit.settings import REQUIRED, setting, settings_from_mapping, validate
 from ssbkit.workflows.adhesion import AdhesionSettings, adhesion
 from ssbkit.workflows.diffusion import diffusion
+from ssbkit.workflows.gb_barriers import ranked_hop_barrier, requested_hops
 from ssbkit.workflows.md import MDSettings
 from ssbkit.workflows.kinetics import KineticsSettings
 from ssbkit.workflows.neb import NEBSettings, neb
@@ -313,6 +314,30 @@ def _neb(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calcula
     return neb(inputs["initial"], inputs["final"], calculator, settings, output_dir=context.output_dir)
 
 
+@dataclass(frozen=True, kw_only=True)
+class HopTaskSettings(NEBSettings):
+    """An ``llzo-hop`` task: which garnet hop, by name, and the NEB settings (``moving_index`` comes from the hop)."""
+
+    hop: str = setting(REQUIRED, help="bulk, gb-along or gb-across (the shortest of the kind), or one hop by its "
+                                      "rank, shortest first (gb-across-5).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        requested_hops([self.hop], 1)
+        if self.moving_index is not None:
+            raise InputError("llzo-hop task: the hop names its moving Li; leave moving_index out")
+
+
+def _llzo_hop(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
+              context: TaskContext) -> Result:
+    from dataclasses import fields
+
+    settings = settings_from_mapping(HopTaskSettings, parameters, "llzo-hop task")
+    physics = NEBSettings(**{f.name: getattr(settings, f.name) for f in fields(NEBSettings)})
+    return ranked_hop_barrier(settings.hop, calculator, physics, bulk=inputs.get("bulk"),
+                              bicrystal=inputs.get("bicrystal"), output_dir=context.output_dir)
+
+
 def _md_diffusion(inputs: dict[str, Any], parameters: dict[str, Any], calculator: Calculator | None,
                   context: TaskContext) -> Result:
     settings = settings_from_mapping(MDSettings, parameters, "md-diffusion task")
@@ -366,6 +391,8 @@ register(TaskKind("adhesion", _adhesion, inputs=("interface", "film_bulk", "subs
                   settings=AdhesionSettings))
 register(TaskKind("neb", _neb, inputs=("initial", "final"), structures=("initial", "final"), settings=NEBSettings,
                   model_task="neb"))
+register(TaskKind("llzo-hop", _llzo_hop, inputs=("bicrystal", "bulk"), structures=("bicrystal", "bulk"),
+                  optional=("bicrystal", "bulk"), settings=HopTaskSettings, model_task="neb"))
 register(TaskKind("md-diffusion", _md_diffusion, settings=MDSettings, model_task="md"))
 register(TaskKind("kinetics", _kinetics, inputs=("host",), structures=("host",), optional=("host",),
                   settings=KineticsTaskSettings, model_task="neb"))
