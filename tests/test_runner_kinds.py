@@ -199,6 +199,17 @@ tasks:
 """, name="bad.yaml"))
 
 
+def test_the_boundary_hops_example_spec_reads_as_hops_times_models():
+    """examples/runner/llzo_boundary_hops.yaml: six across hops x two models, each task given the shipped
+    bicrystal with its grain array (what the hop builders need)."""
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "examples" / "runner" / "llzo_boundary_hops.yaml")
+    assert len(spec.tasks) == 12 and {task.model for task in spec.tasks} == {"chgnet", "sevennet-0"}
+    assert {task.parameters["hop"] for task in spec.tasks} == {"gb-across", *(f"gb-across-{k}" for k in range(2, 7))}
+    assert all(task.inputs["bicrystal"].arrays["grain"].any() for task in spec.tasks)
+
+
 def test_md_diffusion_kind_passes_its_parameters(tmp_path):
     """Wiring only (the MD and MSD physics are validated in test_diffusion.py): a 0.08 ps run is refused by
     the analysis with a message that echoes the parameters given in the spec; the task is recorded failed."""
