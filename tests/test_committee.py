@@ -148,7 +148,7 @@ def test_headline_barrier_is_the_largest_climb_along_the_path():
 
 
 def test_headline_barrier_is_continuous_as_an_intermediate_minimum_deepens():
-    # The CHGNet along hop 1608 -> 1614 of the relaxed LLZO boundary (docs/neb.md): intermediate minimum at
+    # The CHGNet along hop 913 -> 862 of the relaxed LLZO boundary (docs/neb.md): intermediate minimum at
     # -0.074 eV (12 Å region) and -0.111 eV (14 Å), final at -0.087 eV, saddle 0.338 eV above the initial
     # state. The barrier used to jump from 0.338 to 0.425 eV as the minimum crossed the final's energy; the
     # climb out of the minimum moves exactly as much as the minimum does.

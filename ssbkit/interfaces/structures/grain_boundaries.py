@@ -5,7 +5,8 @@ bulk bond length (the usual treatment of coincident sites). Compounds: no atom i
 and the bicrystal, keep the bulk stoichiometry and stay charge-neutral. Then the upper grain is translated
 rigidly (in-plane shifts on a grid of cell fractions, and an opening of the boundary) until no two atoms
 are closer than ``min_distance`` Å, taking the smallest opening and then the largest shortest distance.
-The cell holds two boundaries (periodic bicrystal), both of area ``area_A2``.
+The cell holds two boundaries (periodic bicrystal), both of area ``area_A2``. Its atoms are listed grain by
+grain, each from the bottom up (:func:`canonical_order`), the same on every machine.
 """
 
 from __future__ import annotations
@@ -147,12 +148,35 @@ def build_grain_boundary(
                          f"{net_charge:+g} e and cannot be made neutral")
     stoichiometric = to_structure(atoms).composition.reduced_composition == structure.composition.reduced_composition
     atoms.set_array("grain", top.astype(int))
+    atoms = atoms[canonical_order(atoms)]
     return GrainBoundaryResult(
         atoms=atoms, sigma=int(sigma), rotation_axis=tuple(int(v) for v in axis),
         rotation_angle_deg=float(angle_deg), plane=plane_used, gb_type=_gb_type(structure.lattice, axis, plane_used),
         area_A2=float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1]))), n_atoms=len(atoms),
         min_distance_A=min_distance(atoms), net_charge=net_charge, stoichiometric=stoichiometric,
         shift=shift, opening_A=opening)
+
+
+def canonical_order(atoms: Atoms, tolerance: float = 1e-5) -> np.ndarray:
+    """Indices that list a bicrystal grain by grain, then by height along c, then along b and a, with fractional
+    coordinates within ``tolerance`` of each other (or of the cell face) taken as equal.
+
+    pymatgen returns the sites next to the boundary in the order of a clustering of their distance matrix, whose
+    ties fall differently with the machine's floating-point kernels; this order depends on the positions only,
+    so a bicrystal built on any machine lists its atoms in the same order and atom indices carry over.
+    """
+    fractions = atoms.get_scaled_positions(wrap=True)
+    fractions[fractions > 1 - tolerance] = 0.0
+    keys = [_layer_ranks(fractions[:, axis], tolerance) for axis in (0, 1, 2)]
+    return np.lexsort(keys + [grain_labels(atoms)])
+
+
+def _layer_ranks(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Rank of each value's layer, where a layer gathers values that lie within ``tolerance`` of the next."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=int)
+    ranks[order] = np.concatenate([[0], np.cumsum(np.diff(values[order]) > tolerance)])
+    return ranks
 
 
 def _separate(atoms: Atoms, top: np.ndarray, threshold: float, sigma, axis, plane):
