@@ -262,10 +262,11 @@ def gb_barriers(
     as_built = sigma5_twist_bicrystal(bulk, expand_times) if needs_bicrystal and (
         bicrystal is None or thickness_check) else None
     if thickness_check and bicrystal is not None and (
-            as_built.get_chemical_symbols() != bicrystal.get_chemical_symbols()
+            not np.allclose(as_built.cell, bicrystal.cell, atol=1e-4)
+            or as_built.get_chemical_symbols() != bicrystal.get_chemical_symbols()
             or not np.array_equal(grain_labels(as_built), grain_labels(bicrystal))):
         raise InputError("the thickness check follows a hop into thicker bicrystals built from this cell, but the "
-                         "given bicrystal is not the one built from it (other atoms or atom order)")
+                         "given bicrystal is not the one built from it (another cell, other atoms or atom order)")
     base = Path(output_dir) if output_dir is not None else None
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)  # the relaxed bicrystal is written there before any NEB
@@ -284,7 +285,6 @@ def gb_barriers(
                 write_bicrystal(bicrystal, base / ("bicrystal.extxyz" if built_here else "bicrystal_annealed.extxyz"))
         for kind in ("gb-along", "gb-across"):  # the checks take the shortest hop of each
             studies |= ranked_hops(kind, counts.get(kind, 1), bicrystal=bicrystal)
-        across_pair = boundary_hop_pairs(bicrystal, True)[0][:2]  # the hop the thickness check follows
     regions = {name: (studies[name], settings.relax_radius_A) for name in names if hop_kind(name) != "bulk"}
     radii = sorted(radius_check or [], key=lambda r: np.inf if r is None else r)  # the reference (largest) last
     if radii:
@@ -321,6 +321,8 @@ def gb_barriers(
         result.radius_check = barrier_convergence("relax_radius_A", radii, along_barrier, tolerance_eV,
                                                   compare_endpoints=True)
     if thickness_check:
+        across_pair = boundary_hop_pairs(bicrystal, True)[0][:2]  # the shortest across hop: the one it follows
+
         def across_barrier(periods: int) -> NEBResult:
             if periods == expand_times and done.get("gb-across") is not None:
                 return done["gb-across"]
@@ -362,9 +364,14 @@ def thicker_bicrystal_hop(as_built: Atoms, pair: tuple[int, int], bulk: Atoms, p
     return llzo_gb_across(bicrystal=settled, pair=(mover, vacancy)), note
 
 
+def hop_name(kind: str, rank: int) -> str:
+    """Name of the hop of a kind with this rank, shortest first: ``kind`` for the shortest, then ``kind-2``..."""
+    return kind if rank == 1 else f"{kind}-{rank}"
+
+
 def hop_names(kind: str, count: int) -> list[str]:
-    """Names of the ``count`` shortest hops of a kind: ``kind`` for the shortest, then ``kind-2``, ``kind-3``..."""
-    return [kind if rank == 1 else f"{kind}-{rank}" for rank in range(1, count + 1)]
+    """Names of the ``count`` shortest hops of a kind (:func:`hop_name`)."""
+    return [hop_name(kind, rank) for rank in range(1, count + 1)]
 
 
 def ranked_hops(kind: str, count: int, *, bulk: Atoms | None = None,
@@ -463,7 +470,7 @@ def requested_hops(hops: Sequence[str], hops_per_kind: int) -> list[str]:
                          "or one hop of a kind by its rank, shortest first (gb-across-5)")
     wanted = {(hop_kind(hop), rank) for hop in hops
               for rank in (range(1, hops_per_kind + 1) if hop in HOPS else [hop_rank(hop)])}
-    return [hop_names(kind, rank)[-1] for kind, rank in sorted(wanted, key=lambda w: (HOPS.index(w[0]), w[1]))]
+    return [hop_name(kind, rank) for kind, rank in sorted(wanted, key=lambda w: (HOPS.index(w[0]), w[1]))]
 
 
 def barrier_table(result: GrainBoundaryBarriers) -> str:
