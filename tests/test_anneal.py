@@ -81,27 +81,56 @@ def test_anneal_refuses_bad_settings():
         anneal(fixed, lennard_jones())
 
 
-def test_settled_bicrystal_keeps_the_annealed_boundary_when_it_is_lower(tmp_path):
-    """The bicrystal step of ``gb_barriers``: a Cu sigma-5 (100) twist bicrystal (EMT, 40 atoms), relaxed
-    directly and annealed at 900 K then quenched. The anneal's minimum, when kept, is below the directly
-    relaxed one, the grain labels survive and the note says what was done."""
+def cu_sigma5_bicrystal():
+    """The as-built Cu sigma-5 (100) twist bicrystal, 40 atoms (EMT stands in for a model)."""
     from ase.build import bulk
-    from ase.calculators.emt import EMT
 
     from ssbkit.interfaces.structures.grain_boundaries import build_grain_boundary
+
+    return build_grain_boundary(bulk("Cu", "fcc", a=3.61, cubic=True), 5, (1, 0, 0), expand_times=1).atoms
+
+
+def settled_energies(built, anneal_settings, directory):
+    """The bicrystal step of ``gb_barriers`` on ``built``: relaxed directly, and annealed then quenched; both
+    keep the grain labels. Returns the two EMT energies (eV) and the anneal's note."""
+    from ase.calculators.emt import EMT
+
     from ssbkit.workflows.gb_barriers import bicrystal_relax_settings, settled_bicrystal
 
-    built = build_grain_boundary(bulk("Cu", "fcc", a=3.61, cubic=True), 5, (1, 0, 0), expand_times=1).atoms
     relaxed, relaxed_note = settled_bicrystal(built, EMT(), bicrystal_relax_settings())
-    annealed, annealed_note = settled_bicrystal(built, EMT(), bicrystal_relax_settings(),
-                                                AnnealSettings(temperature=900.0, steps=500), tmp_path)
+    annealed, annealed_note = settled_bicrystal(built, EMT(), bicrystal_relax_settings(), anneal_settings, directory)
+    assert relaxed_note.startswith("bicrystal relaxed")
     energies = []
     for atoms in (relaxed, annealed):
         assert np.array_equal(atoms.arrays["grain"], built.arrays["grain"])
         atoms.calc = EMT()
         energies.append(atoms.get_potential_energy())
-    assert relaxed_note.startswith("bicrystal relaxed")
-    assert annealed_note.startswith("bicrystal annealed 500 steps at 900 K")
-    assert energies[1] < energies[0] - 0.1 and "kept" in annealed_note
-    assert f"{energies[0] - energies[1]:.2f} eV below" in annealed_note
+    return energies[0], energies[1], annealed_note
+
+
+def test_settled_bicrystal_keeps_the_lower_of_the_relaxed_and_the_annealed_boundary(tmp_path):
+    """Whichever minimum the anneal's trajectory reaches (it differs between machines), the bicrystal kept is the
+    lower one and the note says which and by how much."""
+    built = cu_sigma5_bicrystal()
+    relaxed, settled, note = settled_energies(built, AnnealSettings(temperature=900.0, steps=300), tmp_path)
+    assert note.startswith("bicrystal annealed 300 steps at 900 K")
+    if "kept" in note and "the relaxed one kept" not in note:
+        assert settled < relaxed and f"{relaxed - settled:.2f} eV below" in note
+    else:
+        assert "the relaxed one kept" in note and settled == pytest.approx(relaxed, abs=1e-9)
     assert list(tmp_path.glob("replica00_900K.extxyz"))
+
+
+@pytest.mark.slow
+def test_anneal_finds_the_reconstructed_cu_boundary_that_relaxation_misses(tmp_path):
+    """The Cu sigma-5 twist boundary (EMT) has a reconstruction 2.38 eV below the minimum that direct relaxation
+    reaches; anneals of 1500 steps at 1000 K found it with 5 of 6 seeds (measured 2026-12-01), so at least one
+    of three does. Each keeps the lower minimum (~20 s per anneal on one core)."""
+    built = cu_sigma5_bicrystal()
+    gains = []
+    for seed in range(3):
+        relaxed, settled, note = settled_energies(built, AnnealSettings(temperature=1000.0, steps=1500, seed=seed),
+                                                  tmp_path / str(seed))
+        assert settled <= relaxed + 1e-9
+        gains.append(relaxed - settled)
+    assert max(gains) > 2.0
