@@ -8,8 +8,20 @@ import os
 import pytest
 import torch
 
-# Two cores on CI: keep torch from oversubscribing them.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+#: The cores this process may run on (its affinity, which a container or a batch job narrows).
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+#: At most this many pytest-xdist workers under ``-n auto``: each holds its own torch and models (~1-2 GB).
+MAX_WORKERS = 4
+
+# Keep torch from oversubscribing the cores, which the xdist workers share (two on CI: one thread each).
+torch.set_num_threads(max(1, min(2, CORES // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (pyproject's addopts): the cores this process may use, at most MAX_WORKERS;
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides, and ``-n 0`` runs the tests in this process."""
+    requested = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    return int(requested) if requested else max(1, min(CORES, MAX_WORKERS))
 
 
 @pytest.fixture(autouse=True)

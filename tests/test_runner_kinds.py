@@ -160,7 +160,7 @@ tasks:
 
 def test_llzo_hop_kind_stores_what_a_direct_call_returns(tmp_path):
     """One boundary hop by its rank as a runner task (CHGNet; a LiF sigma-5 twist bicrystal as built stands in
-    for the relaxed LLZO one, and a few steps for a converged band): the stored result is the same pair of
+    for the relaxed LLZO one, and one step for a converged band): the stored result is the same pair of
     sites and the same barrier as ``ranked_hop_barrier`` called directly, which test_neb_local checks against
     the same hop in a ``gb_barriers`` run. Bad hop names and a moving_index are refused when the spec is read."""
     from ssbkit.errors import InputError
@@ -171,7 +171,7 @@ def test_llzo_hop_kind_stores_what_a_direct_call_returns(tmp_path):
 
     bicrystal = sigma5_twist_bicrystal(bulk("LiF", "rocksalt", a=4.03, cubic=True), 1)
     write_bicrystal(bicrystal, tmp_path / "bicrystal.extxyz")
-    parameters = "{n_images: 1, fmax: 0.1, steps: 3, endpoint_fmax: 0.1, endpoint_steps: 3, relax_radius_A: 4.0"
+    parameters = "{n_images: 1, fmax: 0.1, steps: 1, endpoint_fmax: 0.1, endpoint_steps: 1, relax_radius_A: 4.0"
     spec = load_spec(write_spec(tmp_path, f"""
 device: cpu
 tasks:
@@ -184,11 +184,11 @@ tasks:
     assert run_spec(spec).done == 1
     stored = spec_results(spec)[0].result
     direct = ranked_hop_barrier("gb-across-2", load("chgnet", device="cpu", task="neb"), NEBSettings(
-        n_images=1, fmax=0.1, steps=3, endpoint_fmax=0.1, endpoint_steps=3, relax_radius_A=4.0),
+        n_images=1, fmax=0.1, steps=1, endpoint_fmax=0.1, endpoint_steps=1, relax_radius_A=4.0),
         bicrystal=spec.tasks[0].inputs["bicrystal"])
     assert stored["hop"] == "gb-across-2" and stored["description"] == direct.description
     assert stored["barrier_eV"] == pytest.approx(direct.barrier_eV, abs=1e-6)
-    assert stored["excluded"] == direct.excluded and "did not converge" in stored["excluded"]  # 3 steps
+    assert stored["excluded"] == direct.excluded and "did not converge" in stored["excluded"]  # 1 step
     for bad, message in (("hop: gb-diagonal", "unknown hop"), ("hop: gb-along, moving_index: 3", "moving_index")):
         with pytest.raises(InputError, match=message):
             load_spec(write_spec(tmp_path, f"""
