@@ -1,8 +1,10 @@
-"""Structure files and safe writes: the one reader, the one atomic writer, the Atoms <-> Structure conversions.
+"""Structure files, YAML files and safe writes: the one reader of each, the one atomic writer, the Atoms <->
+Structure conversions.
 
 Every structure file ssbkit reads goes through :func:`read_structure` (one structure) or
 :func:`read_structures` (every structure in a file or folder): any format ASE reads (CIF, POSCAR,
-extxyz, ASE trajectory, ...) plus pymatgen ``Structure`` JSON. Every file ssbkit writes goes through
+extxyz, ASE trajectory, ...) plus pymatgen ``Structure`` JSON. Every YAML file (batch specs, stacks,
+reference settings) goes through :func:`read_yaml`. Every file ssbkit writes goes through
 :func:`atomic_write`, so a crash or a full disk never leaves a half-written file behind.
 """
 
@@ -15,7 +17,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ase import Atoms
 
@@ -61,6 +63,35 @@ def read_structures(path: str | Path) -> list[tuple[str, Atoms]]:
     return [(f"{path.stem}-{i}", atoms) for i, atoms in enumerate(frames)]
 
 
+def read_yaml(path: str | Path, what: str) -> Any:
+    """The document in a YAML file (None when empty). InputError naming ``what`` (``"spec"``, ``"stack file"``)
+    and the path for a file that cannot be read, and for invalid YAML with the line and column at fault."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read {what} {path}: {reason}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} {path} is not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(error: Exception) -> str:
+    """A YAML error in one line: where (1-based line and column) and what, instead of PyYAML's excerpt."""
+    import yaml
+
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem is None:
+        return " ".join(str(error).split())
+    mark = error.problem_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = f" ({error.context})" if error.context else ""
+    return f"{where}{error.problem}{context}"
+
+
 def _split_index(path: str | Path, index: int | str | None) -> tuple[Path, int | str | None]:
     """Separate ``file@index`` unless a file of that literal name exists."""
     text = str(path)
@@ -94,6 +125,8 @@ def _read(path: Path, index: int | str) -> Atoms | list[Atoms]:
     except InputError:
         raise
     except (IndexError, StopIteration):  # ASE's extxyz reader ends an out-of-range index with StopIteration
+        if index == -1:  # the last frame of a file that has none
+            raise InputError(f"no structure could be read from {path}") from None
         raise InputError(f"{path} has no frame {index!r}") from None
     except Exception as exc:  # ASE and pymatgen raise many types for unreadable files
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -45,3 +45,21 @@ def quiet_warnings() -> Iterator[None]:
             for line in printed.getvalue().splitlines():
                 if line.strip():
                     logger.debug(line)
+
+
+@contextlib.contextmanager
+def warnings_unless_failed() -> Iterator[None]:
+    """Within the block, hold back warnings: shown as usual (less :func:`quiet_warnings`' known noise) when
+    the block succeeds, logged at DEBUG when it raises, where the error that follows says what went wrong
+    (pymatgen warns about every CIF section it cannot parse before it raises on a file with none)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with quiet_warnings():
+                yield
+        except BaseException:
+            for warning in caught:
+                logger.debug("%s: %s", warning.category.__name__, warning.message)
+            raise
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -26,6 +26,8 @@ from ssbkit.interfaces.structures.ensembles import (
     write_ensemble,
 )
 
+from cli_helpers import fails_cleanly
+
 FAST = EnsembleSettings(sweeps=4, ewald_runs=2)
 
 # parent -> (formula of the conventional cell, species on partially occupied sites that must stay >= 2.0 Å apart)
@@ -166,6 +168,11 @@ def test_cli_builds_an_ensemble_and_refuses_bad_supercells(tmp_path):
     assert document["method"] == "ewald" and document["seed"] == 3 and len(document["files"]) == 3
     bad = runner.invoke(app, ["build", "ensemble", "LLZTO", "-o", str(tmp_path / "f"), "--supercell", "1,1"])
     assert bad.exit_code == 2 and "three positive integers" in bad.stderr
+    # a CIF with a cell and no atom sites: pymatgen warns about each section before it raises; one line only
+    (tmp_path / "no_sites.cif").write_text("data_x\n_cell_length_a 5\n")
+    fails_cleanly(["build", "ensemble", str(tmp_path / "no_sites.cif"), "-o", str(tmp_path / "g")],
+                  "no_sites.cif: not a readable CIF or pymatgen structure")
+    assert not (tmp_path / "g").exists()
 
 
 @pytest.mark.slow

@@ -11,9 +11,8 @@ from ase.build import bulk
 from ase.io import write
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from ssbkit.cli import app
+from cli_helpers import invoke_without_warnings
 
 # derandomize: CI explores the same examples every run (a failure reproduces); widen locally with
 # SSBKIT_FUZZ_EXAMPLES=500 to search further.
@@ -40,7 +39,7 @@ def _invoke(args: list[str], directory: Path) -> None:
     cwd = os.getcwd()
     os.chdir(directory)
     try:
-        result = CliRunner().invoke(app, args, env={"COLUMNS": "100", "SSBKIT_OFFLINE": "1"})
+        result = invoke_without_warnings(args, env={"COLUMNS": "100", "SSBKIT_OFFLINE": "1"})
     finally:
         os.chdir(cwd)
     assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)

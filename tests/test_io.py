@@ -12,7 +12,7 @@ from ase.io import write
 from pymatgen.core import Lattice, Structure
 
 from ssbkit.errors import InputError
-from ssbkit.io import atomic_write, read_structure, read_structures, to_atoms, to_structure
+from ssbkit.io import atomic_write, read_structure, read_structures, read_yaml, to_atoms, to_structure
 
 
 def test_read_structure_formats_frames_and_errors(tmp_path):
@@ -38,9 +38,32 @@ def test_read_structure_formats_frames_and_errors(tmp_path):
     (tmp_path / "junk.cif").write_text("not a crystal\n")
     with pytest.raises(InputError, match="cannot read a structure from .*junk.cif"):
         read_structure(tmp_path / "junk.cif")
+    (tmp_path / "no_sites.cif").write_text("data_x\n_cell_length_a 5\n")  # a CIF block without atoms
+    with pytest.raises(InputError, match="no structure could be read from .*no_sites.cif"):
+        read_structure(tmp_path / "no_sites.cif")
     (tmp_path / "notes.xyz").write_text("\n")  # an extxyz file without frames
     with pytest.raises(InputError, match="no structure could be read from .*notes.xyz"):
         read_structures(tmp_path / "notes.xyz")
+
+
+def test_read_yaml_says_where_a_file_is_wrong_in_one_line(tmp_path):
+    """Specs, stack files and reference settings share this reader; PyYAML's messages span several lines."""
+    (tmp_path / "ok.yaml").write_text("layers: [Li, LiF]\n")
+    assert read_yaml(tmp_path / "ok.yaml", "stack file") == {"layers": ["Li", "LiF"]}
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_yaml(tmp_path / "empty.yaml", "spec") is None
+    (tmp_path / "bad.yaml").write_text("tasks:\n  - kind: relax\n   model: emt\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00layers")
+    for path, message in [
+        (tmp_path / "absent.yaml", "spec .*absent.yaml not found$"),
+        (tmp_path / "bad.yaml", r"spec .*bad.yaml is not valid YAML: line 3, column 4: expected <block end>, but "
+                                r"found '<block mapping start>' \(while parsing a block collection\)$"),
+        (tmp_path / "binary.yaml", "cannot read spec .*binary.yaml: .*can't decode"),
+        (tmp_path, "cannot read spec .*: Is a directory$"),
+    ]:
+        with pytest.raises(InputError, match=message) as raised:
+            read_yaml(path, "spec")
+        assert "\n" not in str(raised.value)
 
 
 def test_partially_occupied_cif_is_refused(tmp_path):

@@ -68,6 +68,10 @@ tasks:
     ("batch_size: many\ntasks: []\n", "expected int"),
     ("store: {journal_mode: truncate}\ntasks: []\n", "journal_mode"),
     ("tasks:\n  - kind: relax\n    model: nomodel\n    inputs: {atoms: bulk:Cu}\n", "unknown model 'nomodel'"),
+    # PyYAML's message spans several lines (an excerpt, a caret); the error says where in one (write_spec adds line 1)
+    ("tasks:\n  - kind: relax\n   model: emt\n", "not valid YAML: line 4, column 4: expected <block end>, but found "
+     r"'<block mapping start>' \(while parsing a block collection\)$"),
+    ("tasks: [1, 2\n", "not valid YAML: line 3, column 1: expected ',' or ']'"),
 ])
 def test_bad_specs_are_named(tmp_path, body, message):
     with pytest.raises(SsbkitError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -34,14 +34,10 @@ def _layer_potentials(texts: list[str]) -> dict[int, float]:
 
 def _read_stack_file(path: Path) -> dict:
     """The keys of a stack YAML file (see STACK_FILE_KEYS); InputError for anything else."""
-    import yaml
-
     from ssbkit.errors import InputError
+    from ssbkit.io import read_yaml
 
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"stack file {path} is not readable YAML: {' '.join(str(exc).split())}") from None
+    document = read_yaml(path, "stack file")
     if not isinstance(document, dict) or "layers" not in document:
         raise InputError(f"stack file {path} must be a mapping with 'layers' (a list of formulas, anode first)")
     unknown = sorted(set(document) - set(STACK_FILE_KEYS))

@@ -33,7 +33,7 @@ from ase.calculators.calculator import Calculator, CalculatorError
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ssbkit.errors import CalculationError, InputError
-from ssbkit.io import atomic_write
+from ssbkit.io import atomic_write, read_yaml
 from ssbkit.results import Result
 from ssbkit.settings import REQUIRED, setting, settings_from_mapping, validate
 
@@ -171,15 +171,7 @@ def load_reference_settings(path: str | Path | None) -> dict[str, Any]:
     """Reference settings from a YAML file (a mapping; empty file: no settings). InputError otherwise."""
     if path is None:
         return {}
-    import yaml
-
-    path = Path(path)
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read reference settings {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"reference settings {path} are not valid YAML: {exc}") from None
+    loaded = read_yaml(path, "reference settings")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

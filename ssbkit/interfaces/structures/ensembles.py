@@ -38,7 +38,7 @@ from pymatgen.core import Composition, Element, Structure
 
 from ssbkit.errors import InputError
 from ssbkit.io import atomic_write, to_atoms
-from ssbkit.logs import quiet_warnings
+from ssbkit.logs import quiet_warnings, warnings_unless_failed
 from ssbkit.results import Result
 from ssbkit.settings import setting, validate
 
@@ -132,7 +132,7 @@ def load_parent(source: str) -> Structure:
     path = Path(source)
     if path.is_file():
         try:
-            with quiet_warnings():
+            with warnings_unless_failed():
                 return Structure.from_file(path)
         except Exception as exc:  # pymatgen raises many kinds for unreadable files
             raise InputError(f"{path}: not a readable CIF or pymatgen structure: {exc}") from exc

@@ -45,12 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from ase import Atoms
 
 from ssbkit import __version__
 from ssbkit.errors import InputError
-from ssbkit.io import read_structure
+from ssbkit.io import read_structure, read_yaml
 from ssbkit.settings import setting, settings_from_mapping, validate
 from ssbkit.workflows.kinds import TaskKind, get_kind, model_version
 
@@ -300,10 +299,7 @@ def load_spec(path: str | Path) -> Spec:
     path = Path(path).resolve()
     if not path.is_file():
         raise InputError(f"spec file {path} not found")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"spec {path} is not valid YAML: {exc}") from exc
+    document = read_yaml(path, "spec")
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list):
         raise InputError(f"spec {path} needs a 'tasks' list")
     if unknown := set(document) - TOP_LEVEL_KEYS:
