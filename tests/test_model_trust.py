@@ -56,6 +56,28 @@ def test_a_pickle_that_runs_a_shell_command_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+def test_a_checkpoint_written_with_numpy_1_loads_weights_only(tmp_path):
+    """SevenNet-0's shipped checkpoint (saved under numpy 1) names numpy arrays as
+    numpy.core.multiarray._reconstruct, which numpy 2 keeps as an alias of numpy._core's; torch's allow-list
+    matches an object by where it lives now, so ssbkit allows it under the name the file uses. A shell command
+    in a checkpoint is still refused."""
+    from ssbkit.potentials._compat import allow_e3nn_constants
+    from ssbkit.potentials.model_files import load_checkpoint
+
+    allow_e3nn_constants()  # importing sevenn imports e3nn
+    from sevenn.util import pretrained_name_to_path
+
+    shipped = pretrained_name_to_path("7net-0")
+    assert "numpy.core.multiarray._reconstruct" in torch.serialization.get_unsafe_globals_in_checkpoint(shipped)
+    checkpoint = load_checkpoint(shipped)
+    assert "model_state_dict" in checkpoint and "config" in checkpoint
+    marker = tmp_path / "marker"
+    torch.save({"config": ShellCommand(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(ModelError, match="trust_model=True.*names .*system"):
+        load_checkpoint(tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
 def test_generated_code_in_a_model_file_may_only_compute():
     check_graph_code("def forward(self, x, y):\n    t = torch.functional.tensordot(x, y, dims = ((1,), (0,)))"
                      ";  x = None\n    return t.reshape(-1)\n")

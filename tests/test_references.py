@@ -158,7 +158,10 @@ def test_library_structures_are_near_a_chgnet_minimum(name):
     """A transcription error in a Wyckoff position or lattice shows up as large forces: relaxed with CHGNet
     (cell and positions, primitive cell), every structure must keep its volume within 10 % (PBE-trained
     models overestimate volumes by 1-5 %; alpha-S, a van der Waals crystal, by 9 %) and move no atom by
-    more than 0.5 Å (the ordered argyrodite and LGPS cells move Li by 0.35 Å; all others < 0.15 Å)."""
+    more than 0.5 Å (the ordered argyrodite and LGPS cells move Li by 0.35 Å; all others < 0.15 Å). The
+    exception is Li in a disordered parent's Ewald-ordered cell, which picks one of each pair of split Li sites
+    (48h-48h ~1.9 Å apart in argyrodite): up to 0.6 Å (Li6PS5Cl-disordered: one Li moved 0.52 Å on a 2-core
+    AMD EPYC, 2026-12-01, the other Li <= 0.37 Å, S, Cl and P <= 0.33 Å)."""
     from pymatgen.io.ase import AseAtomsAdaptor
     from threadpoolctl import threadpool_limits
 
@@ -172,4 +175,6 @@ def test_library_structures_are_near_a_chgnet_minimum(name):
     assert abs(result.atoms.get_volume() / atoms.get_volume() - 1) < 0.10
     shift = result.atoms.get_scaled_positions() - atoms.get_scaled_positions()
     shift -= np.round(shift)
-    assert np.linalg.norm(shift @ result.atoms.cell.array, axis=1).max() < 0.5
+    moved = np.linalg.norm(shift @ result.atoms.cell.array, axis=1)
+    split_li = reference_structure_info(name).disordered & (atoms.numbers == 3)
+    assert moved[~split_li].max(initial=0.0) < 0.5 and moved[split_li].max(initial=0.0) < 0.6

@@ -236,6 +236,7 @@ def test_ensemble_md_of_free_particles_follows_einstein(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(14400)  # hours on a 2-core CPU: 6 CHGNet replicas of 188 atoms, 1400 steps each
 def test_llzto_ensemble_pipeline_on_cpu(tmp_path):
     """End to end on CPU: two LLZTO configurations (188 atoms) x three temperatures with CHGNet for 2.6 ps,
     batched; kinisi D, Haven ratio and Ea over the ensemble, and sigma(300 K) only when the checks pass.

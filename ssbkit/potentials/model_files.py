@@ -152,12 +152,19 @@ def checked_graph_module(body: dict[str, Any], import_block: str) -> Any:
     return reduce_graph_module(body, GRAPH_IMPORTS)
 
 
-def _resolve(name: str) -> Any | None:
-    module, _, attribute = name.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError):  # not in this mace-torch / e3nn / torch version
-        return None
+def _allowed(names: tuple[str, ...]) -> list[tuple[Any, str]]:
+    """``torch.serialization.safe_globals`` entries for ``names``: each object with the name a file uses for it,
+    which need not be where the object now lives (numpy 2 keeps ``numpy.core.multiarray._reconstruct`` as an
+    alias of ``numpy._core.multiarray._reconstruct``, and torch matches a bare object by the latter only).
+    Names this mace-torch / e3nn / torch / numpy does not have are left out."""
+    allowed = []
+    for name in names:
+        module, _, attribute = name.rpartition(".")
+        try:
+            allowed.append((getattr(importlib.import_module(module), attribute), name))
+        except (ImportError, AttributeError):
+            continue
+    return allowed
 
 
 @contextlib.contextmanager
@@ -222,8 +229,7 @@ def load_model_file(path: str | Path, device: str = "cpu", trust: bool = False) 
         if disallowed := disallowed_globals(path):
             raise ModelError(f"{_trust_hint(path)}; it names {', '.join(disallowed)}, which a MACE model does "
                              "not need")
-        allowed = [obj for obj in map(_resolve, MACE_GLOBALS) if obj is not None]
-        allowed.append((checked_graph_module, GRAPH_MODULE_GLOBAL))
+        allowed = [*_allowed(MACE_GLOBALS), (checked_graph_module, GRAPH_MODULE_GLOBAL)]
         try:
             with torch.serialization.safe_globals(allowed):
                 return torch.load(str(path), map_location=device, weights_only=True)
@@ -253,8 +259,8 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> dict[str, Any]:
             if trust:
                 checkpoint = torch.load(str(path), map_location="cpu", weights_only=False)
             else:
-                allowed = [obj for obj in map(_resolve, CHECKPOINT_GLOBALS) if obj is not None]
-                allowed += [type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool")]
+                allowed = [*_allowed(CHECKPOINT_GLOBALS),
+                           *(type(np.dtype(kind)) for kind in ("float64", "float32", "int64", "int32", "bool"))]
                 with torch.serialization.safe_globals(allowed):
                     checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:

@@ -171,7 +171,7 @@ def load_reference_settings(path: str | Path | None) -> dict[str, Any]:
     """Reference settings from a YAML file (a mapping; empty file: no settings). InputError otherwise."""
     if path is None:
         return {}
-    loaded = read_yaml(path, "reference settings")
+    loaded = read_yaml(path, "reference settings file")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
